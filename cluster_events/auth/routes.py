@@ -1,0 +1,5 @@
+"""Organizer login and logout."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)

@@ -1,0 +1,5 @@
+"""Calendar feeds, per-event .ics downloads and the subscription page."""
+
+from flask import Blueprint
+
+bp = Blueprint("calendar", __name__)

@@ -1,0 +1,30 @@
+"""Commands for operators and cron: `flask --app cluster_events <command>`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create demo venues, categories and events (safe to run twice)."""
+    from cluster_events.demo import seed_demo
+
+    created = seed_demo()
+    click.echo(f"Demo data: {created} new events.")
+
+
+@click.command("seed-demo-if-empty")
+def seed_demo_if_empty_command() -> None:
+    """Seed demo data only when the database holds no event yet (used by `make run`)."""
+    from cluster_events.demo import database_is_empty, seed_demo
+
+    if database_is_empty():
+        created = seed_demo()
+        click.echo(f"Empty database: added {created} demo events.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(seed_demo_if_empty_command)

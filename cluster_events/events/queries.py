@@ -1,0 +1,96 @@
+"""Read-only queries of the public catalogue. Every list loads its categories and
+venues in the same query, so a page makes the same number of queries for 5
+events as for 200."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import joinedload
+
+from cluster_events.database import utcnow
+from cluster_events.extensions import db
+from cluster_events.models import Category, Event, EventStatus, Venue
+from cluster_events.timefmt import to_tokyo
+
+MAX_SEARCH_LENGTH = 100
+
+
+def _publicly_listed() -> Select[tuple[Event]]:
+    """Published or cancelled, never drafts; members-only events stay hidden."""
+    return (
+        select(Event)
+        .options(joinedload(Event.category), joinedload(Event.venue))
+        .where(Event.status.in_([EventStatus.published, EventStatus.cancelled]))
+        .where(Event.is_members_only.is_(False))
+    )
+
+
+def upcoming_events(
+    category: Category | None = None, search: str = "", now: datetime | None = None
+) -> list[Event]:
+    now = now or utcnow()
+    query = _publicly_listed().where(Event.ends_at >= now)
+    if category is not None:
+        query = query.where(Event.category_id == category.id)
+    if search:
+        pattern = f"%{_escape_like(search)}%"
+        query = query.outerjoin(Venue, Event.venue_id == Venue.id).where(
+            or_(
+                Event.title.ilike(pattern, escape="\\"),
+                Event.title_en.ilike(pattern, escape="\\"),
+                Event.summary.ilike(pattern, escape="\\"),
+                Venue.name.ilike(pattern, escape="\\"),
+                Venue.address.ilike(pattern, escape="\\"),
+            )
+        )
+    return list(db.session.scalars(query.order_by(Event.starts_at, Event.id)).unique())
+
+
+@dataclass(frozen=True)
+class MonthGroup:
+    year: int
+    month: int
+    events: list[Event]
+
+
+def group_by_month(events: list[Event]) -> list[MonthGroup]:
+    """Group events (already in start order) by their month in Tokyo."""
+    groups: list[MonthGroup] = []
+    for event in events:
+        start = to_tokyo(event.starts_at)
+        if not groups or (groups[-1].year, groups[-1].month) != (start.year, start.month):
+            groups.append(MonthGroup(start.year, start.month, []))
+        groups[-1].events.append(event)
+    return groups
+
+
+def past_events(page: int, per_page: int, now: datetime | None = None) -> tuple[list[Event], int]:
+    """One page of past events, newest first, and the total count."""
+    now = now or utcnow()
+    base = _publicly_listed().where(Event.ends_at < now)
+    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = db.session.scalars(
+        base.order_by(Event.starts_at.desc(), Event.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).unique()
+    return list(rows), total
+
+
+def public_event_by_slug(slug: str) -> Event | None:
+    return db.session.scalars(_publicly_listed().where(Event.slug == slug)).unique().first()
+
+
+def category_by_slug(slug: str) -> Category | None:
+    return db.session.scalar(select(Category).where(Category.slug == slug))
+
+
+def all_categories() -> list[Category]:
+    return list(db.session.scalars(select(Category).order_by(Category.sort_order, Category.id)))
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,293 @@
+"""Typed SQLAlchemy models for every domain, with their small state checks.
+
+Rules that change several rows (registering, cancelling, promoting) live in the
+domain service modules, not here.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cluster_events.database import Base, UTCDateTime, utcnow
+
+
+class EventStatus(enum.StrEnum):
+    draft = "draft"
+    published = "published"
+    cancelled = "cancelled"
+
+
+class RegistrationStatus(enum.StrEnum):
+    confirmed = "confirmed"
+    waiting = "waiting"
+    cancelled = "cancelled"
+
+
+class MemberType(enum.StrEnum):
+    corporate = "corporate"
+    individual = "individual"
+    general = "general"
+
+
+class OutboxStatus(enum.StrEnum):
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+
+
+class OrganizerRole(enum.StrEnum):
+    admin = "admin"
+    organizer = "organizer"
+
+
+def _enum_column(enum_cls: type[enum.StrEnum], **kwargs: Any) -> Any:
+    # Plain strings in the database: adding a member later needs no ALTER TYPE.
+    length = max(len(m.value) for m in enum_cls) + 8
+    return mapped_column(String(length), **kwargs)
+
+
+class Category(Base):
+    __tablename__ = "category"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Used in URLs (/categories/<slug>, /calendar/<slug>.ics); never changes once public.
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name_ja: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+    events: Mapped[list[Event]] = relationship(back_populates="category")
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_ja
+
+
+class Venue(Base):
+    __tablename__ = "venue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    address_en: Mapped[str] = mapped_column(String(300), default="")
+    access_notes: Mapped[str] = mapped_column(Text, default="")
+    map_url: Mapped[str] = mapped_column(String(500), default="")
+
+    def display_name(self, locale: str) -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+    def display_address(self, locale: str) -> str:
+        return self.address_en if locale == "en" and self.address_en else self.address
+
+
+class Event(Base):
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_status_starts_at", "status", "starts_at"),
+        Index("ix_event_category_starts_at", "category_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200), default="")
+    category_id: Mapped[int] = mapped_column(ForeignKey("category.id"))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    #: Markdown; rendered and sanitised by cluster_events.text.render_markdown.
+    body: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    venue_id: Mapped[int | None] = mapped_column(ForeignKey("venue.id"))
+    online_url: Mapped[str] = mapped_column(String(500), default="")
+    #: Seats; None means unlimited.
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    fee_text: Mapped[str] = mapped_column(String(200), default="")
+    registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: False for events the public cannot sign up for (school visits, invitation only).
+    accepts_registrations: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = _enum_column(EventStatus, default=EventStatus.draft)
+    is_members_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancellation_reason: Mapped[str] = mapped_column(Text, default="")
+    #: Calendar UID, fixed at creation so every feed and email names the same entry.
+    uid: Mapped[str] = mapped_column(String(255), unique=True)
+    #: iCalendar SEQUENCE; raised when time, place, title or status changes.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    #: Confirmed seats taken; kept in step with registrations under the event row lock.
+    confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: People on the waiting list; positions run 1..waiting_count without gaps.
+    waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    category: Mapped[Category] = relationship(back_populates="events")
+    venue: Mapped[Venue | None] = relationship()
+    registrations: Mapped[list[Registration]] = relationship(back_populates="event")
+
+    @staticmethod
+    def new_uid(domain: str) -> str:
+        return f"{uuid.uuid4()}@{domain}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == EventStatus.published
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == EventStatus.cancelled
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == EventStatus.draft
+
+    @property
+    def seats_left(self) -> int | None:
+        if self.capacity is None:
+            return None
+        return max(self.capacity - self.confirmed_count, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.capacity is not None and self.confirmed_count >= self.capacity
+
+    def display_title(self, locale: str) -> str:
+        return self.title_en if locale == "en" and self.title_en else self.title
+
+
+class Registration(Base):
+    __tablename__ = "registration"
+    __table_args__ = (
+        # One active registration per address per event, enforced by the database too.
+        Index(
+            "uq_registration_active_email",
+            "event_id",
+            "email_normalized",
+            unique=True,
+            sqlite_where=text("status != 'cancelled'"),
+            postgresql_where=text("status != 'cancelled'"),
+        ),
+        Index("ix_registration_event_status", "event_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    status: Mapped[str] = _enum_column(RegistrationStatus)
+    #: 1-based place on the waiting list while status is waiting, else None.
+    waiting_position: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    #: Stored in hiragana so lists sort in 五十音順.
+    name_kana: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254))
+    #: Lower-cased address used for the one-registration-per-address rule.
+    email_normalized: Mapped[str] = mapped_column(String(254))
+    organization: Mapped[str] = mapped_column(String(200), default="")
+    job_title: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    member_type: Mapped[str] = _enum_column(MemberType, default=MemberType.general)
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    #: Language of the registrant's emails.
+    locale: Mapped[str] = mapped_column(String(8), default="ja")
+    #: Random salt from which the personal link's token is derived with the secret key
+    #: (so later emails can carry the same link); the token itself is never stored.
+    token_salt: Mapped[str] = mapped_column(String(32))
+    #: SHA-256 of the personal link's token, for looking a registration up by its link.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: "web" or "organizer" (added by hand from a phone or fax sign-up).
+    source: Mapped[str] = mapped_column(String(16), default="web")
+    organizer_note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    event: Mapped[Event] = relationship(back_populates="registrations")
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != RegistrationStatus.cancelled
+
+
+class OutboxMessage(Base):
+    """An email waiting to be sent, written in the same transaction as the change
+    it announces, so a crash or an SMTP outage never loses it."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: confirmation, waitlisted, promoted, cancelled, reminder, event_changed, ...
+    kind: Mapped[str] = mapped_column(String(32))
+    #: Set where a message must never be queued twice (e.g. "reminder:42").
+    dedupe_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registration.id"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    #: [{"filename", "content_type", "data"}] with text data (iCalendar).
+    attachments: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = _enum_column(OutboxStatus, default=OutboxStatus.queued)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: A worker that claimed the message owns it until then.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    registration: Mapped[Registration | None] = relationship()
+
+
+class Organizer(Base):
+    __tablename__ = "organizer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = _enum_column(OrganizerRole, default=OrganizerRole.organizer)
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == OrganizerRole.admin
+
+
+class AuditLogEntry(Base):
+    """Who changed what and when, with the values before and after."""
+
+    __tablename__ = "audit_log_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organizer_id: Mapped[int | None] = mapped_column(ForeignKey("organizer.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    organizer: Mapped[Organizer | None] = relationship()

@@ -1,0 +1,69 @@
+"""Filters and globals that templates use to show data; they decide nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, current_app, request, url_for
+
+from cluster_events import timefmt
+from cluster_events.i18n import current_locale
+from cluster_events.text import render_markdown
+
+
+def _event_time(event: Any) -> str:
+    return timefmt.format_event_time(event.starts_at, event.ends_at, current_locale())
+
+
+def _date(value: datetime) -> str:
+    return timefmt.format_date(value, current_locale())
+
+
+def _datetime(value: datetime | None) -> str:
+    return timefmt.format_datetime(value, current_locale()) if value else ""
+
+
+def _time(value: datetime) -> str:
+    return timefmt.format_time(value)
+
+
+def _format_month(year: int, month: int) -> str:
+    return timefmt.format_month(year, month, current_locale())
+
+
+def url_with_lang(lang: str) -> str:
+    """The current page in another language (the switch keeps the other query values)."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [lang]
+    view_args = request.view_args or {}
+    if request.endpoint is None:
+        return url_for("events.index", lang=lang)
+    return url_for(request.endpoint, **view_args, **args)
+
+
+def _site_context() -> dict[str, Any]:
+    config = current_app.config
+    english = current_locale() == "en"
+    return {
+        "current_locale": current_locale(),
+        "site_name": config["SITE_NAME_EN"] if english else config["SITE_NAME"],
+        "site_tagline": config["SITE_TAGLINE_EN"] if english else config["SITE_TAGLINE"],
+        "site_footer_text": config["SITE_FOOTER_TEXT_EN"]
+        if english
+        else config["SITE_FOOTER_TEXT"],
+        "site_contact_email": config["SITE_CONTACT_EMAIL"],
+        "site_contact_phone": config["SITE_CONTACT_PHONE"],
+        "site_contact_address": config["SITE_CONTACT_ADDRESS"],
+        "url_with_lang": url_with_lang,
+        "format_month": _format_month,
+    }
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(_event_time, "event_time")
+    app.add_template_filter(_date, "date")
+    app.add_template_filter(_datetime, "datetime")
+    app.add_template_filter(_time, "time")
+    app.add_template_filter(render_markdown, "markdown")
+    app.context_processor(_site_context)
