@@ -10,7 +10,7 @@ from flask_babel import get_locale
 
 #: One message catalog per area of the product, so that work on one area does not
 #: rewrite another's catalog. Each has a mapping file in babel/<domain>.cfg.
-TRANSLATION_DOMAINS = ("messages", "registration", "calendar", "admin")
+TRANSLATION_DOMAINS = ("messages", "registration", "mail", "calendar", "admin", "attendees")
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
 LANG_COOKIE = "lang"
