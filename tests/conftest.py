@@ -174,6 +174,37 @@ def count_queries(app: Flask):
     return counting
 
 
+@pytest.fixture
+def login(client):
+    """``login(organizer)`` makes ``client`` (or ``login(organizer, other_client)``) act as
+    that organizer, without the login form or its rate limit."""
+
+    def log_in(organizer, target=None):
+        target = target or client
+        with target.session_transaction() as session:
+            session["_user_id"] = str(organizer.id)
+            session["_fresh"] = True
+        return target
+
+    return log_in
+
+
+@pytest.fixture
+def logged_in_client(app: Flask, client, login):
+    """``logged_in_client(role="organizer")`` returns ``client`` logged in as a new, committed
+    organizer (or admin with ``role="admin"``), available as ``client.organizer``."""
+    from tests.factories import make_organizer
+
+    def make(role: str = "organizer", **values: Any):
+        organizer = make_organizer(role=role, **values)
+        db.session.commit()
+        login(organizer)
+        client.organizer = organizer
+        return client
+
+    return make
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
