@@ -9,7 +9,16 @@ from typing import Any
 
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
-from cluster_events.models import Category, Event, EventStatus, Organizer, OrganizerRole, Venue
+from cluster_events.models import (
+    Category,
+    Event,
+    EventStatus,
+    Organizer,
+    OrganizerRole,
+    Registration,
+    RegistrationStatus,
+    Venue,
+)
 
 _counter = itertools.count(1)
 
@@ -79,3 +88,29 @@ def make_organizer(**values: Any) -> Organizer:
     db.session.add(organizer)
     db.session.flush()
     return organizer
+
+
+def make_registration(event: Event, **values: Any) -> Registration:
+    """A registration written directly (no service, no email), keeping the event's
+    confirmed/waiting counters and the dense waiting positions in step."""
+    import hashlib
+    import secrets
+
+    number = next(_counter)
+    values.setdefault("status", RegistrationStatus.confirmed)
+    values.setdefault("name", f"参加者{number}")
+    values.setdefault("name_kana", f"さんかしゃ{number}")
+    values.setdefault("email", f"person{number}@example.org")
+    values.setdefault("email_normalized", values["email"].lower())
+    values.setdefault("token_salt", secrets.token_hex(16))
+    values.setdefault("token_hash", hashlib.sha256(secrets.token_bytes(16)).hexdigest())
+    if values["status"] == RegistrationStatus.confirmed:
+        event.confirmed_count += 1
+        values.setdefault("confirmed_at", utcnow())
+    elif values["status"] == RegistrationStatus.waiting:
+        event.waiting_count += 1
+        values.setdefault("waiting_position", event.waiting_count)
+    registration = Registration(event=event, **values)
+    db.session.add(registration)
+    db.session.flush()
+    return registration
