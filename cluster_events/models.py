@@ -71,6 +71,8 @@ class Category(Base):
     name_ja: Mapped[str] = mapped_column(String(100))
     name_en: Mapped[str] = mapped_column(String(100))
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    #: Part of the calendar feeds' ETag: a renamed category changes every feed it is in.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     events: Mapped[list[Event]] = relationship(back_populates="category")
 
@@ -88,6 +90,8 @@ class Venue(Base):
     address_en: Mapped[str] = mapped_column(String(300), default="")
     access_notes: Mapped[str] = mapped_column(Text, default="")
     map_url: Mapped[str] = mapped_column(String(500), default="")
+    #: Part of the calendar feeds' ETag: a changed address changes LOCATION in the feeds.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     def display_name(self, locale: str) -> str:
         return self.name_en if locale == "en" and self.name_en else self.name

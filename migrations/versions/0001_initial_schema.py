@@ -24,6 +24,7 @@ def upgrade():
     sa.Column('name_ja', sa.String(length=100), nullable=False),
     sa.Column('name_en', sa.String(length=100), nullable=False),
     sa.Column('sort_order', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_category')),
     sa.UniqueConstraint('slug', name=op.f('uq_category_slug'))
     )
@@ -47,6 +48,7 @@ def upgrade():
     sa.Column('address_en', sa.String(length=300), nullable=False),
     sa.Column('access_notes', sa.Text(), nullable=False),
     sa.Column('map_url', sa.String(length=500), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_venue'))
     )
     op.create_table('event',
