@@ -1,0 +1,170 @@
+"""Browser tests: the real app, served over HTTP by a server thread on a migrated
+SQLite file, driven by headless Chromium (Debian's ``chromium``) through Playwright.
+
+They run on SQLite only: what they check (pages, forms, links, accessibility,
+mail) does not depend on the database, which the rest of the suite covers twice.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from cluster_events import PROJECT_ROOT
+from cluster_events.extensions import db
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """Replaces the suite's sqlite/postgresql parametrization with SQLite alone."""
+    path = tmp_path / "cluster_events.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    """The browser submits real forms, so CSRF protection stays on."""
+    return {**app_config, "WTF_CSRF_ENABLED": True}
+
+
+@dataclass
+class LiveServer:
+    app: Flask
+    url: str
+
+    def __call__(self, path: str = "/") -> str:
+        return self.url + path
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The app behind a threaded werkzeug server on a free loopback port.
+
+    SITE_URL points at the server, so links built outside requests (emails)
+    lead back to it. Data committed by the test is visible to the server at once.
+    """
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["SITE_URL"] = url
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app=app, url=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        db.session.remove()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip(
+            "Browser tests skipped: no Chromium found on PATH "
+            "(install Debian's package: apt-get install chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser profile (no cookies) whose preferred language is Japanese."""
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Screenshots land here (gitignored) for a person to look at."""
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    return ARTIFACTS_DIR
+
+
+@pytest.fixture
+def catalogue(app: Flask) -> list[Any]:
+    """Upcoming public events to click through: the demo data, or a small stand-in
+    set while ``seed_demo()`` creates nothing."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from cluster_events.database import utcnow
+    from cluster_events.demo import seed_demo
+    from cluster_events.models import Event, EventStatus
+    from tests.factories import make_category, make_event, make_venue
+
+    if seed_demo() == 0:
+        seminar = make_category(slug="seminar", name_ja="セミナー・講演会", name_en="Seminar")
+        meeting = make_category(slug="meeting", name_ja="経営研究・懇談会", name_en="Study meeting")
+        yrp = make_venue()
+        now = utcnow()
+        make_event(
+            slug="iso-seminar",
+            title="ISO 9001・14001 認証取得セミナー",
+            title_en="ISO 9001 and 14001 certification seminar",
+            category=seminar,
+            venue=yrp,
+            starts_at=now + timedelta(days=12),
+            capacity=30,
+        )
+        make_event(
+            slug="study-meeting",
+            title="経営研究・懇談会（第215回）",
+            category=meeting,
+            venue=yrp,
+            starts_at=now + timedelta(days=40),
+            capacity=20,
+            confirmed_count=20,
+            fee_text="1,000円（会員無料）",
+        )
+        make_event(
+            slug="energy-seminar",
+            title="省エネ・環境経営セミナー",
+            category=seminar,
+            venue=yrp,
+            starts_at=now + timedelta(days=70),
+        )
+    db.session.commit()
+    return list(
+        db.session.scalars(
+            select(Event)
+            .where(Event.status == EventStatus.published, Event.starts_at > utcnow())
+            .order_by(Event.starts_at)
+        )
+    )

@@ -1,0 +1,105 @@
+"""The public catalogue in a real browser: language switch, navigation, accessibility
+(axe-core) and how the pages look on a phone and a desktop screen."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from cluster_events.events.status import RegistrationState, registration_state
+
+pytestmark = pytest.mark.browser
+
+BLOCKING_IMPACTS = ("serious", "critical")
+PHONE_WIDTH = 360
+DESKTOP_WIDTH = 1280
+
+
+def open_event(catalogue: list[Any]) -> Any:
+    """The first upcoming event taking registrations: the page with the most on it."""
+    for event in catalogue:
+        if registration_state(event) == RegistrationState.open:
+            return event
+    raise AssertionError("the catalogue has no event open for registration")
+
+
+def page_lang(page: Page) -> Any:
+    return expect(page.locator("html"))
+
+
+def test_visitor_switches_language_and_follows_an_event(live_server, catalogue, page: Page):
+    page.goto(live_server("/"))
+    page_lang(page).to_have_attribute("lang", "ja")
+
+    page.get_by_role("link", name="English", exact=True).click()
+    page_lang(page).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Upcoming events")
+
+    page.goto(live_server("/"))
+    page_lang(page).to_have_attribute("lang", "en")  # the choice is remembered
+
+    page.get_by_role("link", name="日本語", exact=True).click()
+    page_lang(page).to_have_attribute("lang", "ja")
+
+    link = page.locator(".event-card__title a").first
+    title = link.inner_text()
+    link.click()
+    expect(page).to_have_url(re.compile(r"/events/[^/?]+$"))
+    page_lang(page).to_have_attribute("lang", "ja")
+    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    expect(page.locator(".event-facts")).to_be_visible()
+
+
+def _blocking_violations(page: Page) -> list[dict[str, Any]]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
+
+
+def _describe(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['impact']}: {violation['id']}: {violation['help']}")
+        for node in violation["nodes"][:5]:
+            lines.append(f"    {' '.join(map(str, node['target']))}: {node['failureSummary']}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.parametrize("which", ["index", "event"])
+def test_no_serious_accessibility_violations(live_server, catalogue, page: Page, which, lang):
+    path = "/" if which == "index" else f"/events/{open_event(catalogue).slug}"
+    page.goto(live_server(f"{path}?lang={lang}"))
+    page_lang(page).to_have_attribute("lang", lang)
+
+    violations = _blocking_violations(page)
+
+    assert not violations, f"axe-core on {path}?lang={lang}:\n{_describe(violations)}"
+
+
+@pytest.mark.parametrize("width", [PHONE_WIDTH, DESKTOP_WIDTH])
+def test_pages_fit_the_screen(live_server, catalogue, page: Page, artifacts_dir: Path, width):
+    """Screenshots for a person to look at; the test itself checks that nothing
+    forces sideways scrolling."""
+    page.set_viewport_size({"width": width, "height": 800})
+    for name, path in [("index", "/"), ("event", f"/events/{open_event(catalogue).slug}")]:
+        page.goto(live_server(path))
+        page.screenshot(path=artifacts_dir / f"{name}-{width}.png", full_page=True)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} at {width}px scrolls sideways by {overflow}px"
+
+
+def test_event_page_prints(live_server, catalogue, page: Page, artifacts_dir: Path):
+    page.goto(live_server(f"/events/{open_event(catalogue).slug}"))
+    page.emulate_media(media="print")
+    page.screenshot(path=artifacts_dir / "event-print.png", full_page=True)
+
+    expect(page.locator(".site-nav")).to_be_hidden()
+    expect(page.locator(".event-facts")).to_be_visible()
