@@ -1,41 +1,255 @@
-"""The one place that builds iCalendar data: feeds, downloads and email attachments.
+"""The one place that builds iCalendar data: feeds, per-event downloads and the
+attachments of registration and change emails.
 
-Minimal first version (foundation); the calendar issue completes it.
+Choices that calendar clients depend on:
+
+- times are written in UTC (``...Z``): a ``TZID`` without a matching VTIMEZONE
+  is what makes Outlook shift times, and UTC reads the same everywhere;
+- the UID is the one stored at creation; SEQUENCE is ``Event.sequence`` (raised
+  by calendar.services whenever time, place, title or status changes);
+- cancelled events stay in feeds with STATUS:CANCELLED so subscribers' copies
+  are marked, not silently orphaned;
+- DTSTAMP is the last change of the data, not the clock, so the same data gives
+  the same bytes and the feeds can carry a strong ETag. A cancellation of a
+  registration is the exception: it is a new message, stamped now.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import icalendar
-from flask import current_app
+from flask import current_app, has_request_context
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
+from cluster_events.calendar import links
 from cluster_events.database import utcnow
-from cluster_events.models import Event
+from cluster_events.i18n import current_locale
+from cluster_events.models import Category, Event
+
+CONTENT_TYPE = "text/calendar; charset=utf-8"
+#: How often subscribed clients should poll (REFRESH-INTERVAL, X-PUBLISHED-TTL).
+REFRESH_INTERVAL = timedelta(hours=1)
+TIMEZONE_NAME = "Asia/Tokyo"
 
 
-def event_to_component(event: Event) -> icalendar.Event:
+def attachment_content_type(method: str = "PUBLISH") -> str:
+    """MIME type for an email attachment: ``text/calendar; charset=utf-8; method=...``."""
+    return f"{CONTENT_TYPE}; method={method.upper()}"
+
+
+def _default_locale() -> str:
+    if has_request_context():
+        return current_locale()
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def last_modified(event: Event) -> datetime:
+    """When anything shown in the event's calendar entry last changed, including its
+    venue and category."""
+    stamps = [event.updated_at, event.category.updated_at]
+    if event.venue is not None:
+        stamps.append(event.venue.updated_at)
+    return max(_utc(stamp) for stamp in stamps if stamp is not None)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Everything shared by all events of one calendar, worked out once."""
+
+    locale: str
+    site_name: str
+    organizer: icalendar.vCalAddress
+    cancelled_title: str
+    fee_label: str
+    free_text: str
+    online_label: str
+    details_label: str
+    cancelled_notice: str
+
+
+def _context(locale: str) -> _Context:
+    config = current_app.config
+    site_name = config["SITE_NAME_EN"] if locale == "en" else config["SITE_NAME"]
+    organizer = icalendar.vCalAddress(f"mailto:{config['SITE_CONTACT_EMAIL']}")
+    organizer.params["cn"] = icalendar.vText(site_name)
+    with force_locale(locale):
+        return _Context(
+            locale=locale,
+            site_name=site_name,
+            organizer=organizer,
+            cancelled_title=_("[Cancelled] %(title)s"),
+            fee_label=_("Fee"),
+            free_text=_("Free"),
+            online_label=_("Online"),
+            details_label=_("Details and registration"),
+            cancelled_notice=_("This event has been cancelled."),
+        )
+
+
+def _description(event: Event, context: _Context, page_url: str) -> str:
+    parts = []
+    if event.is_cancelled:
+        notice = context.cancelled_notice
+        if event.cancellation_reason:
+            notice += "\n" + event.cancellation_reason
+        parts.append(notice)
+    if event.summary:
+        parts.append(event.summary)
+    facts = [f"{context.fee_label}: {event.fee_text or context.free_text}"]
+    if event.online_url:
+        facts.append(f"{context.online_label}: {event.online_url}")
+    facts.append(f"{context.details_label}: {page_url}")
+    parts.append("\n".join(facts))
+    return "\n\n".join(parts)
+
+
+def _component(
+    event: Event,
+    context: _Context,
+    *,
+    sequence: int | None = None,
+    cancelled: bool | None = None,
+    stamp: datetime | None = None,
+) -> icalendar.Event:
+    cancelled = event.is_cancelled if cancelled is None else cancelled
+    page_url = links.event_url(event)
+    modified = last_modified(event)
+    title = event.display_title(context.locale)
+    if event.is_cancelled:
+        title = context.cancelled_title % {"title": title}
+
     component = icalendar.Event()
     component.add("uid", event.uid)
-    component.add("dtstamp", utcnow())
-    component.add("dtstart", event.starts_at)
-    component.add("dtend", event.ends_at)
-    component.add("sequence", event.sequence)
-    component.add("summary", event.title)
-    component.add("status", "CANCELLED" if event.is_cancelled else "CONFIRMED")
+    component.add("dtstamp", stamp or modified)
+    component.add("created", _utc(event.created_at))
+    component.add("last-modified", modified)
+    component.add("sequence", event.sequence if sequence is None else sequence)
+    component.add("dtstart", _utc(event.starts_at))
+    component.add("dtend", _utc(event.ends_at))
+    component.add("summary", title)
+    location = links.location_text(event, context.locale)
+    if location:
+        component.add("location", location)
+    component.add("description", _description(event, context, page_url))
+    component.add("url", page_url)
+    component.add("organizer", context.organizer)
+    component.add("categories", [event.category.name(context.locale)])
+    component.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    component.add("transp", "OPAQUE")
+    component.add("class", "PUBLIC")
     return component
 
 
-def events_to_ical(events: Iterable[Event], method: str = "PUBLISH") -> bytes:
+def _calendar(method: str) -> icalendar.Calendar:
     calendar = icalendar.Calendar()
     calendar.add("prodid", f"-//{current_app.config['SITE_NAME_EN']}//cluster-events//EN")
     calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
+    return calendar
+
+
+def _subscription_calendar(name: str) -> icalendar.Calendar:
+    """A feed's calendar. Single-event files leave these properties out: with a
+    calendar name, Outlook opens a file as a separate new calendar instead of
+    adding the event to the reader's own."""
+    calendar = _calendar("PUBLISH")
+    calendar.add("name", name)
+    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-timezone", TIMEZONE_NAME)
+    calendar.add("refresh-interval", REFRESH_INTERVAL, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", icalendar.vDuration(REFRESH_INTERVAL))
+    return calendar
+
+
+def calendar_name(category: Category | None, locale: str) -> str:
+    """X-WR-CALNAME: the site's name, plus the category for a category feed."""
+    config = current_app.config
+    site_name = config["SITE_NAME_EN"] if locale == "en" else config["SITE_NAME"]
+    if category is None:
+        return site_name
+    with force_locale(locale):
+        return _("%(site)s – %(category)s", site=site_name, category=category.name(locale))
+
+
+def events_to_ical(
+    events: Iterable[Event],
+    *,
+    name: str | None = None,
+    locale: str | None = None,
+) -> bytes:
+    """A subscribable calendar of events (a feed). Events need their category and
+    venue loaded; load them in the same query (see calendar.queries.feed_events)."""
+    locale = locale or _default_locale()
+    context = _context(locale)
+    calendar = _subscription_calendar(name or context.site_name)
     for event in events:
-        calendar.add_component(event_to_component(event))
+        calendar.add_component(_component(event, context))
     return calendar.to_ical()
 
 
-def event_to_ical(event: Event, method: str = "PUBLISH") -> bytes:
-    """One event as a calendar; ``method`` is PUBLISH, or CANCEL to remove it."""
-    return events_to_ical([event], method=method)
+def event_to_ical(event: Event, method: str = "PUBLISH", *, locale: str | None = None) -> bytes:
+    """One event as a calendar: METHOD:PUBLISH for a download or a confirmation
+    email (the updated entry for a change notice), METHOD:CANCEL to remove it."""
+    if method.upper() == "CANCEL":
+        return cancellation_ical(event, locale=locale)
+    locale = locale or _default_locale()
+    context = _context(locale)
+    calendar = _calendar(method.upper())
+    calendar.add_component(_component(event, context))
+    return calendar.to_ical()
+
+
+def cancellation_ical(
+    event: Event, *, locale: str | None = None, attendee_email: str | None = None
+) -> bytes:
+    """METHOD:CANCEL with the same UID, so the entry leaves the recipient's calendar.
+
+    For a cancelled event the SEQUENCE is the event's (already raised when it was
+    cancelled); for an event that goes on (one registrant cancelled) it is one
+    above, since a CANCEL must carry a higher SEQUENCE than the entry it removes.
+    ``attendee_email`` names the person removed (RFC 5546 asks for it).
+    """
+    locale = locale or _default_locale()
+    context = _context(locale)
+    sequence = event.sequence if event.is_cancelled else event.sequence + 1
+    calendar = _calendar("CANCEL")
+    component = _component(event, context, sequence=sequence, cancelled=True, stamp=utcnow())
+    if attendee_email:
+        component.add("attendee", icalendar.vCalAddress(f"mailto:{attendee_email}"))
+    calendar.add_component(component)
+    return calendar.to_ical()
+
+
+def ical_attachment(
+    event: Event,
+    method: str = "PUBLISH",
+    *,
+    locale: str | None = None,
+    attendee_email: str | None = None,
+) -> dict[str, str]:
+    """An entry for ``OutboxMessage.attachments``: filename, content type and text."""
+    method = method.upper()
+    if method == "CANCEL":
+        data = cancellation_ical(event, locale=locale, attendee_email=attendee_email)
+    else:
+        data = event_to_ical(event, method, locale=locale)
+    return {
+        "filename": ics_filename(event),
+        "content_type": attachment_content_type(method),
+        "data": data.decode("utf-8"),
+    }
+
+
+def ics_filename(event: Event) -> str:
+    """ASCII file name for an event's .ics (its slug)."""
+    slug = event.slug.encode("ascii", "ignore").decode() or f"event-{event.id}"
+    return f"{slug}.ics"

@@ -1,0 +1,132 @@
+"""Absolute URLs for feeds and events, and "add to my calendar" links for Google
+Calendar and Outlook.com."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from flask import current_app, has_request_context, url_for
+
+from cluster_events.models import Event
+
+GOOGLE_TEMPLATE_URL = "https://calendar.google.com/calendar/render"
+OUTLOOK_COMPOSE_URL = "https://outlook.live.com/calendar/0/action/compose"
+
+#: Browsers and mail clients cut very long URLs; the event page holds the rest.
+LINK_DETAILS_LIMIT = 200
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL: from the request inside one (so the host the reader used),
+    from config SITE_URL outside (mail worker, CLI)."""
+    if has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    site = urlsplit(current_app.config["SITE_URL"])
+    adapter = current_app.url_map.bind(
+        site.netloc, script_name=site.path or "/", url_scheme=site.scheme or "https"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def event_url(event: Event) -> str:
+    return absolute_url("events.detail", slug=event.slug)
+
+
+def webcal_url(https_url: str) -> str:
+    """The same feed with the webcal: scheme, which makes phones and desktop
+    calendars offer to subscribe instead of importing once."""
+    return "webcal://" + https_url.split("://", 1)[1]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _shorten(text: str, limit: int = LINK_DETAILS_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def location_text(event: Event, locale: str) -> str:
+    """Venue name and address on one line, or the online address for online events."""
+    if event.venue is not None:
+        name = event.venue.display_name(locale)
+        address = event.venue.display_address(locale)
+        return f"{name}, {address}" if address else name
+    return event.online_url
+
+
+def _link_details(event: Event, locale: str) -> str:
+    parts = [_shorten(event.summary)] if event.summary else []
+    parts.append(event_url(event))
+    return "\n\n".join(parts)
+
+
+def _query(values: dict[str, str]) -> str:
+    # %20 rather than "+" for spaces: Outlook.com shows a literal "+" otherwise.
+    return urlencode(values, quote_via=quote, safe="/:")
+
+
+def google_calendar_url(event: Event, locale: str) -> str:
+    dates = "/".join(
+        _utc(value).strftime("%Y%m%dT%H%M%SZ") for value in (event.starts_at, event.ends_at)
+    )
+    values = {
+        "action": "TEMPLATE",
+        "text": event.display_title(locale),
+        "dates": dates,
+        "details": _link_details(event, locale),
+        "location": location_text(event, locale),
+        "ctz": "Asia/Tokyo",
+    }
+    return f"{GOOGLE_TEMPLATE_URL}?{_query(values)}"
+
+
+def outlook_calendar_url(event: Event, locale: str) -> str:
+    values = {
+        "subject": event.display_title(locale),
+        "startdt": _utc(event.starts_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "enddt": _utc(event.ends_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "body": _link_details(event, locale),
+        "location": location_text(event, locale),
+    }
+    return f"{OUTLOOK_COMPOSE_URL}?{_query(values)}"
+
+
+@dataclass(frozen=True)
+class CalendarLinks:
+    """What the "add to calendar" block on an event page shows. Google and Outlook
+    links are None for a cancelled event: there is nothing to add."""
+
+    ics_url: str
+    google_url: str | None
+    outlook_url: str | None
+
+
+def calendar_links(event: Event, locale: str) -> CalendarLinks:
+    values = {} if locale == current_app.config["BABEL_DEFAULT_LOCALE"] else {"lang": locale}
+    ics_url = url_for("calendar.event_ics", slug=event.slug, **values)
+    if event.is_cancelled:
+        return CalendarLinks(ics_url, None, None)
+    return CalendarLinks(
+        ics_url, google_calendar_url(event, locale), outlook_calendar_url(event, locale)
+    )
+
+
+_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+def content_disposition(filename: str, fallback: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition header with an ASCII fallback name and the real
+    (possibly Japanese) name as RFC 5987 ``filename*``."""
+    cleaned = _UNSAFE_FILENAME.sub("_", unicodedata.normalize("NFC", filename)).strip() or fallback
+    ascii_name = _UNSAFE_FILENAME.sub("_", fallback)
+    ascii_name = ascii_name.encode("ascii", "ignore").decode() or "calendar.ics"
+    header = f'{disposition}; filename="{ascii_name}"'
+    if cleaned != ascii_name:
+        header += f"; filename*=UTF-8''{quote(cleaned, safe='')}"
+    return header
