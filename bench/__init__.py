@@ -1,0 +1,1 @@
+"""Load benchmarks, run by `make bench` (`python -m bench`); not part of the tests."""

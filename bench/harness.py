@@ -1,0 +1,371 @@
+"""Benchmark plumbing: throwaway databases, gunicorn processes on loopback, a bounded
+load generator and a table printer. Nothing here knows about one benchmark."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+SECRET_KEY = "bench-secret-key-" + "x" * 32
+POSTGRES_SERVER_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    backend: str  # "sqlite" or "postgresql"
+    url: str
+
+
+def _app_environment(database_url: str, instance_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FLASK_SQLALCHEMY_DATABASE_URI": database_url,
+        "FLASK_SECRET_KEY": SECRET_KEY,
+        "FLASK_MAIL_DELIVERY": "worker",
+        "FLASK_RATELIMIT_ENABLED": "false",
+        "FLASK_SESSION_COOKIE_SECURE": "false",
+        "CLUSTER_EVENTS_INSTANCE_PATH": str(instance_path),
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+
+
+def _migrate(database_url: str, workdir: Path) -> None:
+    subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "cluster_events", "db", "upgrade"],
+        cwd=PROJECT_ROOT,
+        env=_app_environment(database_url, workdir),
+        check=True,
+        capture_output=True,
+    )
+
+
+def postgres_unavailable_reason() -> str | None:
+    """None when the PostgreSQL server answers, else why the PostgreSQL rows are skipped."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        psycopg.connect(POSTGRES_SERVER_URL, connect_timeout=3).close()
+    except psycopg.Error as error:
+        return f"cannot connect to {POSTGRES_SERVER_URL}: {str(error).strip()}"
+    return None
+
+
+@contextmanager
+def migrated_database(backend: str, workdir: Path) -> Iterator[Database]:
+    """A fresh database built by the migrations: a SQLite file in ``workdir``, or a new
+    PostgreSQL database that is dropped afterwards."""
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        _migrate(url, workdir)
+        yield Database(backend, url)
+        return
+
+    import psycopg
+
+    name = f"cluster_events_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = re.sub(r"/[^/]*$", f"/{name}", POSTGRES_SERVER_URL)
+    try:
+        _migrate(url, workdir)
+        yield Database(backend, url)
+    finally:
+        with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def app_context(database: Database, workdir: Path) -> Iterator[None]:
+    """An application context of the real app on ``database``, for seeding data."""
+    os.environ["CLUSTER_EVENTS_INSTANCE_PATH"] = str(workdir)
+    from cluster_events import create_app
+    from cluster_events.extensions import db
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database.url,
+            "SECRET_KEY": SECRET_KEY,
+            "MAIL_DELIVERY": "worker",
+        }
+    )
+    with app.app_context():
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+# --- servers -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@contextmanager
+def gunicorn(
+    wsgi_target: str,
+    database: Database,
+    workdir: Path,
+    *,
+    workers: int = 2,
+    extra_env: dict[str, str] | None = None,
+    ready_path: str = "/",
+) -> Iterator[Server]:
+    """``gunicorn -w N -b 127.0.0.1:PORT <wsgi_target>``, ready when ``ready_path`` answers."""
+    port = free_port()
+    log_path = workdir / f"gunicorn-{wsgi_target.replace(':', '-')}-{port}.log"
+    env = {**_app_environment(database.url, workdir), **(extra_env or {})}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                str(VENV_BIN / "gunicorn"),
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                wsgi_target,
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server("127.0.0.1", port, process, log_path)
+    try:
+        _wait_until_ready(server, ready_path)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(server: Server, path: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            break
+        try:
+            if request(server, "GET", path).status < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    log_tail = server.log_path.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"gunicorn on port {server.port} did not come up:\n{log_tail}")
+
+
+# --- HTTP client -------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    cookies: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+def request(
+    server: Server,
+    method: str,
+    path: str,
+    *,
+    form: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    cookies: dict[str, str] | None = None,
+) -> Response:
+    """One request on a fresh connection (gunicorn's sync workers close it anyway).
+    http.client rather than requests keeps the load generator's own CPU use low on a
+    small machine."""
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=60)
+    try:
+        sent_headers = dict(headers or {})
+        body = None
+        if form is not None:
+            body = urlencode(form).encode()
+            sent_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if cookies:
+            sent_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        connection.request(method, path, body=body, headers=sent_headers)
+        raw = connection.getresponse()
+        data = raw.read()
+        received = {}
+        for name, value in raw.getheaders():
+            if name.lower() == "set-cookie":
+                cookie_name, _, rest = value.partition("=")
+                received[cookie_name.strip()] = rest.split(";", 1)[0]
+        return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, received, data)
+    finally:
+        connection.close()
+
+
+# --- load generator ----------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    label: str
+    seconds: float
+    ok: bool
+
+
+@dataclass
+class LoadResult:
+    elapsed: float
+    iterations: int
+    failures: int
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        """Successful iterations per second."""
+        return (self.iterations - self.failures) / self.elapsed if self.elapsed else 0.0
+
+    def percentile(self, label: str, pct: float) -> float:
+        values = sorted(self.samples.get(label, []))
+        if not values:
+            return float("nan")
+        if len(values) == 1:
+            return values[0]
+        return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
+
+
+def timed(
+    label: str, call: Callable[[], Response], expect: Callable[[Response], bool]
+) -> tuple[Response | None, Sample]:
+    started = time.perf_counter()
+    try:
+        response = call()
+    except OSError:
+        return None, Sample(label, time.perf_counter() - started, False)
+    return response, Sample(label, time.perf_counter() - started, expect(response))
+
+
+Iteration = Callable[[int], list[Sample]]
+
+
+def run_load(iteration: Iteration, *, clients: int, seconds: float) -> LoadResult:
+    """``clients`` threads call ``iteration(n)`` back to back until ``seconds`` have
+    passed; an iteration started before the deadline is finished and counted."""
+    samples: dict[str, list[float]] = defaultdict(list)
+    counters = {"iterations": 0, "failures": 0}
+    errors: list[str] = []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients + 1)
+    deadline = 0.0
+
+    def client(number: int) -> None:
+        start_gate.wait()
+        sequence = 0
+        while time.perf_counter() < deadline:
+            sequence += 1
+            try:
+                result = iteration(number * 1_000_000 + sequence)
+            except Exception as error:  # a broken iteration is reported, not fatal
+                result = [Sample("error", 0.0, False)]
+                with lock:
+                    if len(errors) < 5:
+                        errors.append(repr(error))
+            with lock:
+                counters["iterations"] += 1
+                if not all(sample.ok for sample in result):
+                    counters["failures"] += 1
+                for sample in result:
+                    if sample.ok:
+                        samples[sample.label].append(sample.seconds)
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    deadline = started + seconds
+    start_gate.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return LoadResult(
+        elapsed=elapsed,
+        iterations=counters["iterations"],
+        failures=counters["failures"],
+        samples=dict(samples),
+        errors=errors,
+    )
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    """Print a Markdown table (readable in a terminal, pasteable into docs) and return it."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    text = "\n".join(
+        [
+            f"### {title}",
+            "",
+            line(header),
+            "| " + " | ".join("-" * w for w in widths) + " |",
+            *(line(row) for row in rows),
+            "",
+        ]
+    )
+    print(text, flush=True)
+    return text
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def workdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="cluster-events-bench-")
