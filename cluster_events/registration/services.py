@@ -1,0 +1,425 @@
+"""Registering, cancelling and promoting: every rule about seats and the waiting list.
+
+Each public function is one transaction and commits it. Seats are counted and
+given out under a lock on the event row (``lock_event``): ``BEGIN IMMEDIATE`` on
+SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL. Every change to an event's
+registrations takes that lock first, so ``Event.confirmed_count`` and
+``Event.waiting_count`` always equal the rows, and waiting positions run
+1..waiting_count without gaps, whichever gunicorn worker or host does the work.
+Emails are queued in the same transaction (the outbox) and sent after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from cluster_events import audit
+from cluster_events.database import begin_write_transaction, utcnow
+from cluster_events.events.status import RegistrationState, can_register, registration_state
+from cluster_events.extensions import db
+from cluster_events.mail import notifications
+from cluster_events.models import Event, Registration, RegistrationStatus
+from cluster_events.registration import tokens
+
+
+class RegistrationError(Exception):
+    """A request the rules refuse; ``message`` is shown to the person as it is."""
+
+    http_status = 409
+
+    def __init__(self, message: str | LazyString | None = None) -> None:
+        #: Translated lazily, in the language of the request that shows it.
+        self.message = message if message is not None else _l("This could not be done.")
+        super().__init__(self.message)
+
+
+class EventNotFound(RegistrationError):
+    http_status = 404
+
+    def __init__(self) -> None:
+        super().__init__(_l("This event could not be found."))
+
+
+class RegistrationNotFound(RegistrationError):
+    http_status = 404
+
+    def __init__(self) -> None:
+        super().__init__(_l("This registration could not be found."))
+
+
+class RegistrationNotOpen(RegistrationError):
+    def __init__(self, state: RegistrationState) -> None:
+        self.state = state
+        super().__init__(_not_open_message(state))
+
+
+class AlreadyCancelled(RegistrationError):
+    def __init__(self) -> None:
+        super().__init__(_l("This registration has already been cancelled."))
+
+
+class EventAlreadyStarted(RegistrationError):
+    def __init__(self) -> None:
+        super().__init__(
+            _l(
+                "The event has already started, so the registration can no longer be "
+                "cancelled here. Please contact the office."
+            )
+        )
+
+
+class NotWaiting(RegistrationError):
+    def __init__(self) -> None:
+        super().__init__(_l("Only a person on the waiting list can be given a seat."))
+
+
+class NoSeatAvailable(RegistrationError):
+    def __init__(self) -> None:
+        super().__init__(_l("No seat is free. Raise the capacity or cancel a seat first."))
+
+
+def _not_open_message(state: RegistrationState) -> LazyString:
+    messages = {
+        RegistrationState.not_yet_open: _l("Registration for this event has not opened yet."),
+        RegistrationState.closed: _l("Registration for this event has closed."),
+        RegistrationState.cancelled: _l("This event has been cancelled."),
+        RegistrationState.not_accepting: _l(
+            "This event does not take registrations on this site. "
+            "Please contact the office for details."
+        ),
+        RegistrationState.draft: _l("This event could not be found."),
+    }
+    return messages.get(state, _l("Registration for this event is not open."))
+
+
+@dataclass(frozen=True)
+class RegistrationDetails:
+    """What a person gives when registering, already normalised by the form."""
+
+    name: str
+    name_kana: str
+    email: str
+    organization: str = ""
+    job_title: str = ""
+    phone: str = ""
+    member_type: str = "general"
+    remarks: str = ""
+    locale: str = "ja"
+
+    @property
+    def email_normalized(self) -> str:
+        return self.email.lower()
+
+
+@dataclass
+class RegistrationOutcome:
+    registration: Registration
+    #: False when the address already had an active registration (nothing was queued).
+    created: bool
+    #: The personal link's token (never stored; derived again from the salt when needed).
+    token: str | None
+
+
+def ensure_registration_open(event: Event, now: datetime | None = None) -> None:
+    """Raise RegistrationNotOpen unless the public may sign up for ``event`` now."""
+    state = registration_state(event, now)
+    if not can_register(state):
+        raise RegistrationNotOpen(state)
+
+
+def can_cancel_online(registration: Registration, now: datetime | None = None) -> bool:
+    """A registrant may cancel with the personal link until the event starts."""
+    return registration.is_active and (now or utcnow()) < registration.event.starts_at
+
+
+def lock_event(event_id: int) -> Event:
+    """Start a write transaction and lock the event row; the caller commits or rolls back.
+
+    Anything that changes an event's registrations, counters or capacity takes
+    this lock first, so two workers never count the same seat.
+    """
+    session = db.session()
+    begin_write_transaction(session)
+    event = session.scalar(
+        select(Event)
+        .where(Event.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if event is None:
+        session.rollback()
+        raise EventNotFound()
+    return event
+
+
+def register(
+    event_id: int,
+    details: RegistrationDetails,
+    *,
+    source: str = "web",
+    notify: bool = True,
+    now: datetime | None = None,
+) -> RegistrationOutcome:
+    """Register one person: a seat while seats remain, otherwise the waiting list.
+
+    An address that already has an active registration for the event gets that
+    registration back (``created=False``) and nothing is queued. Organizers
+    (``source="organizer"``) may add people outside the public sign-up period,
+    but not to a cancelled event.
+    """
+    session = db.session
+    now = now or utcnow()
+    event = lock_event(event_id)
+    try:
+        if source == "web":
+            ensure_registration_open(event, now)
+        elif event.is_cancelled:
+            raise RegistrationNotOpen(RegistrationState.cancelled)
+        existing = _active_registration(event_id, details.email_normalized)
+        if existing is not None:
+            session.commit()
+            return RegistrationOutcome(existing, False, tokens.personal_token(existing))
+        registration = _new_registration(event, details, source, now)
+        session.add(registration)
+        session.flush()
+        token = tokens.personal_token(registration)
+        if notify:
+            notifications.queue_registration_received(registration, token)
+        session.commit()
+    except IntegrityError:
+        # The partial unique index caught a duplicate that slipped past the check.
+        session.rollback()
+        existing = _active_registration(event_id, details.email_normalized)
+        if existing is None:
+            raise
+        session.commit()
+        return RegistrationOutcome(existing, False, tokens.personal_token(existing))
+    except BaseException:
+        session.rollback()
+        raise
+    return RegistrationOutcome(registration, True, token)
+
+
+def _active_registration(event_id: int, email_normalized: str) -> Registration | None:
+    return db.session.scalar(
+        select(Registration).where(
+            Registration.event_id == event_id,
+            Registration.email_normalized == email_normalized,
+            Registration.status != RegistrationStatus.cancelled,
+        )
+    )
+
+
+def _new_registration(
+    event: Event, details: RegistrationDetails, source: str, now: datetime
+) -> Registration:
+    salt = tokens.new_token_salt()
+    registration = Registration(
+        event=event,
+        name=details.name,
+        name_kana=details.name_kana,
+        email=details.email,
+        email_normalized=details.email_normalized,
+        organization=details.organization,
+        job_title=details.job_title,
+        phone=details.phone,
+        member_type=details.member_type,
+        remarks=details.remarks,
+        locale=details.locale,
+        source=source,
+        token_salt=salt,
+        created_at=now,
+    )
+    registration.token_hash = tokens.hash_token(tokens.personal_token(registration))
+    if _has_free_seat(event):
+        registration.status = RegistrationStatus.confirmed
+        registration.confirmed_at = now
+        event.confirmed_count += 1
+    else:
+        registration.status = RegistrationStatus.waiting
+        event.waiting_count += 1
+        registration.waiting_position = event.waiting_count
+    return registration
+
+
+def _has_free_seat(event: Event) -> bool:
+    return event.capacity is None or event.confirmed_count < event.capacity
+
+
+def cancel_registration(
+    registration_id: int, *, notify: bool = True, organizer_id: int | None = None
+) -> Registration:
+    """Cancel a registration (never delete it). A freed seat goes to the first
+    person waiting, in the same transaction, and they are told by email."""
+    session = db.session
+    registration = _locked_registration(registration_id)
+    try:
+        event = registration.event
+        if registration.status == RegistrationStatus.cancelled:
+            raise AlreadyCancelled()
+        before = registration.status
+        now = utcnow()
+        if before == RegistrationStatus.confirmed:
+            event.confirmed_count -= 1
+        else:
+            _leave_waiting_list(registration)
+        registration.status = RegistrationStatus.cancelled
+        registration.cancelled_at = now
+        promoted = fill_seats(event, now=now)
+        if organizer_id is not None:
+            audit.record_change(
+                "registration.cancel",
+                "registration",
+                registration.id,
+                event_id=event.id,
+                before={"status": before},
+                after={"status": registration.status},
+                organizer_id=organizer_id,
+            )
+        if notify:
+            notifications.queue_cancellation_receipt(registration)
+            for person in promoted:
+                notifications.queue_promoted(person)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return registration
+
+
+def promote_registration(
+    registration_id: int, *, notify: bool = True, organizer_id: int | None = None
+) -> Registration:
+    """An organizer gives a free seat to one person on the waiting list, out of turn."""
+    session = db.session
+    registration = _locked_registration(registration_id)
+    try:
+        event = registration.event
+        if registration.status != RegistrationStatus.waiting:
+            raise NotWaiting()
+        if not _has_free_seat(event):
+            raise NoSeatAvailable()
+        position = registration.waiting_position
+        _leave_waiting_list(registration)
+        _confirm(registration, event, utcnow())
+        if organizer_id is not None:
+            audit.record_change(
+                "registration.promote",
+                "registration",
+                registration.id,
+                event_id=event.id,
+                before={"status": RegistrationStatus.waiting, "waiting_position": position},
+                after={"status": registration.status},
+                organizer_id=organizer_id,
+            )
+        if notify:
+            notifications.queue_promoted(registration)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return registration
+
+
+def fill_from_waiting_list(event_id: int, *, notify: bool = True) -> list[Registration]:
+    """Give free seats to the waiting list in order (after the capacity was raised)."""
+    session = db.session
+    event = lock_event(event_id)
+    try:
+        promoted = fill_seats(event)
+        if notify:
+            for person in promoted:
+                notifications.queue_promoted(person)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return promoted
+
+
+def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registration]:
+    """Inside a ``lock_event`` transaction: promote waiting people in order while
+    seats are free, and close up the positions of those still waiting. Queues nothing."""
+    if event.waiting_count == 0:
+        return []
+    free = event.waiting_count if event.capacity is None else event.capacity - event.confirmed_count
+    if free <= 0:
+        return []
+    now = now or utcnow()
+    session = db.session
+    promoted = list(
+        session.scalars(
+            select(Registration)
+            .where(
+                Registration.event_id == event.id,
+                Registration.status == RegistrationStatus.waiting,
+            )
+            .order_by(Registration.waiting_position)
+            .limit(free)
+        )
+    )
+    for registration in promoted:
+        registration.waiting_position = None
+        _confirm(registration, event, now)
+    event.waiting_count -= len(promoted)
+    session.flush()
+    session.execute(
+        update(Registration)
+        .where(
+            Registration.event_id == event.id,
+            Registration.status == RegistrationStatus.waiting,
+        )
+        .values(waiting_position=Registration.waiting_position - len(promoted))
+        .execution_options(synchronize_session="fetch")
+    )
+    return promoted
+
+
+def _confirm(registration: Registration, event: Event, now: datetime) -> None:
+    registration.status = RegistrationStatus.confirmed
+    registration.confirmed_at = now
+    event.confirmed_count += 1
+
+
+def _leave_waiting_list(registration: Registration) -> None:
+    """Take a waiting person off the list and move everyone behind them up one place."""
+    event = registration.event
+    position = registration.waiting_position
+    registration.waiting_position = None
+    event.waiting_count -= 1
+    db.session.flush()
+    db.session.execute(
+        update(Registration)
+        .where(
+            Registration.event_id == event.id,
+            Registration.status == RegistrationStatus.waiting,
+            Registration.waiting_position > position,
+        )
+        .values(waiting_position=Registration.waiting_position - 1)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def _locked_registration(registration_id: int) -> Registration:
+    """Lock the registration's event, then read the registration afresh under that lock."""
+    session = db.session
+    event_id = session.scalar(
+        select(Registration.event_id).where(Registration.id == registration_id)
+    )
+    if event_id is None:
+        session.rollback()
+        raise RegistrationNotFound()
+    lock_event(event_id)
+    registration = session.scalar(
+        select(Registration)
+        .where(Registration.id == registration_id)
+        .execution_options(populate_existing=True)
+    )
+    assert registration is not None
+    return registration
