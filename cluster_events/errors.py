@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -17,6 +17,7 @@ def _render_csrf_error(error: CSRFError) -> tuple[str, int]:
 
 
 def _render_unexpected_error(error: Exception) -> tuple[str, int]:
+    current_app.logger.exception("Unhandled error", exc_info=error)
     return render_template("errors/error.html", code=500, error=InternalServerError()), 500
 
 

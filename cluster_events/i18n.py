@@ -3,10 +3,12 @@ Accept-Language; otherwise the site's default (Japanese)."""
 
 from __future__ import annotations
 
+import gettext
 from pathlib import Path
 
+from babel.messages.plurals import get_plural
 from flask import Flask, Response, abort, current_app, g, request
-from flask_babel import get_locale
+from flask_babel import Domain, get_locale
 
 #: One message catalog per area of the product, so that work on one area does not
 #: rewrite another's catalog. Each has a mapping file in babel/<domain>.cfg.
@@ -54,6 +56,24 @@ def _remember_lang(response: Response) -> Response:
     return response
 
 
+class MergedDomain(Domain):
+    """Flask-Babel's multi-domain loading, with the plural rule of the language.
+
+    Flask-Babel merges the domains' catalogs but keeps the plural rule of the last
+    catalog loaded, which is English's rule whenever that domain has no Japanese
+    catalog yet; ngettext() would then pick the msgid_plural's (empty) slot.
+    """
+
+    def get_translations(self):  # type: ignore[no-untyped-def]
+        translations = super().get_translations()
+        locale = get_locale()
+        if locale is not None:
+            translations.plural = gettext.c2py(get_plural(str(locale)).plural_expr)
+        return translations
+
+
 def init_app(app: Flask) -> None:
+    babel_config = app.extensions["babel"]
+    babel_config.instance.domain_instance = MergedDomain(domain=babel_config.default_domain)
     app.before_request(_read_lang_parameter)
     app.after_request(_remember_lang)

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, current_app, request, url_for
 
 from cluster_events import timefmt
+from cluster_events.events.presentation import availability
 from cluster_events.i18n import current_locale
 from cluster_events.text import render_markdown
 
@@ -66,4 +67,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_datetime, "datetime")
     app.add_template_filter(_time, "time")
     app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(availability, "availability")
     app.context_processor(_site_context)

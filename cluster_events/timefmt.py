@@ -40,7 +40,7 @@ def format_time(value: datetime) -> str:
 
 def format_datetime(value: datetime, locale: str) -> str:
     suffix = " JST" if locale == "en" else ""
-    separator = ", " if locale == "en" else " "
+    separator = ", " if locale == "en" else ""
     return f"{format_date(value, locale)}{separator}{format_time(value)}{suffix}"
 
 
@@ -51,14 +51,14 @@ def format_event_time(start: datetime, end: datetime | None, locale: str) -> str
         text = f"{format_date(start_local, 'en')}, {format_time(start_local)}"
         dash, suffix = "–", " JST"
     else:
-        text = f"{format_date(start_local, 'ja')} {format_time(start_local)}"
+        text = f"{format_date(start_local, 'ja')}{format_time(start_local)}"
         dash, suffix = "〜", ""
     if end is not None:
         end_local = to_tokyo(end)
         if end_local.date() == start_local.date():
             text += f"{dash}{format_time(end_local)}"
         else:
-            separator = ", " if locale == "en" else " "
+            separator = ", " if locale == "en" else ""
             text += f"{dash}{format_date(end_local, locale)}{separator}{format_time(end_local)}"
     return text + suffix
 

@@ -16,6 +16,16 @@ from cluster_events.models import Category, Event, EventStatus, Venue
 from cluster_events.timefmt import to_tokyo
 
 MAX_SEARCH_LENGTH = 100
+MAX_SEARCH_TERMS = 5
+#: A keyword matches the title, the summary or the venue; every keyword must match.
+_SEARCHED_COLUMNS = (
+    Event.title,
+    Event.title_en,
+    Event.summary,
+    Venue.name,
+    Venue.name_en,
+    Venue.address,
+)
 
 
 def _publicly_listed() -> Select[tuple[Event]]:
@@ -31,21 +41,18 @@ def _publicly_listed() -> Select[tuple[Event]]:
 def upcoming_events(
     category: Category | None = None, search: str = "", now: datetime | None = None
 ) -> list[Event]:
+    """Events not yet over, soonest first (an event under way still shows)."""
     now = now or utcnow()
     query = _publicly_listed().where(Event.ends_at >= now)
     if category is not None:
         query = query.where(Event.category_id == category.id)
     if search:
-        pattern = f"%{_escape_like(search)}%"
-        query = query.outerjoin(Venue, Event.venue_id == Venue.id).where(
-            or_(
-                Event.title.ilike(pattern, escape="\\"),
-                Event.title_en.ilike(pattern, escape="\\"),
-                Event.summary.ilike(pattern, escape="\\"),
-                Venue.name.ilike(pattern, escape="\\"),
-                Venue.address.ilike(pattern, escape="\\"),
+        query = query.outerjoin(Venue, Event.venue_id == Venue.id)
+        for term in search.split()[:MAX_SEARCH_TERMS]:
+            pattern = f"%{_escape_like(term)}%"
+            query = query.where(
+                or_(*(column.ilike(pattern, escape="\\") for column in _SEARCHED_COLUMNS))
             )
-        )
     return list(db.session.scalars(query.order_by(Event.starts_at, Event.id)).unique())
 
 

@@ -1,41 +1,62 @@
-"""Public catalogue: upcoming events, one event, the archive, one category."""
+"""Public catalogue: upcoming events, one event, the archive, one category.
+
+Views parse the request, call queries and render; anything odd in the address
+(a bad page number, a control character, an over-long search) is refused with a
+400 or 404 page before it reaches the database.
+"""
 
 from __future__ import annotations
+
+import re
 
 from flask import Blueprint, abort, current_app, render_template, request
 
 from cluster_events.events import queries
+from cluster_events.models import Category
+from cluster_events.text import normalise_input
 
 bp = Blueprint("events", __name__)
 
 MAX_PAGE = 10_000
+MAX_SLUG_LENGTH = 100
+_PAGE_PATTERN = re.compile(r"[0-9]{1,6}")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _page_argument() -> int:
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not _PAGE_PATTERN.fullmatch(raw) or not 1 <= int(raw) <= MAX_PAGE:
         abort(400)
     return int(raw)
 
 
 def _search_argument() -> str:
-    from cluster_events.text import normalise_input
-
     raw = request.args.get("q", "")
-    if len(raw) > queries.MAX_SEARCH_LENGTH:
+    if len(raw) > queries.MAX_SEARCH_LENGTH or _CONTROL_CHARACTERS.search(raw):
         abort(400)
     return normalise_input(raw)
+
+
+def _checked_slug(slug: str) -> str:
+    """Slugs that cannot exist (too long, control characters) are simply not found."""
+    if len(slug) > MAX_SLUG_LENGTH or _CONTROL_CHARACTERS.search(slug):
+        abort(404)
+    return slug
+
+
+def _category_or_404(slug: str) -> Category:
+    category = queries.category_by_slug(_checked_slug(slug))
+    if category is None:
+        abort(404)
+    return category
 
 
 @bp.get("/")
 def index():
     """Upcoming events grouped by month, with a category filter and a keyword search."""
     search = _search_argument()
-    category = None
-    if category_slug := request.args.get("category"):
-        category = queries.category_by_slug(category_slug)
-        if category is None:
-            abort(404)
+    category_slug = request.args.get("category", "")
+    category = _category_or_404(category_slug) if category_slug else None
     events = queries.upcoming_events(category=category, search=search)
     return render_template(
         "events/index.html",
@@ -43,6 +64,7 @@ def index():
         categories=queries.all_categories(),
         selected_category=category,
         search=search,
+        result_count=len(events),
     )
 
 
@@ -59,7 +81,7 @@ def past():
 
 @bp.get("/events/<slug>")
 def detail(slug: str):
-    event = queries.public_event_by_slug(slug)
+    event = queries.public_event_by_slug(_checked_slug(slug))
     if event is None:
         abort(404)
     return render_template("events/detail.html", event=event)
@@ -67,9 +89,7 @@ def detail(slug: str):
 
 @bp.get("/categories/<slug>")
 def category(slug: str):
-    found = queries.category_by_slug(slug)
-    if found is None:
-        abort(404)
+    found = _category_or_404(slug)
     events = queries.upcoming_events(category=found)
     return render_template(
         "events/category.html", category=found, months=queries.group_by_month(events)

@@ -1,0 +1,67 @@
+"""What a reader sees of an event's registration state: the badge and the seats line.
+
+The rule (which state an event is in) lives in events/status.py; this module only
+turns it into words, so every page says 受付中 / 満席 / 締切 the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+from cluster_events.events.status import RegistrationState, registration_state
+from cluster_events.models import Event
+
+_STATE_LABELS = {
+    RegistrationState.draft: _l("Draft"),
+    RegistrationState.not_accepting: _l("No public registration"),
+    RegistrationState.not_yet_open: _l("Registration not open yet"),
+    RegistrationState.open: _l("Open for registration"),
+    RegistrationState.full: _l("Full – waiting list open"),
+    RegistrationState.closed: _l("Registration closed"),
+    RegistrationState.cancelled: _l("Cancelled"),
+}
+
+#: CSS modifier of the badge (badge--open, ...): colour follows the state.
+_STATE_MODIFIERS = {
+    RegistrationState.draft: "closed",
+    RegistrationState.not_accepting: "closed",
+    RegistrationState.not_yet_open: "soon",
+    RegistrationState.open: "open",
+    RegistrationState.full: "full",
+    RegistrationState.closed: "closed",
+    RegistrationState.cancelled: "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Availability:
+    state: RegistrationState
+    label: str
+    modifier: str
+    #: 残り3席 / 定員なし while seats matter (before and during registration), else "".
+    seats: str
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.state == RegistrationState.cancelled
+
+
+def seats_text(event: Event) -> str:
+    if event.capacity is None:
+        return str(_l("No seat limit"))
+    left = event.seats_left or 0
+    return ngettext("%(num)s seat left", "%(num)s seats left", left)
+
+
+def availability(event: Event, now: datetime | None = None) -> Availability:
+    state = registration_state(event, now)
+    seats = ""
+    if state in (RegistrationState.open, RegistrationState.not_yet_open):
+        seats = seats_text(event)
+    return Availability(
+        state=state, label=str(_STATE_LABELS[state]), modifier=_STATE_MODIFIERS[state], seats=seats
+    )
