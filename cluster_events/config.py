@@ -30,6 +30,28 @@ class DefaultConfig:
     SITE_CONTACT_ADDRESS = "〒239-0847 神奈川県横須賀市光の丘8番3号 YRPベンチャー棟209号"
     SITE_FOOTER_TEXT = "NPO法人 産業クラスター研究会 事務局"
     SITE_FOOTER_TEXT_EN = "Office of the Industrial Cluster Study Group"
+    #: Markdown for /about and /privacy; empty shows the templates' generic text.
+    #: The _EN variants are shown on English pages (Japanese when empty).
+    SITE_ABOUT_MARKDOWN = (
+        "2003年、産業界・官公庁・大学を退職した有志が集まり、"
+        "横須賀・三浦・横浜の中小企業を応援するために設立したNPO法人です。\n\n"
+        "- ISO 9001・14001、エコアクション21の認証取得支援\n"
+        "- 特許の取得、技術翻訳、在日米軍への入札参加の支援\n"
+        "- 広報力アップ、省エネルギー、小中学校での環境教育\n\n"
+        "法人会員・個人会員とともに、セミナー、経営研究・懇談会、交流会などを開いています。"
+        "どなたでもお気軽にご参加ください。"
+    )
+    SITE_ABOUT_MARKDOWN_EN = (
+        "A non-profit founded in 2003 by people retired from industry, government and "
+        "universities to help small and medium businesses in Yokosuka, Miura and Yokohama.\n\n"
+        "- ISO 9001 / 14001 and Eco-Action 21 certification\n"
+        "- Patents, technical translation, bids to the US forces in Japan\n"
+        "- Public relations skills, energy saving, environmental lessons in schools\n\n"
+        "With our corporate and individual members we hold seminars, management study "
+        "meetings and exchange meetings. Everyone is welcome."
+    )
+    SITE_PRIVACY_MARKDOWN = ""
+    SITE_PRIVACY_MARKDOWN_EN = ""
     #: Absolute base URL used where no request is at hand (mail worker, reminders, feeds).
     SITE_URL = "http://127.0.0.1:5000"
     #: How long personal data of registrations is kept after an event, in days.

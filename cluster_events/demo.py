@@ -1,17 +1,571 @@
-"""Demo data: the association's offices, categories and a season of events."""
+"""Demo data: the association's two offices, its kinds of events, and a season of
+events around today (two months back, three months ahead).
+
+Idempotent: venues match on name, categories and events on slug; registrations
+are only added to an event created in the same run, so running the command
+twice changes nothing.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import current_app
 from sqlalchemy import func, select
 
+from cluster_events.database import utcnow
 from cluster_events.extensions import db
-from cluster_events.models import Event
+from cluster_events.models import (
+    Category,
+    Event,
+    EventStatus,
+    MemberType,
+    Registration,
+    RegistrationStatus,
+    Venue,
+)
+from cluster_events.registration.tokens import hash_token, new_token_salt, personal_token
+from cluster_events.timefmt import TOKYO
+
+CATEGORIES = (
+    ("seminar", "セミナー・講演会", "Seminars and lectures"),
+    ("study-meeting", "経営研究・懇談会", "Management study meetings"),
+    ("exchange", "交流会", "Exchange meetings"),
+    ("course", "講座・研修", "Courses and training"),
+    ("school-visit", "出前授業", "School visits"),
+    ("consultation", "相談会", "Consultations"),
+)
+
+YRP = "yrp"
+YOKOHAMA = "yokohama"
+VENUES = {
+    YRP: {
+        "name": "YRP事務所（YRPベンチャー棟209号）",
+        "name_en": "YRP office (YRP Venture Building, room 209)",
+        "address": "神奈川県横須賀市光の丘8番3号 YRPベンチャー棟209号",
+        "address_en": "YRP Venture Building 209, 8-3 Hikarinooka, Yokosuka, Kanagawa",
+        "access_notes": "京急線「YRP野比」駅から京急バス「YRPセンター前」行きで約10分。"
+        "駐車場に限りがありますので、なるべく公共交通機関をご利用ください。",
+        "map_url": "https://www.google.com/maps/search/?api=1&query="
+        "%E6%A8%AA%E9%A0%88%E8%B3%80%E5%B8%82%E5%85%89%E3%81%AE%E4%B8%988-3",
+    },
+    YOKOHAMA: {
+        "name": "横浜事務所",
+        "name_en": "Yokohama office",
+        "address": "神奈川県横浜市金沢区片吹69番26号",
+        "address_en": "69-26 Katabuki, Kanazawa-ku, Yokohama, Kanagawa",
+        "access_notes": "詳しい道順は事務局までお問い合わせください。",
+        "map_url": "https://www.google.com/maps/search/?api=1&query="
+        "%E6%A8%AA%E6%B5%9C%E5%B8%82%E9%87%91%E6%B2%A2%E5%8C%BA%E7%89%87%E5%90%B969-26",
+    },
+}
+
+_SURNAMES = (
+    ("佐藤", "さとう"), ("鈴木", "すずき"), ("高橋", "たかはし"), ("田中", "たなか"),
+    ("渡辺", "わたなべ"), ("伊藤", "いとう"), ("山本", "やまもと"), ("中村", "なかむら"),
+    ("小林", "こばやし"), ("加藤", "かとう"), ("吉田", "よしだ"), ("山田", "やまだ"),
+    ("佐々木", "ささき"), ("松本", "まつもと"), ("井上", "いのうえ"), ("木村", "きむら"),
+    ("石井", "いしい"), ("長谷川", "はせがわ"), ("森", "もり"), ("清水", "しみず"),
+    ("池田", "いけだ"), ("橋本", "はしもと"), ("岡田", "おかだ"), ("前田", "まえだ"),
+)  # fmt: skip
+_GIVEN_NAMES = (
+    ("浩", "ひろし"), ("美和子", "みわこ"), ("健一", "けんいち"), ("恵子", "けいこ"),
+    ("誠", "まこと"), ("由美", "ゆみ"), ("隆", "たかし"), ("直子", "なおこ"),
+    ("修", "おさむ"), ("和子", "かずこ"), ("茂", "しげる"), ("智子", "ともこ"),
+)  # fmt: skip
+_ORGANIZATIONS = (
+    "株式会社三浦精機", "横須賀電子工業株式会社", "有限会社野比製作所", "株式会社金沢文庫技研",
+    "久里浜テクノ株式会社", "個人事業主", "株式会社追浜エンジニアリング", "NPO法人 湘南みらい",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoEvent:
+    slug: str
+    category: str
+    title: str
+    summary: str
+    body: str
+    #: Days from today (Tokyo) and the local start and end times.
+    day_offset: int
+    start: time
+    end: time
+    venue: str | None = YRP
+    title_en: str = ""
+    capacity: int | None = None
+    fee_text: str = "無料"
+    status: EventStatus = EventStatus.published
+    is_members_only: bool = False
+    accepts_registrations: bool = True
+    cancellation_reason: str = ""
+    online_url: str = ""
+    #: Registration opens this many days before the event (None: already open).
+    opens_days_before: int | None = None
+    #: Registration closes this many days before the event, at 17:00 (None: at the start).
+    closes_days_before: int | None = 2
+    confirmed: int = 0
+    waiting: int = 0
+    member_types: tuple[MemberType, ...] = field(default=(MemberType.general,))
+
+
+STUDY_MEETING_BODY = """\
+毎月1回、会員と一般の方が集まり、中小企業の経営について話し合う会です。
+はじめての方も歓迎します。
+
+## 今回のテーマ
+{theme}
+
+## 進め方
+1. 話題提供（約40分）
+2. 質疑応答・意見交換（約60分）
+3. 次回の予定
+
+## 持ち物
+筆記用具。資料は当日お配りします。
+
+終了後、希望者で懇親会（実費・当日申込み）を予定しています。
+"""
+
+DEMO_EVENTS = (
+    DemoEvent(
+        slug="keiei-kenkyukai-251",
+        category="study-meeting",
+        title="経営研究・懇談会（第251回）",
+        title_en="Management study meeting (No. 251)",
+        summary="人手不足の時代の採用と定着について、会員企業の事例をもとに話し合います。",
+        body=STUDY_MEETING_BODY.format(
+            theme="「人手不足の時代に、小さな会社はどう人を採り、どう育てるか」\n\n"
+            "話題提供：会員企業 製造業代表取締役"
+        ),
+        day_offset=-52,
+        start=time(14, 0),
+        end=time(16, 30),
+        capacity=20,
+        fee_text="会員無料、一般500円（資料代）",
+        confirmed=14,
+    ),
+    DemoEvent(
+        slug="iso-seminar-autumn",
+        category="seminar",
+        title="ISO 9001・14001 認証取得セミナー",
+        title_en="ISO 9001 and 14001 certification seminar",
+        summary="はじめて認証取得を考える中小企業の方に、手順と費用、準備の期間を具体的にご説明します。",
+        body="""\
+ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて検討される方のためのセミナーです。
+認証取得を支援してきた当会の審査員経験者が、実際の例をもとにお話しします。
+
+## 内容
+- 認証取得までの流れと期間の目安
+- 費用の内訳（審査費用・社内の工数）
+- 小さな会社でも続けられる文書づくりのコツ
+- 個別のご質問（時間の許す限り）
+
+## 対象
+製造業・建設業・サービス業の経営者、品質・環境のご担当者
+""",
+        day_offset=-33,
+        start=time(13, 30),
+        end=time(16, 0),
+        venue=YOKOHAMA,
+        capacity=30,
+        confirmed=22,
+    ),
+    DemoEvent(
+        slug="keiei-kenkyukai-252",
+        category="study-meeting",
+        title="経営研究・懇談会（第252回）",
+        title_en="Management study meeting (No. 252)",
+        summary="事業承継を控えた経営者の体験談をうかがい、早めの準備について考えます。",
+        body=STUDY_MEETING_BODY.format(
+            theme="「事業承継は10年仕事　― 親族内承継の体験から」\n\n"
+            "話題提供：個人会員（元 金融機関勤務）"
+        ),
+        day_offset=-21,
+        start=time(14, 0),
+        end=time(16, 30),
+        capacity=20,
+        fee_text="会員無料、一般500円（資料代）",
+        confirmed=17,
+    ),
+    DemoEvent(
+        slug="tokkyo-soudankai-autumn",
+        category="consultation",
+        title="特許取得 個別相談会（秋）",
+        title_en="Patent consultation (autumn)",
+        summary="特許・実用新案・商標について、弁理士経験のある会員が1社30分ずつご相談に応じます。",
+        body="""\
+「この技術は特許になるのか」「出願の費用はどのくらいか」など、
+知的財産についての疑問に、1社30分ずつ個別にお答えします。
+
+- 相談は無料です。秘密は守ります。
+- 関係する資料（図面・製品の写真など）があればお持ちください。
+- 時間帯のご希望は、お申込みの備考欄にお書きください。
+""",
+        day_offset=-9,
+        start=time(10, 0),
+        end=time(16, 0),
+        capacity=8,
+        confirmed=6,
+        member_types=(MemberType.corporate, MemberType.general),
+    ),
+    DemoEvent(
+        slug="eco-action21-setsumeikai",
+        category="seminar",
+        title="エコアクション21 認証登録 説明会",
+        title_en="Eco-Action 21 certification briefing",
+        summary="環境省が定めた中小企業向けの環境経営の仕組み「エコアクション21」の登録までを分かりやすくご説明します。",
+        body="""\
+エコアクション21は、中小企業でも取り組みやすいように環境省が定めた環境マネジメントの仕組みです。
+取引先や自治体の入札で求められることが増えています。
+
+## 内容
+1. エコアクション21とは（ISO 14001との違い）
+2. 登録までの流れと費用
+3. 電気・燃料の使用量の「見える化」から始める方法
+4. 登録企業の事例紹介
+
+## 講師
+当会 環境部会（エコアクション21審査員）
+""",
+        day_offset=9,
+        start=time(14, 0),
+        end=time(16, 0),
+        venue=YOKOHAMA,
+        capacity=30,
+        confirmed=27,
+    ),
+    DemoEvent(
+        slug="keiei-kenkyukai-253",
+        category="study-meeting",
+        title="経営研究・懇談会（第253回）",
+        title_en="Management study meeting (No. 253)",
+        summary="中小企業のデジタル化について、無理なく始められる身近な例を持ち寄って話し合います。",
+        body=STUDY_MEETING_BODY.format(
+            theme="「紙と電話の仕事を、少しずつデジタルに」\n\n話題提供：会員企業 総務担当部長"
+        ),
+        day_offset=15,
+        start=time(14, 0),
+        end=time(16, 30),
+        capacity=20,
+        fee_text="会員無料、一般500円（資料代）",
+        confirmed=20,
+        waiting=3,
+    ),
+    DemoEvent(
+        slug="kojin-kaiin-koryukai",
+        category="exchange",
+        title="個人会員交流会",
+        title_en="Individual members' exchange meeting",
+        summary="個人会員どうしの情報交換と親睦の会です（会員限定）。",
+        body="""\
+今年度の活動を振り返り、来年度の部会活動について意見を交わします。
+軽食と飲み物をご用意します。
+""",
+        day_offset=20,
+        start=time(17, 30),
+        end=time(19, 30),
+        venue=YOKOHAMA,
+        capacity=30,
+        fee_text="1,000円（軽食代）",
+        is_members_only=True,
+        confirmed=9,
+        member_types=(MemberType.individual,),
+    ),
+    DemoEvent(
+        slug="tokkyo-soudankai-winter",
+        category="consultation",
+        title="特許取得 個別相談会（冬）",
+        title_en="Patent consultation (winter)",
+        summary="1社30分の個別相談です。出願前の技術の整理から、費用の目安までご相談いただけます。",
+        body="""\
+1社30分ずつ、弁理士経験のある会員がご相談に応じます。
+
+- 相談は無料です。秘密は守ります。
+- ご希望の時間帯を備考欄にお書きください。事務局から時間をご連絡します。
+""",
+        day_offset=24,
+        start=time(10, 0),
+        end=time(16, 0),
+        capacity=8,
+        confirmed=2,
+    ),
+    DemoEvent(
+        slug="eco-kyoiku-demae-jugyo",
+        category="school-visit",
+        title="小中学校エコ教育 出前授業",
+        title_en="Environmental lessons in schools",
+        summary="市内の小学校で、省エネルギーと地球温暖化についての授業を行います。一般の方の参加はできません。",
+        body="""\
+当会の環境部会の会員が講師として小学校に伺い、
+身の回りの電気の使い方から地球温暖化を考える授業を行います。
+
+出前授業をご希望の学校は、事務局までお問い合わせください。
+""",
+        day_offset=28,
+        start=time(10, 45),
+        end=time(12, 20),
+        venue=None,
+        accepts_registrations=False,
+        fee_text="",
+    ),
+    DemoEvent(
+        slug="beigun-nyusatsu-seminar",
+        category="seminar",
+        title="米軍入札 参加支援セミナー",
+        title_en="Seminar: bidding for US forces contracts in Japan",
+        summary="在日米軍の調達に参加するための登録手続きと入札の流れを、日本語と英語でご説明します。",
+        body="""\
+在日米軍基地の物品・工事・サービスの調達に、地元の中小企業が参加するための手順をご説明します。
+資料は日本語と英語の両方をご用意します。
+
+## 内容
+- 米軍調達の仕組みと公告の探し方
+- 事前登録（SAM登録など）の手順
+- 英文の入札書類を読むときの注意点
+- 参加企業の経験談
+
+## This seminar is bilingual
+Explanations are given in Japanese and English. English-speaking participants are welcome.
+""",
+        day_offset=35,
+        start=time(13, 30),
+        end=time(16, 30),
+        capacity=40,
+        fee_text="2,000円（会員無料）",
+        confirmed=11,
+        member_types=(MemberType.corporate, MemberType.general, MemberType.general),
+    ),
+    DemoEvent(
+        slug="koho-ryoku-up-koza",
+        category="course",
+        title="市民公益活動団体の広報力アップ講座（全3回）",
+        title_en="Public relations course for civic groups (3 sessions)",
+        summary="チラシ、ホームページ、SNSで活動を伝える力を、3回の講座で身につけます。横須賀市との共催です。",
+        body="""\
+市民活動団体・NPOの皆さまを対象に、活動を分かりやすく伝える方法を学ぶ講座です（横須賀市との共催）。
+3回続けてのご参加をお願いします。日時は第1回のものです。
+
+| 回 | 内容 |
+| --- | --- |
+| 第1回 | 伝えたい相手を決める・チラシの作り方 |
+| 第2回 | ホームページとSNSの使い分け |
+| 第3回 | 作ったチラシの発表と講評 |
+
+第2回・第3回の日時は、第1回でお知らせします。
+""",
+        day_offset=40,
+        start=time(13, 30),
+        end=time(16, 0),
+        capacity=25,
+        confirmed=8,
+    ),
+    DemoEvent(
+        slug="keiei-kenkyukai-254",
+        category="study-meeting",
+        title="経営研究・懇談会（第254回）",
+        title_en="Management study meeting (No. 254)",
+        summary="新年最初の会です。今年の経済の見通しと、中小企業が備えておきたいことを話し合います。",
+        body=STUDY_MEETING_BODY.format(
+            theme="「今年の景気の見通しと、中小企業の備え」\n\n"
+            "話題提供：個人会員（元 経済団体職員）"
+        ),
+        day_offset=46,
+        start=time(14, 0),
+        end=time(16, 30),
+        capacity=20,
+        fee_text="会員無料、一般500円（資料代）",
+        opens_days_before=30,
+    ),
+    DemoEvent(
+        slug="shoene-kankyo-keiei-seminar",
+        category="seminar",
+        title="省エネ・環境経営セミナー",
+        title_en="Seminar on energy saving and environmental management",
+        summary="電気代の上がる今、工場や事務所で今日からできる省エネの進め方をご紹介します。",
+        body="""\
+工場・事務所の電気や燃料の使い方を見直し、費用と二酸化炭素をあわせて減らす方法をご紹介します。
+
+## 内容
+- エネルギー使用量の把握のしかた
+- 照明・空調・コンプレッサーの省エネ
+- 使える補助金の探し方
+""",
+        day_offset=55,
+        start=time(14, 0),
+        end=time(16, 0),
+        venue=YOKOHAMA,
+        capacity=40,
+        status=EventStatus.cancelled,
+        cancellation_reason="講師の体調不良のため、中止とさせていただきます。"
+        "お申込みの皆さまには、事務局からご連絡いたしました。",
+    ),
+    DemoEvent(
+        slug="online-dx-nyumon",
+        category="seminar",
+        title="オンライン講演会「はじめての業務のデジタル化」",
+        title_en="Online lecture: first steps in going digital",
+        summary="ご自宅や職場からご参加いただけるオンライン講演会です。",
+        body="""\
+Web会議システム（Zoom）を使ったオンライン講演会です。
+お申込みの方に、前日までに参加用のURLをメールでお送りします。
+
+はじめての方のために、開始30分前から接続の確認を受け付けます。
+""",
+        day_offset=63,
+        start=time(19, 0),
+        end=time(20, 30),
+        venue=None,
+        online_url="https://zoom.example.org/j/0000000000",
+    ),
+    DemoEvent(
+        slug="shinshun-koryukai",
+        category="exchange",
+        title="新春交流会",
+        title_en="New Year exchange meeting",
+        summary="会員・ゲストの皆さまと新年を祝う交流会です（準備中・非公開）。",
+        body="詳細は決まり次第お知らせします。",
+        day_offset=80,
+        start=time(17, 0),
+        end=time(19, 0),
+        venue=YOKOHAMA,
+        capacity=50,
+        fee_text="3,000円",
+        status=EventStatus.draft,
+    ),
+)
+
+
+#: Kinds of event that only happen on working days (schools, the office's consultations).
+_WEEKDAY_ONLY = ("school-visit", "consultation")
 
 
 def database_is_empty() -> bool:
     return (db.session.scalar(select(func.count(Event.id))) or 0) == 0
 
 
-def seed_demo() -> int:
-    """Placeholder until the demo data lands; returns the number of events created."""
-    return 0
+def seed_demo(today: date | None = None) -> int:
+    """Create what is missing of the demo data and commit; returns the number of
+    events created."""
+    today = today or utcnow().astimezone(TOKYO).date()
+    categories = _ensure_categories()
+    venues = _ensure_venues()
+    existing = set(
+        db.session.scalars(select(Event.slug).where(Event.slug.in_(e.slug for e in DEMO_EVENTS)))
+    )
+    created = 0
+    for number, spec in enumerate(DEMO_EVENTS):
+        if spec.slug in existing:
+            continue
+        event = _build_event(spec, today, categories, venues)
+        db.session.add(event)
+        db.session.flush()
+        _add_registrations(event, spec, seed=number)
+        created += 1
+    db.session.commit()
+    return created
+
+
+def _ensure_categories() -> dict[str, Category]:
+    found = {c.slug: c for c in db.session.scalars(select(Category))}
+    for order, (slug, name_ja, name_en) in enumerate(CATEGORIES, start=1):
+        if slug not in found:
+            found[slug] = Category(slug=slug, name_ja=name_ja, name_en=name_en, sort_order=order)
+            db.session.add(found[slug])
+    db.session.flush()
+    return found
+
+
+def _ensure_venues() -> dict[str, Venue]:
+    result = {}
+    for key, values in VENUES.items():
+        venue = db.session.scalar(select(Venue).where(Venue.name == values["name"]))
+        if venue is None:
+            venue = Venue(**values)
+            db.session.add(venue)
+        result[key] = venue
+    db.session.flush()
+    return result
+
+
+def _local(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, tzinfo=TOKYO).astimezone(UTC)
+
+
+def _build_event(
+    spec: DemoEvent, today: date, categories: dict[str, Category], venues: dict[str, Venue]
+) -> Event:
+    day = today + timedelta(days=spec.day_offset)
+    if day.weekday() == 6 or (day.weekday() == 5 and spec.category in _WEEKDAY_ONLY):
+        day += timedelta(days=7 - day.weekday())
+    starts_at = _local(day, spec.start)
+    opens_at = None
+    if spec.opens_days_before is not None:
+        opens_at = _local(day - timedelta(days=spec.opens_days_before), time(9, 0))
+    closes_at = None
+    if spec.closes_days_before is not None and spec.accepts_registrations:
+        closes_at = _local(day - timedelta(days=spec.closes_days_before), time(17, 0))
+    return Event(
+        slug=spec.slug,
+        title=spec.title,
+        title_en=spec.title_en,
+        category=categories[spec.category],
+        summary=spec.summary,
+        body=spec.body,
+        starts_at=starts_at,
+        ends_at=_local(day, spec.end),
+        venue=venues[spec.venue] if spec.venue else None,
+        online_url=spec.online_url,
+        capacity=spec.capacity,
+        fee_text=spec.fee_text,
+        registration_opens_at=opens_at,
+        registration_closes_at=closes_at,
+        accepts_registrations=spec.accepts_registrations,
+        status=spec.status,
+        is_members_only=spec.is_members_only,
+        cancellation_reason=spec.cancellation_reason,
+        uid=Event.new_uid(current_app.config["CALENDAR_UID_DOMAIN"]),
+    )
+
+
+def _add_registrations(event: Event, spec: DemoEvent, seed: int) -> None:
+    """Confirmed people first, then the waiting list in order (positions 1..n), with
+    the event's counters set to match."""
+    registered_at = min(event.starts_at - timedelta(days=3), utcnow())
+    for index in range(spec.confirmed + spec.waiting):
+        is_waiting = index >= spec.confirmed
+        registration = _person(event, seed, index, spec.member_types)
+        registration.created_at = registered_at - timedelta(hours=(spec.confirmed - index) * 5)
+        if is_waiting:
+            registration.status = RegistrationStatus.waiting
+            registration.waiting_position = index - spec.confirmed + 1
+        else:
+            registration.status = RegistrationStatus.confirmed
+            registration.confirmed_at = registration.created_at
+        db.session.add(registration)
+    event.confirmed_count = spec.confirmed
+    event.waiting_count = spec.waiting
+    db.session.flush()
+
+
+def _person(
+    event: Event, seed: int, index: int, member_types: tuple[MemberType, ...]
+) -> Registration:
+    surname, surname_kana = _SURNAMES[(seed * 7 + index) % len(_SURNAMES)]
+    given, given_kana = _GIVEN_NAMES[(seed * 5 + index * 3) % len(_GIVEN_NAMES)]
+    email = f"demo{seed:02d}-{index:02d}@example.jp"
+    registration = Registration(
+        event=event,
+        name=f"{surname} {given}",
+        name_kana=f"{surname_kana} {given_kana}",
+        email=email,
+        email_normalized=email,
+        organization=_ORGANIZATIONS[(seed + index) % len(_ORGANIZATIONS)],
+        member_type=member_types[index % len(member_types)],
+        phone=f"046-800-{seed:02d}{index:02d}",
+        locale="ja",
+        source="web",
+        token_salt=new_token_salt(),
+    )
+    registration.token_hash = hash_token(personal_token(registration))
+    return registration
