@@ -26,5 +26,8 @@ def seed_demo_if_empty_command() -> None:
 
 
 def init_app(app: Flask) -> None:
+    from cluster_events.admin.attendees.cli import purge_personal_data_command
+
+    app.cli.add_command(purge_personal_data_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(seed_demo_if_empty_command)

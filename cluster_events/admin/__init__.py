@@ -4,6 +4,7 @@ View modules add their routes to the one blueprint; importing them here register
 """
 
 from cluster_events.admin import access  # noqa: F401  (login required for every /admin URL)
+from cluster_events.admin.attendees import views as attendee_views  # noqa: F401
 from cluster_events.admin.blueprint import bp
 
 __all__ = ["bp"]

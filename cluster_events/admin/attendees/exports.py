@@ -1,0 +1,205 @@
+"""Attendee lists as files the office opens in Excel: .xlsx, and CSV in UTF-8 with a
+BOM (Excel then reads the Japanese correctly) or in Shift_JIS (cp932) for older tools.
+
+Every cell is text written by registrants, so a value that Excel would read as a
+formula (=, +, -, @, or a leading tab or carriage return) gets a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import gettext as _
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from cluster_events.models import Event, Registration
+from cluster_events.timefmt import to_tokyo
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+#: Characters that Shift_JIS text usually carries as a look-alike: written as the
+#: look-alike without counting them as lost.
+CP932_EQUIVALENTS = str.maketrans(
+    {
+        "\u2014": "\u2015",  # EM DASH -> HORIZONTAL BAR (the JIS dash)
+        "\u00a0": " ",
+    }
+)
+CP932_REPLACEMENT = "?"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Cp932Report:
+    """What a Shift_JIS export would lose: how many characters, and which ones."""
+
+    replaced: int
+    characters: tuple[str, ...]
+
+
+def columns() -> list[Column]:
+    return [
+        Column(_("No."), "number"),
+        Column(_("Name"), "name"),
+        Column(_("Name reading (furigana)"), "name_kana"),
+        Column(_("Organization"), "organization"),
+        Column(_("Job title"), "job_title"),
+        Column(_("Email"), "email"),
+        Column(_("Phone"), "phone"),
+        Column(_("Member type"), "member_type"),
+        Column(_("Remarks"), "remarks"),
+        Column(_("Status"), "status"),
+        Column(_("Waiting list position"), "waiting_position"),
+        Column(_("Registered at (JST)"), "created_at"),
+        Column(_("Checked in at (JST)"), "checked_in_at"),
+        Column(_("Cancelled at (JST)"), "cancelled_at"),
+        Column(_("Signed up by"), "source"),
+        Column(_("Office note"), "organizer_note"),
+    ]
+
+
+def status_label(status: str) -> str:
+    return {
+        "confirmed": _("Confirmed"),
+        "waiting": _("Waiting list"),
+        "cancelled": _("Cancelled"),
+    }.get(status, status)
+
+
+def member_type_label(member_type: str) -> str:
+    return {
+        "corporate": _("Corporate member"),
+        "individual": _("Individual member"),
+        "general": _("Non-member"),
+    }.get(member_type, member_type)
+
+
+def source_label(source: str) -> str:
+    return {"web": _("Web form"), "organizer": _("Office (phone or fax)")}.get(source, source)
+
+
+def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
+    """One row per registration in the order given; times are Tokyo times without zone."""
+    rows: list[list[object]] = []
+    for number, registration in enumerate(registrations, start=1):
+        values: dict[str, object] = {
+            "number": number,
+            "name": registration.name,
+            "name_kana": registration.name_kana,
+            "organization": registration.organization,
+            "job_title": registration.job_title,
+            "email": registration.email,
+            "phone": registration.phone,
+            "member_type": member_type_label(registration.member_type),
+            "remarks": registration.remarks,
+            "status": status_label(registration.status),
+            "waiting_position": registration.waiting_position,
+            "created_at": _local(registration.created_at),
+            "checked_in_at": _local(registration.checked_in_at),
+            "cancelled_at": _local(registration.cancelled_at),
+            "source": source_label(registration.source),
+            "organizer_note": registration.organizer_note,
+        }
+        rows.append([values[column.key] for column in columns()])
+    return rows
+
+
+def _local(value: datetime | None) -> datetime | None:
+    return to_tokyo(value).replace(tzinfo=None, microsecond=0) if value else None
+
+
+def neutralise(value: object) -> object:
+    """Text that a spreadsheet would run as a formula, made plain text."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(neutralise(value))
+
+
+def _csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([_cell_text(value) for value in header])
+    for row in rows:
+        writer.writerow([_cell_text(value) for value in row])
+    return buffer.getvalue()
+
+
+def to_csv_utf8(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
+    return _csv_text(header, rows).encode("utf-8-sig")
+
+
+def cp932_report(header: Sequence[str], rows: Sequence[Sequence[object]]) -> Cp932Report:
+    text = _csv_text(header, rows).translate(CP932_EQUIVALENTS)
+    missing = [character for character in text if not _fits_cp932(character)]
+    return Cp932Report(replaced=len(missing), characters=tuple(dict.fromkeys(missing)))
+
+
+def to_csv_cp932(
+    header: Sequence[str], rows: Sequence[Sequence[object]]
+) -> tuple[bytes, Cp932Report]:
+    report = cp932_report(header, rows)
+    text = _csv_text(header, rows).translate(CP932_EQUIVALENTS)
+    if report.replaced:
+        text = "".join(c if _fits_cp932(c) else CP932_REPLACEMENT for c in text)
+    return text.encode("cp932"), report
+
+
+def _fits_cp932(character: str) -> bool:
+    try:
+        character.encode("cp932")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def to_xlsx(event: Event, header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = _("Attendees")[:31]
+    sheet.append([str(value) for value in header])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append([neutralise(value) for value in row])
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+            elif isinstance(cell.value, str):
+                # openpyxl would otherwise store any text starting with "=" as a formula.
+                cell.data_type = "s"
+    for index, column in enumerate(header, start=1):
+        widths = [len(str(column))] + [len(_cell_text(row[index - 1])) for row in rows]
+        sheet.column_dimensions[get_column_letter(index)].width = min(max(widths) * 2 + 2, 60)
+    sheet.freeze_panes = "A2"
+    sheet.print_title_rows = "1:1"
+    workbook.properties.title = event.title
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def export_filename(event: Event, extension: str) -> str:
+    """「受付名簿」-style names that keep the event's Japanese title (sent with RFC 5987)."""
+    title = "".join(c for c in event.title if c not in '\\/:*?"<>|\r\n\t')[:60]
+    date = to_tokyo(event.starts_at).strftime("%Y%m%d")
+    return f"{date}_{title}_{_('attendees')}.{extension}"

@@ -1,0 +1,170 @@
+"""Forms of the attendee pages; they normalise what people type (NFKC, kana in hiragana)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import Email, InputRequired, Length, ValidationError
+
+from cluster_events.admin.attendees.services import (
+    AttendeeFilter,
+    Audience,
+    ContactDetails,
+    SortOrder,
+)
+from cluster_events.models import MemberType, RegistrationStatus
+from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
+
+_IDEOGRAPHS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+
+
+def _single_line(value: Any) -> str:
+    return normalise_input(value) if isinstance(value, str) else ""
+
+
+def _kana(value: Any) -> str:
+    return katakana_to_hiragana(_single_line(value))
+
+
+def _multiline(value: Any) -> str:
+    return normalise_multiline(value) if isinstance(value, str) else ""
+
+
+def _no_kanji(form: FlaskForm, field: StringField) -> None:
+    if _IDEOGRAPHS.search(field.data or ""):
+        raise ValidationError(_l("Please write the reading in hiragana or katakana."))
+
+
+def member_type_choices() -> list[tuple[str, Any]]:
+    return [
+        (MemberType.corporate.value, _l("Corporate member")),
+        (MemberType.individual.value, _l("Individual member")),
+        (MemberType.general.value, _l("Non-member")),
+    ]
+
+
+class ContactForm(FlaskForm):
+    name = StringField(
+        _l("Name"), filters=[_single_line], validators=[InputRequired(), Length(max=100)]
+    )
+    name_kana = StringField(
+        _l("Name reading (furigana)"),
+        filters=[_kana],
+        validators=[InputRequired(), Length(max=100), _no_kanji],
+        description=_l("Hiragana or katakana."),
+    )
+    email = StringField(
+        _l("Email"),
+        filters=[_single_line],
+        validators=[InputRequired(), Length(max=254), Email()],
+    )
+    organization = StringField(
+        _l("Organization"), filters=[_single_line], validators=[Length(max=200)]
+    )
+    job_title = StringField(_l("Job title"), filters=[_single_line], validators=[Length(max=100)])
+    phone = StringField(_l("Phone"), filters=[_single_line], validators=[Length(max=30)])
+    member_type = SelectField(_l("Member type"), choices=member_type_choices)
+
+    def contact_details(self) -> ContactDetails:
+        return ContactDetails(
+            name=self.name.data,
+            name_kana=self.name_kana.data,
+            email=self.email.data,
+            organization=self.organization.data,
+            job_title=self.job_title.data,
+            phone=self.phone.data,
+            member_type=self.member_type.data,
+        )
+
+
+class AddRegistrationForm(ContactForm):
+    remarks = TextAreaField(_l("Remarks"), filters=[_multiline], validators=[Length(max=2000)])
+    locale = SelectField(
+        _l("Language of the emails"), choices=[("ja", "日本語"), ("en", "English")], default="ja"
+    )
+    send_confirmation = BooleanField(
+        _l("Send the confirmation email"),
+        default=True,
+        description=_l(
+            "Untick this if the person has no email address you may use, "
+            "or was already told by phone."
+        ),
+    )
+
+    def registration_details(self) -> Any:
+        from cluster_events.registration.services import RegistrationDetails
+
+        return RegistrationDetails(
+            name=self.name.data,
+            name_kana=self.name_kana.data,
+            email=self.email.data,
+            organization=self.organization.data,
+            job_title=self.job_title.data,
+            phone=self.phone.data,
+            member_type=self.member_type.data,
+            remarks=self.remarks.data,
+            locale=self.locale.data,
+        )
+
+
+class NoteForm(FlaskForm):
+    organizer_note = TextAreaField(
+        _l("Office note (never shown to the registrant)"),
+        filters=[_multiline],
+        validators=[Length(max=5000)],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """A form with only the CSRF token, for buttons that change something."""
+
+
+class MessageForm(FlaskForm):
+    audience = RadioField(
+        _l("Send to"),
+        choices=[
+            (Audience.confirmed.value, _l("Everyone confirmed")),
+            (Audience.waiting.value, _l("Everyone on the waiting list")),
+            (Audience.both.value, _l("Both")),
+        ],
+        default=Audience.confirmed.value,
+        validators=[InputRequired()],
+    )
+    subject = StringField(
+        _l("Subject"), filters=[_single_line], validators=[InputRequired(), Length(max=200)]
+    )
+    body = TextAreaField(
+        _l("Message"),
+        filters=[_multiline],
+        validators=[InputRequired(), Length(max=10000)],
+    )
+    batch_key = HiddenField()
+
+
+def parse_filter(args: MultiDict[str, str]) -> AttendeeFilter:
+    """The list's search, filters and order from GET parameters; unknown values are ignored."""
+    status = args.get("status", "")
+    member_type = args.get("member_type", "")
+    sort = args.get("sort", "")
+    return AttendeeFilter(
+        query=args.get("q", "")[:100],
+        status=_member(RegistrationStatus, status),
+        member_type=_member(MemberType, member_type),
+        sort=_member(SortOrder, sort) or SortOrder.kana,
+    )
+
+
+def _member(enum_cls: Any, value: str) -> Any:
+    return enum_cls(value) if value in {member.value for member in enum_cls} else None

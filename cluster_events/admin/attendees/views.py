@@ -1,0 +1,489 @@
+"""Attendee pages of the console: list, one registration, check-in at the door, exports,
+the printed roster, messages to registrants and the purge of personal data.
+
+Views parse the request, call cluster_events.admin.attendees.services, and show the result.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from cluster_events.admin.access import admin_required
+from cluster_events.admin.attendees import exports, services
+from cluster_events.admin.attendees.forms import (
+    AddRegistrationForm,
+    ConfirmForm,
+    ContactForm,
+    MessageForm,
+    NoteForm,
+    parse_filter,
+)
+from cluster_events.admin.blueprint import bp
+from cluster_events.models import Event, MemberType, Registration, RegistrationStatus
+
+EVENT_URL = "/events/<int:event_id>"
+ATTENDEE_URL = EVENT_URL + "/attendees/<int:registration_id>"
+
+
+def _event_or_404(event_id: int) -> Event:
+    event = services.find_event(event_id)
+    if event is None:
+        abort(404)
+    return event
+
+
+def _registration_or_404(event_id: int, registration_id: int) -> tuple[Event, Registration]:
+    event = _event_or_404(event_id)
+    registration = services.find_registration(event_id, registration_id)
+    if registration is None:
+        abort(404)
+    return event, registration
+
+
+def _organizer_id() -> int:
+    return current_user.organizer.id
+
+
+def _show_error(error: services.AttendeeError) -> None:
+    if error.http_status == 404:
+        abort(404)
+    flash(error.message, "error")
+
+
+def _page(template: str, event: Event, **context: Any) -> str:
+    event_page = (
+        url_for("admin.event_detail", event_id=event.id)
+        if "admin.event_detail" in current_app.view_functions
+        else None
+    )
+    return render_template(
+        f"admin/attendees/{template}",
+        event=event,
+        event_page_url=event_page,
+        counts=services.count_attendees(event.id),
+        **context,
+    )
+
+
+# The list and one registration -----------------------------------------------------------
+
+
+@bp.get(EVENT_URL + "/attendees")
+def attendees(event_id: int) -> str:
+    """The attendee list, searched, filtered and sorted with GET parameters."""
+    event = _event_or_404(event_id)
+    attendee_filter = parse_filter(request.args)
+    return _page(
+        "list.html",
+        event,
+        attendee_filter=attendee_filter,
+        registrations=services.list_attendees(event_id, attendee_filter),
+        statuses=[(s.value, exports.status_label(s)) for s in RegistrationStatus],
+        member_types=[(m.value, exports.member_type_label(m)) for m in MemberType],
+        status_label=exports.status_label,
+        member_type_label=exports.member_type_label,
+    )
+
+
+@bp.route(EVENT_URL + "/attendees/new", methods=["GET", "POST"])
+def attendee_add(event_id: int) -> Any:
+    """A registration taken by phone or fax."""
+    event = _event_or_404(event_id)
+    form = AddRegistrationForm()
+    if form.validate_on_submit():
+        try:
+            outcome = services.add_registration(
+                event_id, form.registration_details(), notify=form.send_confirmation.data
+            )
+        except services.AttendeeError as error:
+            _show_error(error)
+        else:
+            registration = outcome.registration
+            if not outcome.created:
+                flash(_("This email address is already registered for this event."), "error")
+            elif registration.status == RegistrationStatus.waiting:
+                flash(
+                    _(
+                        "%(name)s was added to the waiting list (number %(position)s).",
+                        name=registration.name,
+                        position=registration.waiting_position,
+                    ),
+                    "success",
+                )
+            else:
+                flash(_("%(name)s was registered.", name=registration.name), "success")
+            return redirect(
+                url_for("admin.attendee_detail", event_id=event_id, registration_id=registration.id)
+            )
+    return _page("add.html", event, form=form)
+
+
+@bp.get(ATTENDEE_URL)
+def attendee_detail(event_id: int, registration_id: int) -> str:
+    event, registration = _registration_or_404(event_id, registration_id)
+    return _registration_page(event, registration)
+
+
+def _registration_page(
+    event: Event,
+    registration: Registration,
+    contact_form: ContactForm | None = None,
+    note_form: NoteForm | None = None,
+    status: int = 200,
+) -> Any:
+    body = _page(
+        "detail.html",
+        event,
+        registration=registration,
+        contact_form=contact_form or ContactForm(obj=registration, formdata=None),
+        note_form=note_form or NoteForm(obj=registration, formdata=None),
+        action_form=ConfirmForm(),
+        status_label=exports.status_label,
+        member_type_label=exports.member_type_label,
+        source_label=exports.source_label,
+    )
+    return body, status
+
+
+@bp.post(ATTENDEE_URL + "/contact")
+def attendee_update_contact(event_id: int, registration_id: int) -> Any:
+    event, registration = _registration_or_404(event_id, registration_id)
+    form = ContactForm()
+    if not form.validate():
+        return _registration_page(event, registration, contact_form=form, status=400)
+    try:
+        services.update_contact(event_id, registration_id, form.contact_details())
+    except services.AttendeeError as error:
+        if error.http_status == 404:
+            abort(404)
+        form.email.errors = [*form.email.errors, error.message]
+        registration = services.find_registration(event_id, registration_id) or registration
+        return _registration_page(event, registration, contact_form=form, status=409)
+    flash(_("The contact details were saved."), "success")
+    return _back_to_detail(event_id, registration_id)
+
+
+@bp.post(ATTENDEE_URL + "/note")
+def attendee_update_note(event_id: int, registration_id: int) -> Any:
+    event, registration = _registration_or_404(event_id, registration_id)
+    form = NoteForm()
+    if not form.validate():
+        return _registration_page(event, registration, note_form=form, status=400)
+    try:
+        services.update_note(event_id, registration_id, form.organizer_note.data)
+    except services.AttendeeError as error:
+        _show_error(error)
+    else:
+        flash(_("The note was saved."), "success")
+    return _back_to_detail(event_id, registration_id)
+
+
+@bp.route(ATTENDEE_URL + "/cancel", methods=["GET", "POST"])
+def attendee_cancel(event_id: int, registration_id: int) -> Any:
+    """Cancel after a confirmation step; the first person waiting moves up."""
+    event, registration = _registration_or_404(event_id, registration_id)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate():
+        notify = request.form.get("notify") == "yes"
+        try:
+            services.cancel_attendee(
+                event_id, registration_id, organizer_id=_organizer_id(), notify=notify
+            )
+        except services.AttendeeError as error:
+            _show_error(error)
+        else:
+            flash(_("The registration was cancelled."), "success")
+        return _back_to_detail(event_id, registration_id)
+    if request.method == "POST":
+        abort(400)
+    return _page("cancel.html", event, registration=registration, form=form)
+
+
+@bp.post(ATTENDEE_URL + "/promote")
+def attendee_promote(event_id: int, registration_id: int) -> Any:
+    _registration_or_404(event_id, registration_id)
+    if not ConfirmForm().validate():
+        abort(400)
+    try:
+        registration = services.promote_attendee(
+            event_id,
+            registration_id,
+            organizer_id=_organizer_id(),
+            notify=request.form.get("notify", "yes") == "yes",
+        )
+    except services.AttendeeError as error:
+        _show_error(error)
+    else:
+        flash(_("%(name)s now has a seat.", name=registration.name), "success")
+    return _back_to_detail(event_id, registration_id)
+
+
+def _back_to_detail(event_id: int, registration_id: int) -> Response:
+    return redirect(
+        url_for("admin.attendee_detail", event_id=event_id, registration_id=registration_id)
+    )
+
+
+# Check-in ----------------------------------------------------------------------------------
+
+
+@bp.get(EVENT_URL + "/check-in")
+def checkin(event_id: int) -> str:
+    """The reception desk on a phone: search, then one tap per person."""
+    event = _event_or_404(event_id)
+    query = request.args.get("q", "")[:100]
+    return _page(
+        "checkin.html",
+        event,
+        query=query,
+        registrations=services.checkin_list(event_id, query),
+        form=ConfirmForm(),
+    )
+
+
+@bp.post(ATTENDEE_URL + "/check-in")
+def attendee_check_in(event_id: int, registration_id: int) -> Any:
+    _registration_or_404(event_id, registration_id)
+    if not ConfirmForm().validate():
+        abort(400)
+    arrived = request.form.get("action", "arrived") != "undo"
+    try:
+        registration = services.check_in(event_id, registration_id, arrived=arrived)
+    except services.AttendeeError as error:
+        _show_error(error)
+    else:
+        if arrived:
+            flash(_("%(name)s: arrival recorded.", name=registration.name), "success")
+        else:
+            flash(_("%(name)s: arrival undone.", name=registration.name), "success")
+    back = request.form.get("back")
+    if back == "checkin":
+        query = request.form.get("q", "")[:100]
+        return redirect(
+            url_for("admin.checkin", event_id=event_id, q=query or None)
+            + f"#registration-{registration_id}"
+        )
+    if back == "scan":
+        code = request.form.get("code", "")
+        if code:
+            return redirect(url_for("admin.checkin_scan", code=code))
+    return _back_to_detail(event_id, registration_id)
+
+
+@bp.get("/check-in/<code>")
+def checkin_scan(code: str) -> str:
+    """Where the QR code in a confirmation email leads. Only logged-in organizers get
+    here (the blueprint sends everyone else to the login page before this runs)."""
+    from cluster_events.registration.tokens import registration_by_checkin_code
+
+    registration = registration_by_checkin_code(code)
+    if registration is None:
+        abort(404)
+    return _page(
+        "scan.html",
+        registration.event,
+        registration=registration,
+        code=code,
+        form=ConfirmForm(),
+        status_label=exports.status_label,
+    )
+
+
+# Exports and print --------------------------------------------------------------------------
+
+
+def _export_data(event_id: int) -> tuple[list[str], list[list[object]]]:
+    registrations = services.list_attendees(event_id, parse_filter(request.args))
+    header = [column.header for column in exports.columns()]
+    return header, exports.attendee_rows(registrations)
+
+
+@bp.get(EVENT_URL + "/export")
+def attendee_export(event_id: int) -> str:
+    """Choose a format; says before the download what a Shift_JIS file would lose."""
+    event = _event_or_404(event_id)
+    header, rows = _export_data(event_id)
+    return _page(
+        "export.html",
+        event,
+        row_count=len(rows),
+        cp932=exports.cp932_report(header, rows),
+        filter_args={k: v for k, v in request.args.items() if k != "lang"},
+    )
+
+
+@bp.get(EVENT_URL + "/attendees.csv")
+def attendee_csv(event_id: int) -> Response:
+    event = _event_or_404(event_id)
+    encoding = request.args.get("encoding", "utf-8")
+    if encoding not in ("utf-8", "cp932"):
+        abort(400)
+    header, rows = _export_data(event_id)
+    if encoding == "cp932":
+        data, report = exports.to_csv_cp932(header, rows)
+        replaced = report.replaced
+        content_type = "text/csv; charset=shift_jis"
+    else:
+        data, replaced = exports.to_csv_utf8(header, rows), 0
+        content_type = "text/csv; charset=utf-8"
+    services.record_export(event_id, f"csv-{encoding}", len(rows))
+    response = _download(data, exports.export_filename(event, "csv"), content_type)
+    response.headers["X-Replaced-Characters"] = str(replaced)
+    return response
+
+
+@bp.get(EVENT_URL + "/attendees.xlsx")
+def attendee_xlsx(event_id: int) -> Response:
+    event = _event_or_404(event_id)
+    header, rows = _export_data(event_id)
+    services.record_export(event_id, "xlsx", len(rows))
+    return _download(
+        exports.to_xlsx(event, header, rows),
+        exports.export_filename(event, "xlsx"),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@bp.get(EVENT_URL + "/event.ics")
+def event_ics(event_id: int) -> Response:
+    from cluster_events.calendar.ical import event_to_ical
+
+    event = _event_or_404(event_id)
+    return _download(
+        event_to_ical(event),
+        f"{event.slug}.ics",
+        "text/calendar; charset=utf-8; method=PUBLISH",
+    )
+
+
+def _download(data: bytes, filename: str, content_type: str) -> Response:
+    response = send_file(
+        io.BytesIO(data), mimetype=content_type, as_attachment=True, download_name=filename
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get(EVENT_URL + "/roster")
+def attendee_roster(event_id: int) -> str:
+    """受付名簿: confirmed people in kana order, for printing on A4."""
+    event = _event_or_404(event_id)
+    return _page(
+        "roster.html",
+        event,
+        registrations=services.checkin_list(event_id),
+        member_type_label=exports.member_type_label,
+    )
+
+
+# Messages to registrants ------------------------------------------------------------------
+
+
+@bp.get(EVENT_URL + "/messages")
+def event_messages(event_id: int) -> str:
+    event = _event_or_404(event_id)
+    return _messages_page(event, MessageForm(formdata=None))
+
+
+def _messages_page(event: Event, form: MessageForm, status: int = 200) -> Any:
+    return _page(
+        "messages.html",
+        event,
+        form=form,
+        batches=services.message_history(event.id),
+        retry_form=ConfirmForm(),
+    ), status
+
+
+@bp.post(EVENT_URL + "/messages/preview")
+def event_message_preview(event_id: int) -> Any:
+    event = _event_or_404(event_id)
+    form = MessageForm()
+    if not form.validate() or request.form.get("edit"):
+        return _messages_page(event, form, status=200 if request.form.get("edit") else 400)
+    audience = services.Audience(form.audience.data)
+    form.batch_key.data = form.batch_key.data or services.new_batch_key()
+    return _page(
+        "message_preview.html",
+        event,
+        form=form,
+        recipients=services.recipients(event_id, audience),
+    )
+
+
+@bp.post(EVENT_URL + "/messages/send")
+def event_message_send(event_id: int) -> Any:
+    event = _event_or_404(event_id)
+    form = MessageForm()
+    if not form.validate() or not form.batch_key.data:
+        return _messages_page(event, form, status=400)
+    try:
+        messages = services.send_message(
+            event_id,
+            services.Audience(form.audience.data),
+            form.subject.data,
+            form.body.data,
+            batch_key=form.batch_key.data[:20],
+        )
+    except services.AttendeeError as error:
+        _show_error(error)
+    else:
+        flash(_("The message was queued for %(count)s people.", count=len(messages)), "success")
+    return redirect(url_for("admin.event_messages", event_id=event_id))
+
+
+@bp.post(EVENT_URL + "/messages/retry")
+def event_message_retry(event_id: int) -> Any:
+    _event_or_404(event_id)
+    if not ConfirmForm().validate():
+        abort(400)
+    ids = [int(value) for value in request.form.getlist("message_id") if value.isdigit()]
+    retried = services.retry_failed(event_id, ids)
+    flash(_("%(count)s emails will be sent again.", count=retried), "success")
+    return redirect(url_for("admin.event_messages", event_id=event_id))
+
+
+# Personal data -----------------------------------------------------------------------------
+
+
+@bp.route(EVENT_URL + "/purge", methods=["GET", "POST"])
+@admin_required
+def event_purge(event_id: int) -> Any:
+    """Delete the personal data of one past event's registrations, after a confirmation."""
+    event = _event_or_404(event_id)
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate():
+            abort(400)
+        try:
+            purged = services.purge_event(event_id)
+        except services.AttendeeError as error:
+            _show_error(error)
+        else:
+            flash(
+                _("The personal data of %(count)s registrations was deleted.", count=purged),
+                "success",
+            )
+        return redirect(url_for("admin.attendees", event_id=event_id))
+    return _page(
+        "purge.html",
+        event,
+        form=form,
+        has_ended=services.event_has_ended(event),
+        retention_days=current_app.config["PERSONAL_DATA_RETENTION_DAYS"],
+    )
