@@ -98,15 +98,27 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser profile (no cookies) whose preferred language is Japanese."""
-    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
+def new_page(browser: Any) -> Iterator[Any]:
+    """``new_page()`` opens a page in a fresh browser profile (no cookies), as another
+    person on another computer; its preferred language is Japanese unless given."""
+    contexts = []
+
+    def open_page(locale: str = "ja-JP") -> Any:
+        context = browser.new_context(locale=locale, timezone_id="Asia/Tokyo")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
     try:
-        yield page
+        yield open_page
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def page(new_page: Any) -> Any:
+    return new_page()
 
 
 @pytest.fixture
