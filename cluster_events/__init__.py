@@ -94,6 +94,9 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
+    from cluster_events import mail as mail_delivery
+
+    mail_delivery.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -31,3 +31,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(purge_personal_data_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(seed_demo_if_empty_command)
+    from cluster_events.mail import cli as mail_cli
+
+    mail_cli.init_app(app)

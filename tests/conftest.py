@@ -209,3 +209,50 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class SMTPRecorder:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives.
+
+    ``refuse_next(n, reply)`` makes it answer the next ``n`` DATA commands with
+    ``reply`` (e.g. "451 4.3.0 Try again later") instead of accepting them.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.port = free_port()
+        self.envelopes: list[Any] = []
+        self.refusals: list[str] = []
+        self._lock = threading.Lock()
+
+    def refuse_next(self, count: int, reply: str = "451 4.3.0 Try again later") -> None:
+        with self._lock:
+            self.refusals.extend([reply] * count)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            if self.refusals:
+                return self.refusals.pop(0)
+            self.envelopes.append(envelope)
+        return "250 2.0.0 OK"
+
+    def messages(self) -> list[Any]:
+        """Received messages, parsed with the standard library's modern policy."""
+        from email import message_from_bytes, policy
+
+        with self._lock:
+            return [message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPRecorder]:
+    from aiosmtpd.controller import Controller
+
+    recorder = SMTPRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=recorder.port)
+    controller.start()
+    try:
+        yield recorder
+    finally:
+        controller.stop()

@@ -1,0 +1,269 @@
+"""Building emails: rendering the template pairs into outbox rows at enqueue time, and
+turning an outbox row into a MIME message for Flask-Mail at delivery time."""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Any
+from urllib.parse import urlsplit
+
+import flask_mail
+from flask import current_app
+from flask_babel import force_locale
+
+from cluster_events.extensions import db
+from cluster_events.models import OutboxMessage
+from cluster_events.timefmt import TOKYO
+
+ICS_CONTENT_TYPE = "text/calendar; charset=utf-8; method={method}"
+#: 7-bit clean on the wire (base64 / quoted-printable bodies, RFC 2047 headers): no mail
+#: server on the way needs to support 8BITMIME.
+MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
+
+
+@dataclass
+class Attachment:
+    """A file carried by an outbox row. Binary data (the QR code) is kept base64-encoded,
+    because the outbox column is JSON."""
+
+    filename: str
+    content_type: str
+    data: str
+    encoding: str = ""
+    #: Set for images the HTML part shows inline (``<img src="cid:...">``).
+    content_id: str = ""
+
+    @classmethod
+    def calendar(cls, ical: bytes, method: str, filename: str = "event.ics") -> Attachment:
+        return cls(filename, ICS_CONTENT_TYPE.format(method=method), ical.decode("utf-8"))
+
+    @classmethod
+    def inline_png(cls, png: bytes, filename: str, content_id: str) -> Attachment:
+        return cls(
+            filename, "image/png", base64.b64encode(png).decode("ascii"), "base64", content_id
+        )
+
+    def as_json(self) -> dict[str, str]:
+        values = {"filename": self.filename, "content_type": self.content_type, "data": self.data}
+        if self.encoding:
+            values["encoding"] = self.encoding
+        if self.content_id:
+            values["content_id"] = self.content_id
+        return values
+
+
+@dataclass
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+def render_mail(template: str, locale: str, subject: Any, context: dict[str, Any]) -> RenderedMail:
+    """Render ``templates/email/<template>.txt`` and ``.html`` in ``locale``.
+
+    ``subject`` and context values may be lazy strings (``lazy_gettext``): they are
+    translated here, in the recipient's language. The app's Jinja environment is used
+    directly rather than ``render_template``, so that rendering needs no request (the
+    worker and cron have none) and no other area's context processor runs.
+    """
+    environment = current_app.jinja_env
+    with force_locale(locale):
+        subject = " ".join(str(subject).split())
+        values = {**site_context(locale), **context, "subject": subject, "locale": locale}
+        text = environment.get_template(f"email/{template}.txt").render(values)
+        html = environment.get_template(f"email/{template}.html").render(values)
+    return RenderedMail(subject=subject, text=_tidy_text(text), html=html)
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    tidy: list[str] = []
+    for line in lines:
+        if line or (tidy and tidy[-1]):
+            tidy.append(line)
+    return "\n".join(tidy) + "\n"
+
+
+def site_context(locale: str) -> dict[str, Any]:
+    config = current_app.config
+    english = locale == "en"
+    return {
+        "site_name": config["SITE_NAME_EN"] if english else config["SITE_NAME"],
+        "site_footer_text": config["SITE_FOOTER_TEXT_EN"]
+        if english
+        else config["SITE_FOOTER_TEXT"],
+        "site_contact_email": config["SITE_CONTACT_EMAIL"],
+        "site_contact_phone": config["SITE_CONTACT_PHONE"],
+        "site_contact_address": config["SITE_CONTACT_ADDRESS"],
+        "site_url": site_url_for("events.index"),
+    }
+
+
+def site_url_for(endpoint: str, **values: Any) -> str:
+    """An absolute URL on the public site (config SITE_URL), with or without a request."""
+    parts = urlsplit(current_app.config["SITE_URL"])
+    adapter = current_app.url_map.bind(
+        parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme or "https"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def add_to_outbox(
+    mail: RenderedMail,
+    *,
+    kind: str,
+    recipient: str,
+    event_id: int | None = None,
+    registration_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxMessage:
+    """Add one message to the caller's transaction; the caller commits it."""
+    message = OutboxMessage(
+        kind=kind,
+        recipient=recipient,
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
+        attachments=[attachment.as_json() for attachment in mail.attachments],
+        event_id=event_id,
+        registration_id=registration_id,
+        dedupe_key=dedupe_key,
+    )
+    db.session.add(message)
+    return message
+
+
+class OutboxMail(flask_mail.Message):
+    """A Flask-Mail message built from an outbox row.
+
+    Flask-Mail sends it (connection, signals, ``record_messages``), but the MIME tree
+    is built here with the standard library, because Flask-Mail puts every
+    attachment beside the text and HTML parts: an image that the HTML shows must sit
+    with it in a multipart/related part for mail clients to display it inline.
+    The Message-ID is derived from the outbox row, so that a message sent twice after
+    a worker crash is recognisable as one message.
+    """
+
+    def __init__(self, row: OutboxMessage) -> None:
+        config = current_app.config
+        super().__init__(
+            subject=row.subject,
+            recipients=[row.recipient],
+            body=row.body_text,
+            html=row.body_html or None,
+            reply_to=config.get("MAIL_REPLY_TO") or config["SITE_CONTACT_EMAIL"],
+            extra_headers={"Auto-Submitted": "auto-generated"},
+        )
+        self.msgId = message_id(row)
+        self.row_attachments = [dict(attachment) for attachment in row.attachments or []]
+
+    def _message(self) -> EmailMessage:  # type: ignore[override]
+        message = EmailMessage(policy=MIME_POLICY)
+        message["Subject"] = self.subject
+        message["From"] = self.sender
+        message["To"] = ", ".join(str(address) for address in self.recipients)
+        message["Date"] = format_datetime(datetime.fromtimestamp(self.date or time.time(), TOKYO))
+        message["Message-ID"] = self.msgId
+        if self.reply_to and parseaddr(str(self.reply_to))[1] != parseaddr(str(self.sender))[1]:
+            message["Reply-To"] = self.reply_to
+        for name, value in (self.extra_headers or {}).items():
+            message[name] = value
+        message.set_content(self.body or "")
+        inline = [a for a in self.row_attachments if a.get("content_id")]
+        files = [a for a in self.row_attachments if not a.get("content_id")]
+        if self.html:
+            message.add_alternative(self.html, subtype="html")
+            html_part = message.get_payload()[-1]
+            for attachment in inline:
+                maintype, subtype = _split_type(attachment["content_type"])[0]
+                html_part.add_related(
+                    _attachment_bytes(attachment),
+                    maintype=maintype,
+                    subtype=subtype,
+                    cid=f"<{attachment['content_id']}>",
+                    filename=attachment["filename"],
+                    disposition="inline",
+                )
+        for attachment in files:
+            (maintype, subtype), params = _split_type(attachment["content_type"])
+            if maintype == "text" and not attachment.get("encoding"):
+                params.pop("charset", None)
+                message.add_attachment(
+                    attachment["data"],
+                    subtype=subtype,
+                    filename=attachment["filename"],
+                    params=params,
+                )
+            else:
+                message.add_attachment(
+                    _attachment_bytes(attachment),
+                    maintype=maintype,
+                    subtype=subtype,
+                    filename=attachment["filename"],
+                    params=params,
+                )
+        return message
+
+
+def _split_type(content_type: str) -> tuple[tuple[str, str], dict[str, str]]:
+    main, *raw_params = (part.strip() for part in content_type.split(";"))
+    maintype, _, subtype = main.partition("/")
+    params = {}
+    for raw in raw_params:
+        name, _, value = raw.partition("=")
+        params[name.strip().lower()] = value.strip().strip('"')
+    return (maintype, subtype), params
+
+
+def _attachment_bytes(attachment: dict[str, str]) -> bytes:
+    if attachment.get("encoding") == "base64":
+        return base64.b64decode(attachment["data"])
+    return attachment["data"].encode("utf-8")
+
+
+def message_id(row: OutboxMessage) -> str:
+    sender = current_app.config.get("MAIL_DEFAULT_SENDER") or ""
+    if isinstance(sender, tuple | list):
+        sender = sender[1]
+    domain = parseaddr(str(sender))[1].rpartition("@")[2] or "localhost"
+    stamp = int(row.created_at.timestamp()) if row.created_at else 0
+    return f"<outbox-{row.id}-{stamp}@{domain}>"
+
+
+class TimedConnection(flask_mail.Connection):
+    """Flask-Mail's connection with a socket timeout (MAIL_TIMEOUT), which Flask-Mail
+    itself does not offer: a slow mail server must not hold a request or a worker."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(current_app.extensions["mail"])
+        self.timeout = timeout
+
+    def configure_host(self) -> smtplib.SMTP:
+        state = self.mail
+        host: smtplib.SMTP
+        if state.use_ssl:
+            host = smtplib.SMTP_SSL(state.server, state.port, timeout=self.timeout)
+        else:
+            host = smtplib.SMTP(state.server, state.port, timeout=self.timeout)
+        host.set_debuglevel(int(state.debug))
+        if state.use_tls:
+            host.starttls()
+        if state.username and state.password:
+            host.login(state.username, state.password)
+        return host
+
+    def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
+        if self.host is not None:
+            try:
+                self.host.quit()
+            except (smtplib.SMTPException, OSError):
+                self.host.close()

@@ -1,0 +1,247 @@
+"""The emails registrants receive (interface C).
+
+Each function only adds OutboxMessage rows to ``db.session``: the caller's
+transaction commits them together with the change they announce, so an email is
+never sent for a change that was rolled back, and never lost for one that was
+committed. Every message is rendered at once, in the registrant's own language.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import segno
+from flask_babel import lazy_gettext as _l
+
+from cluster_events import timefmt
+from cluster_events.calendar import ical
+from cluster_events.database import utcnow
+from cluster_events.extensions import db
+from cluster_events.mail.messages import Attachment, RenderedMail, add_to_outbox, render_mail
+from cluster_events.mail.messages import site_url_for as _site_url_for
+from cluster_events.models import Event, OutboxMessage, Registration, RegistrationStatus
+
+QR_SCALE = 5
+QR_BORDER = 4
+
+
+def queue_registration_received(
+    registration: Registration, token: str | None = None
+) -> list[OutboxMessage]:
+    """Confirmation, or the waiting-list notice with the person's position."""
+    event = registration.event
+    title = _title(event, registration)
+    if registration.status == RegistrationStatus.waiting:
+        kind = "waitlisted"
+        mail = _render_for(
+            registration, kind, _l("Waiting list: %(title)s", title=title), token=token
+        )
+    else:
+        kind = "confirmation"
+        subject = _l("Registration received: %(title)s", title=title)
+        mail = _render_for(registration, kind, subject, token=token, with_qr=True)
+    mail.attachments.append(Attachment.calendar(ical.event_to_ical(event), "PUBLISH"))
+    return [_add(mail, kind, registration)]
+
+
+def queue_promoted(registration: Registration) -> list[OutboxMessage]:
+    event = registration.event
+    subject = _l("You have a seat: %(title)s", title=_title(event, registration))
+    mail = _render_for(registration, "promoted", subject, with_qr=True)
+    mail.attachments.append(Attachment.calendar(ical.event_to_ical(event), "PUBLISH"))
+    return [_add(mail, "promoted", registration)]
+
+
+def queue_cancellation_receipt(registration: Registration) -> list[OutboxMessage]:
+    """Receipt for a cancelled registration (or a person leaving the waiting list), with
+    a METHOD:CANCEL calendar file that takes the event out of their calendar."""
+    event = registration.event
+    subject = _l("Cancellation received: %(title)s", title=_title(event, registration))
+    mail = _render_for(registration, "cancellation_receipt", subject)
+    mail.attachments.append(Attachment.calendar(_cancellation_ical(event), "CANCEL"))
+    return [_add(mail, "cancellation_receipt", registration)]
+
+
+def queue_reminder(registration: Registration, now: datetime | None = None) -> list[OutboxMessage]:
+    """The reminder before the event. Its dedupe key makes a second one for the same
+    registration fail at the database (see mail.reminders)."""
+    event = registration.event
+    title = _title(event, registration)
+    days_ahead = _days_ahead(event.starts_at, now or utcnow())
+    if days_ahead <= 0:
+        subject = _l("Reminder: %(title)s is today", title=title)
+    elif days_ahead == 1:
+        subject = _l("Reminder: %(title)s is tomorrow", title=title)
+    else:
+        date = timefmt.format_date(event.starts_at, _locale(registration))
+        subject = _l("Reminder: %(title)s on %(date)s", title=title, date=date)
+    mail = _render_for(registration, "reminder", subject, with_qr=True)
+    mail.attachments.append(Attachment.calendar(ical.event_to_ical(event), "PUBLISH"))
+    return [_add(mail, "reminder", registration, dedupe_key=f"reminder:{registration.id}")]
+
+
+def queue_event_changed(
+    event: Event, registrations: Iterable[Registration], changes: list[str]
+) -> list[OutboxMessage]:
+    """Tell every active registrant what changed, with the updated calendar entry
+    (same UID, the event's raised SEQUENCE). ``changes`` are shown as given."""
+    ics = ical.event_to_ical(event)
+    messages = []
+    for registration in _active(registrations):
+        subject = _l("Change of details: %(title)s", title=_title(event, registration))
+        mail = _render_for(registration, "event_changed", subject, changes=changes)
+        mail.attachments.append(Attachment.calendar(ics, "PUBLISH"))
+        messages.append(_add(mail, "event_changed", registration))
+    return messages
+
+
+def queue_event_cancelled(
+    event: Event, registrations: Iterable[Registration], reason: str
+) -> list[OutboxMessage]:
+    """Tell the given registrants (already cancelled along with the event, or not) that
+    the event will not take place, with a METHOD:CANCEL calendar file."""
+    ics = _cancellation_ical(event)
+    messages = []
+    for registration in _reachable(registrations):
+        subject = _l("Event cancelled: %(title)s", title=_title(event, registration))
+        mail = _render_for(
+            registration,
+            "event_cancelled",
+            subject,
+            reason=reason,
+            reason_paragraphs=_paragraphs(reason),
+        )
+        mail.attachments.append(Attachment.calendar(ics, "CANCEL"))
+        messages.append(_add(mail, "event_cancelled", registration))
+    return messages
+
+
+def queue_organizer_message(
+    event: Event, registrations: Iterable[Registration], subject: str, body: str
+) -> list[OutboxMessage]:
+    """A message the organizer wrote, sent as written, with each person's own link."""
+    messages = []
+    for registration in _active(registrations):
+        mail = _render_for(
+            registration,
+            "organizer_message",
+            subject,
+            message_body=body,
+            message_paragraphs=_paragraphs(body),
+        )
+        messages.append(_add(mail, "organizer_message", registration))
+    return messages
+
+
+def _render_for(
+    registration: Registration,
+    template: str,
+    subject: Any,
+    *,
+    token: str | None = None,
+    with_qr: bool = False,
+    **extra: Any,
+) -> RenderedMail:
+    if registration.id is None:
+        db.session.flush()
+    locale = _locale(registration)
+    context = {
+        **_event_context(registration.event, locale),
+        "name": registration.name,
+        "waiting_position": registration.waiting_position,
+        "personal_url": _personal_url(registration, token),
+        **extra,
+    }
+    qr = None
+    if with_qr:
+        qr, context["checkin_qr_size"] = _checkin_qr(registration)
+        context["checkin_qr_cid"] = qr.content_id
+    mail = render_mail(template, locale, subject, context)
+    if qr is not None:
+        mail.attachments.append(qr)
+    return mail
+
+
+def _event_context(event: Event, locale: str) -> dict[str, Any]:
+    venue = event.venue
+    return {
+        "event_title": event.display_title(locale),
+        "event_time": timefmt.format_event_time(event.starts_at, event.ends_at, locale),
+        "venue_name": venue.display_name(locale) if venue else "",
+        "venue_address": venue.display_address(locale) if venue else "",
+        "access_notes": venue.access_notes if venue else "",
+        "map_url": venue.map_url if venue else "",
+        "online_url": event.online_url,
+        "fee": event.fee_text,
+        "event_url": _site_url_for("events.detail", slug=event.slug),
+    }
+
+
+def _add(
+    mail: RenderedMail, kind: str, registration: Registration, dedupe_key: str | None = None
+) -> OutboxMessage:
+    return add_to_outbox(
+        mail,
+        kind=kind,
+        recipient=registration.email,
+        event_id=registration.event_id,
+        registration_id=registration.id,
+        dedupe_key=dedupe_key,
+    )
+
+
+def _active(registrations: Iterable[Registration]) -> list[Registration]:
+    return [r for r in _reachable(registrations) if r.status != RegistrationStatus.cancelled]
+
+
+def _reachable(registrations: Iterable[Registration]) -> list[Registration]:
+    return [r for r in registrations if r.personal_data_purged_at is None and r.email]
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    """Plain text as paragraphs of lines, for the HTML part."""
+    return [block.splitlines() for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
+
+
+def _title(event: Event, registration: Registration) -> str:
+    return event.display_title(_locale(registration))
+
+
+def _locale(registration: Registration) -> str:
+    return "en" if registration.locale == "en" else "ja"
+
+
+def _days_ahead(starts_at: datetime, now: datetime) -> int:
+    """0 when the event is today in Tokyo, 1 tomorrow, and so on."""
+    return (timefmt.to_tokyo(starts_at).date() - timefmt.to_tokyo(now).date()) // timedelta(days=1)
+
+
+def _personal_url(registration: Registration, token: str | None) -> str:
+    if token:
+        return _site_url_for("registration.manage", token=token)
+    from cluster_events.registration import tokens
+
+    return tokens.personal_url(registration)
+
+
+def _checkin_qr(registration: Registration) -> tuple[Attachment, int]:
+    """The check-in QR code as an inline PNG, and its width in pixels."""
+    from cluster_events.registration import tokens
+
+    code = segno.make(tokens.checkin_url(registration), error="m")
+    buffer = io.BytesIO()
+    code.save(buffer, kind="png", scale=QR_SCALE, border=QR_BORDER)
+    width, _height = code.symbol_size(scale=QR_SCALE, border=QR_BORDER)
+    content_id = f"checkin-qr-{registration.id}@cluster-events"
+    return Attachment.inline_png(buffer.getvalue(), "checkin-qr.png", content_id), width
+
+
+def _cancellation_ical(event: Event) -> bytes:
+    cancellation_ical = getattr(ical, "cancellation_ical", None)
+    if cancellation_ical is not None:
+        return cancellation_ical(event)
+    return ical.event_to_ical(event, method="CANCEL")

@@ -1,0 +1,93 @@
+"""Reminders before an event: one per confirmed registration, however often cron runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from cluster_events.database import begin_write_transaction, utcnow
+from cluster_events.extensions import db
+from cluster_events.mail.notifications import queue_reminder
+from cluster_events.models import (
+    Event,
+    EventStatus,
+    OutboxMessage,
+    Registration,
+    RegistrationStatus,
+)
+
+BATCH_SIZE = 50
+
+
+def queue_due_reminders(now: datetime | None = None) -> list[OutboxMessage]:
+    """Queue a reminder for every confirmed registration of a published event that
+    starts within REMINDER_HOURS_BEFORE hours and has not started yet.
+
+    Safe to run from cron every few minutes and twice at once: a registration is
+    locked while its reminder is written (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+    the SQLite write lock otherwise), ``reminder_sent_at`` is set in the same
+    transaction, and the outbox's unique ``dedupe_key`` ("reminder:<id>") refuses a
+    second reminder at the database should anything else slip through.
+    """
+    now = now or utcnow()
+    horizon = now + timedelta(hours=current_app.config["REMINDER_HOURS_BEFORE"])
+    due = (
+        select(Registration)
+        .join(Registration.event)
+        .where(
+            Event.status == EventStatus.published,
+            Event.starts_at > now,
+            Event.starts_at <= horizon,
+            Registration.status == RegistrationStatus.confirmed,
+            Registration.reminder_sent_at.is_(None),
+            Registration.personal_data_purged_at.is_(None),
+        )
+        .order_by(Registration.id)
+        .limit(BATCH_SIZE)
+        .with_for_update(of=Registration, skip_locked=True)
+    )
+    queued: list[OutboxMessage] = []
+    skipped: set[int] = set()
+    while True:
+        session = db.session()
+        begin_write_transaction(session)
+        registrations = session.scalars(due.where(Registration.id.not_in(skipped))).all()
+        if not registrations:
+            session.rollback()
+            return queued
+        batch: list[OutboxMessage] = []
+        for registration in registrations:
+            batch.extend(queue_reminder(registration, now=now))
+            registration.reminder_sent_at = now
+        try:
+            session.commit()
+        except IntegrityError:
+            # Another run queued one of these in the meantime; redo one by one.
+            session.rollback()
+            batch = _queue_one_by_one([r.id for r in registrations], now, skipped)
+        queued.extend(batch)
+
+
+def _queue_one_by_one(ids: list[int], now: datetime, skipped: set[int]) -> list[OutboxMessage]:
+    queued = []
+    for registration_id in ids:
+        session = db.session()
+        begin_write_transaction(session)
+        registration = session.get(Registration, registration_id, with_for_update=True)
+        if registration is None or registration.reminder_sent_at is not None:
+            session.rollback()
+            skipped.add(registration_id)
+            continue
+        messages = queue_reminder(registration, now=now)
+        registration.reminder_sent_at = now
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            skipped.add(registration_id)
+            continue
+        queued.extend(messages)
+    return queued
