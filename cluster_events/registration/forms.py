@@ -1,0 +1,131 @@
+"""The sign-up form: what people may type, and how it is cleaned before the rules see it."""
+
+from __future__ import annotations
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectChoice, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+
+from cluster_events.models import MemberType
+from cluster_events.registration.services import RegistrationDetails
+from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
+
+#: Hiragana, katakana (ヴ and small ヵヶ included), the long-vowel mark, the middle dot
+#: of foreign names, iteration marks and spaces; nothing else belongs in a ふりがな.
+_KANA = re.compile(r"^[\u3041-\u3096\u309d\u309e\u30a1-\u30f6\u30fb\u30fc\u30fd\u30fe ]+$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]*$")
+#: Dash-like characters people type in phone numbers (ー, －, ‐, –, —, −).
+_DASHES = str.maketrans(dict.fromkeys("ー‐‑‒–—―−ｰ", "-"))
+
+REMARKS_MAX_LENGTH = 2000
+
+MEMBER_TYPE_LABELS = {
+    MemberType.corporate.value: _l("Corporate member"),
+    MemberType.individual.value: _l("Individual member"),
+    MemberType.general.value: _l("Non-member"),
+}
+
+
+def _length(maximum: int) -> Length:
+    return Length(max=maximum, message=_l("Please keep this within %(max)d characters."))
+
+
+def _normalise_phone(value: str | None) -> str:
+    return normalise_input(value).translate(_DASHES)
+
+
+def _validate_kana(form: FlaskForm, field: StringField) -> None:
+    if field.data and not _KANA.match(field.data):
+        raise ValidationError(_l("Please write the reading in hiragana or katakana."))
+
+
+def _validate_email(form: FlaskForm, field: StringField) -> None:
+    if not field.data:
+        return
+    try:
+        validate_email(field.data, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValidationError(
+            _l("Please enter a valid email address, for example taro@example.jp.")
+        ) from error
+
+
+def _validate_phone(form: FlaskForm, field: StringField) -> None:
+    if field.data and not _PHONE.match(field.data):
+        raise ValidationError(
+            _l("Please enter the phone number in digits, for example 046-847-6355.")
+        )
+
+
+class RegistrationForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        filters=[normalise_input],
+        validators=[DataRequired(_l("Please enter your name.")), _length(100)],
+    )
+    name_kana = StringField(
+        _l("Reading of the name (furigana)"),
+        filters=[normalise_input],
+        validators=[
+            DataRequired(_l("Please enter the reading of your name.")),
+            _length(100),
+            _validate_kana,
+        ],
+    )
+    email = StringField(
+        _l("Email address"),
+        filters=[normalise_input],
+        validators=[
+            DataRequired(_l("Please enter your email address.")),
+            _length(254),
+            _validate_email,
+        ],
+    )
+    organization = StringField(
+        _l("Company or organization"), filters=[normalise_input], validators=[_length(200)]
+    )
+    title = StringField(_l("Job title"), filters=[normalise_input], validators=[_length(100)])
+    phone = StringField(
+        _l("Phone number"), filters=[_normalise_phone], validators=[_length(30), _validate_phone]
+    )
+    member_type = RadioField(
+        _l("Membership"),
+        choices=[SelectChoice(value, label) for value, label in MEMBER_TYPE_LABELS.items()],
+        default=MemberType.general.value,
+        validators=[InputRequired(_l("Please choose your membership."))],
+    )
+    remarks = TextAreaField(
+        _l("Questions or requests"),
+        filters=[normalise_multiline],
+        validators=[_length(REMARKS_MAX_LENGTH)],
+    )
+    agree_privacy = BooleanField(
+        _l("I agree to the handling of my personal information"),
+        validators=[DataRequired(_l("Please read the privacy policy and tick the box."))],
+    )
+    #: Honeypot: hidden from people and screen readers; bots that fill it are
+    #: answered as if they had registered, and nothing is stored.
+    website = StringField("Website")
+
+    remarks_max_length = REMARKS_MAX_LENGTH
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.website.data and self.website.data.strip())
+
+    def details(self, locale: str) -> RegistrationDetails:
+        return RegistrationDetails(
+            name=self.name.data,
+            name_kana=katakana_to_hiragana(self.name_kana.data),
+            email=self.email.data,
+            organization=self.organization.data or "",
+            job_title=self.title.data or "",
+            phone=self.phone.data or "",
+            member_type=self.member_type.data,
+            remarks=self.remarks.data or "",
+            locale=locale,
+        )
