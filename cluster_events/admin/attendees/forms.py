@@ -16,6 +16,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from cluster_events.admin.attendees.services import (
@@ -47,11 +48,11 @@ def _no_kanji(form: FlaskForm, field: StringField) -> None:
         raise ValidationError(_l("Please write the reading in hiragana or katakana."))
 
 
-def member_type_choices() -> list[tuple[str, Any]]:
+def member_type_choices() -> list[SelectChoice]:
     return [
-        (MemberType.corporate.value, _l("Corporate member")),
-        (MemberType.individual.value, _l("Individual member")),
-        (MemberType.general.value, _l("Non-member")),
+        SelectChoice(MemberType.corporate.value, _l("Corporate member")),
+        SelectChoice(MemberType.individual.value, _l("Individual member")),
+        SelectChoice(MemberType.general.value, _l("Non-member")),
     ]
 
 
@@ -92,7 +93,9 @@ class ContactForm(FlaskForm):
 class AddRegistrationForm(ContactForm):
     remarks = TextAreaField(_l("Remarks"), filters=[_multiline], validators=[Length(max=2000)])
     locale = SelectField(
-        _l("Language of the emails"), choices=[("ja", "日本語"), ("en", "English")], default="ja"
+        _l("Language of the emails"),
+        choices=[SelectChoice("ja", "日本語"), SelectChoice("en", "English")],
+        default="ja",
     )
     send_confirmation = BooleanField(
         _l("Send the confirmation email"),
@@ -135,9 +138,9 @@ class MessageForm(FlaskForm):
     audience = RadioField(
         _l("Send to"),
         choices=[
-            (Audience.confirmed.value, _l("Everyone confirmed")),
-            (Audience.waiting.value, _l("Everyone on the waiting list")),
-            (Audience.both.value, _l("Both")),
+            SelectChoice(Audience.confirmed.value, _l("Everyone with a seat")),
+            SelectChoice(Audience.waiting.value, _l("Everyone on the waiting list")),
+            SelectChoice(Audience.both.value, _l("Both")),
         ],
         default=Audience.confirmed.value,
         validators=[InputRequired()],

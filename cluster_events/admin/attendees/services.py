@@ -297,6 +297,13 @@ def update_contact(event_id: int, registration_id: int, details: ContactDetails)
     if after == before:
         db.session.rollback()
         return _require(event_id, registration_id)
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise AttendeeError(
+            _("Another registration for this event already uses this email address.")
+        ) from error
     changed = [name for name in CONTACT_FIELDS if before[name] != after[name]]
     record_change(
         "registration.edit",
@@ -306,13 +313,7 @@ def update_contact(event_id: int, registration_id: int, details: ContactDetails)
         before={name: before[name] for name in changed},
         after={name: after[name] for name in changed},
     )
-    try:
-        db.session.commit()
-    except IntegrityError as error:
-        db.session.rollback()
-        raise AttendeeError(
-            _("Another registration for this event already uses this email address.")
-        ) from error
+    db.session.commit()
     return registration
 
 
@@ -384,7 +385,7 @@ def send_message(
     pressing "send" twice (or reloading) cannot send the message twice."""
     from cluster_events.mail.notifications import queue_organizer_message
 
-    begin_write_transaction(db.session)
+    begin_write_transaction(db.session())
     event = db.session.scalar(select(Event).where(Event.id == event_id).with_for_update())
     if event is None:
         db.session.rollback()
@@ -486,7 +487,7 @@ def purge_event(event_id: int, *, now: datetime | None = None) -> int:
     """Replace the personal data of every registration of one ended event with a marker;
     statuses, counts and times stay for statistics. Returns how many were purged."""
     now = now or utcnow()
-    begin_write_transaction(db.session)
+    begin_write_transaction(db.session())
     event = db.session.scalar(select(Event).where(Event.id == event_id).with_for_update())
     if event is None:
         db.session.rollback()
@@ -523,7 +524,7 @@ def purge_older_than(days: int, *, now: datetime | None = None) -> tuple[int, in
     db.session.rollback()
     total = 0
     for event_id in event_ids:
-        begin_write_transaction(db.session)
+        begin_write_transaction(db.session())
         db.session.scalar(select(Event.id).where(Event.id == event_id).with_for_update())
         purged = _purge_registrations(event_id, now)
         record_change(
@@ -592,7 +593,7 @@ def _require(event_id: int, registration_id: int) -> Registration:
 
 
 def _lock(event_id: int, registration_id: int) -> Registration:
-    begin_write_transaction(db.session)
+    begin_write_transaction(db.session())
     registration = db.session.scalar(
         select(Registration)
         .where(Registration.id == registration_id, Registration.event_id == event_id)

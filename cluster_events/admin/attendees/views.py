@@ -372,9 +372,8 @@ def event_ics(event_id: int) -> Response:
 
 
 def _download(data: bytes, filename: str, content_type: str) -> Response:
-    response = send_file(
-        io.BytesIO(data), mimetype=content_type, as_attachment=True, download_name=filename
-    )
+    response = send_file(io.BytesIO(data), as_attachment=True, download_name=filename)
+    response.headers["Content-Type"] = content_type
     response.headers["Cache-Control"] = "no-store"
     return response
 
