@@ -44,7 +44,9 @@ def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
         database_file = Path(app.instance_path) / "cluster_events.sqlite3"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database_file}"
     app.config["SQLALCHEMY_DATABASE_URI"] = _with_driver(app.config["SQLALCHEMY_DATABASE_URI"])
-    app.config.setdefault("SESSION_COOKIE_SECURE", not (app.debug or app.testing))
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
+    app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
 
 
 def _with_driver(url: str) -> str:

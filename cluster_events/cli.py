@@ -29,6 +29,9 @@ def init_app(app: Flask) -> None:
     from cluster_events.admin.attendees.cli import purge_personal_data_command
 
     app.cli.add_command(purge_personal_data_command)
+    from cluster_events.auth.cli import create_organizer_command
+
+    app.cli.add_command(create_organizer_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(seed_demo_if_empty_command)
     from cluster_events.mail import cli as mail_cli

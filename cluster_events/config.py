@@ -82,6 +82,12 @@ class DefaultConfig:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    #: None means: Secure unless the app runs in debug or testing mode (see create_app).
+    SESSION_COOKIE_SECURE: bool | None = None
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    #: Failed logins allowed per network address and, separately, per account.
+    LOGIN_RATE_LIMIT = "5 per minute"
     PERMANENT_SESSION_LIFETIME = 8 * 3600
     WTF_CSRF_TIME_LIMIT = 8 * 3600
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 
 from cluster_events.extensions import db, login_manager
 from cluster_events.models import Organizer
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = _l("Please log in to use the office console.")
+login_manager.login_message_category = "info"
+login_manager.session_protection = "basic"
 
 
 class OrganizerUser(UserMixin):

@@ -1,0 +1,234 @@
+"""Console pages for events: list, create, edit (with Markdown preview), publish,
+duplicate and cancel. They parse, call event_services, and show the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from cluster_events.admin import event_services as services
+from cluster_events.admin.access import resumable
+from cluster_events.admin.blueprint import bp
+from cluster_events.admin.forms import CancelEventForm, ConfirmForm, EventForm
+from cluster_events.events.status import registration_state
+from cluster_events.extensions import db
+from cluster_events.models import AuditLogEntry, Event
+from cluster_events.text import render_markdown
+
+EVENT_URL = "/events/<int:event_id>"
+
+#: Pages of the attendee area linked from an event's console page, if present.
+ATTENDEE_PAGES = (
+    ("admin.attendees", _l("Attendee list")),
+    ("admin.checkin", _l("Check-in at the door")),
+    ("admin.attendee_roster", _l("Reception roster (print)")),
+    ("admin.attendee_export", _l("Export (Excel, CSV)")),
+    ("admin.event_messages", _l("Write to registrants")),
+)
+
+
+def _event_form(**kwargs: Any) -> EventForm:
+    return EventForm(categories=services.list_categories(), venues=services.list_venues(), **kwargs)
+
+
+def _show_errors(form: EventForm | Any, error: services.ConsoleError) -> None:
+    for field, message in error.errors.items():
+        if field and field in form:
+            form[field].errors = [*form[field].errors, message]
+        else:
+            form.form_errors.append(message)
+
+
+def _render_event_form(
+    form: EventForm, event: Event | None, status: int = 200, **context: Any
+) -> tuple[str, int]:
+    preview = render_markdown(form.body.data or "") if context.pop("preview", False) else None
+    page = render_template(
+        "admin/events/form.html", form=form, event=event, preview=preview, **context
+    )
+    return page, status
+
+
+def _is_preview() -> bool:
+    return "preview" in request.form or "_resume" in request.form
+
+
+@bp.route("/events")
+def events() -> str:
+    which = request.args.get("show", "all")
+    if which not in services.EVENT_LIST_FILTERS:
+        abort(400)
+    return render_template(
+        "admin/events/list.html",
+        events=services.list_events(which),
+        which=which,
+        filters=services.EVENT_LIST_FILTERS,
+    )
+
+
+@bp.route("/events/new", methods=["GET", "POST"])
+@resumable
+def event_new() -> Any:
+    form = _event_form()
+    if request.method == "GET":
+        form.accepts_registrations.data = True
+        return _render_event_form(form, None)
+    if _is_preview():
+        form.validate()
+        return _render_event_form(form, None, preview=True, resumed="_resume" in request.form)
+    if not form.validate_on_submit():
+        return _render_event_form(form, None, 400)
+    try:
+        event = services.create_event(form.to_data())
+    except services.ConsoleError as error:
+        _show_errors(form, error)
+        return _render_event_form(form, None, error.http_status)
+    flash(_("The event was saved as a draft. Publish it when it is ready."), "success")
+    return redirect(url_for("admin.event_detail", event_id=event.id))
+
+
+@bp.route(EVENT_URL)
+def event_detail(event_id: int) -> str:
+    event = db.get_or_404(Event, event_id)
+    audit_entries = []
+    if current_user.is_admin:
+        audit_entries = list(
+            db.session.scalars(
+                select(AuditLogEntry)
+                .where(AuditLogEntry.event_id == event.id)
+                .order_by(AuditLogEntry.id.desc())
+                .limit(10)
+            )
+        )
+    links = [
+        (url_for(endpoint, event_id=event.id), label)
+        for endpoint, label in ATTENDEE_PAGES
+        if endpoint in current_app.view_functions
+    ]
+    return render_template(
+        "admin/events/detail.html",
+        event=event,
+        state=registration_state(event),
+        links=links,
+        audit_entries=audit_entries,
+        form=ConfirmForm(),
+    )
+
+
+@bp.route(EVENT_URL + "/edit", methods=["GET", "POST"])
+@resumable
+def event_edit(event_id: int) -> Any:
+    event = db.get_or_404(Event, event_id)
+    form = _event_form()
+    if request.method == "GET":
+        form.fill_from_event(event)
+        return _render_event_form(form, event)
+    if _is_preview():
+        form.validate()
+        return _render_event_form(form, event, preview=True, resumed="_resume" in request.form)
+    if not form.validate_on_submit():
+        return _render_event_form(form, event, 400)
+    notify = {"yes": True, "no": False}.get(request.form.get("notify", ""))
+    try:
+        result = services.update_event(event_id, form.to_data(), notify=notify)
+    except services.NotifyChoiceNeeded as choice:
+        event = db.get_or_404(Event, event_id)
+        return _render_event_form(
+            form, event, changes=choice.changes, registrant_count=choice.registrant_count
+        )
+    except services.ConsoleError as error:
+        if isinstance(error, services.NotFound):
+            abort(404)
+        _show_errors(form, error)
+        return _render_event_form(form, db.get_or_404(Event, event_id), error.http_status)
+    flash(_("Your changes were saved."), "success")
+    if result.notified:
+        flash(_("%(count)d registrants will be told by email.", count=result.notified), "success")
+    if result.promoted:
+        flash(
+            _(
+                "%(count)d people on the waiting list got a seat and will be told by email.",
+                count=result.promoted,
+            ),
+            "success",
+        )
+    return redirect(url_for("admin.event_detail", event_id=event_id))
+
+
+def _status_action(event_id: int, action: Any, message: str) -> Any:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        action(event_id)
+    except services.ConsoleError as error:
+        if error.http_status == 404:
+            abort(404)
+        flash(error.message, "error")
+    else:
+        flash(message, "success")
+    return redirect(url_for("admin.event_detail", event_id=event_id))
+
+
+@bp.route(EVENT_URL + "/publish", methods=["POST"])
+def event_publish(event_id: int) -> Any:
+    return _status_action(
+        event_id, services.publish_event, _("The event is now published on the site.")
+    )
+
+
+@bp.route(EVENT_URL + "/unpublish", methods=["POST"])
+def event_unpublish(event_id: int) -> Any:
+    return _status_action(
+        event_id,
+        services.unpublish_event,
+        _("The event is no longer shown on the site. It is a draft again."),
+    )
+
+
+@bp.route(EVENT_URL + "/duplicate", methods=["POST"])
+def event_duplicate(event_id: int) -> Any:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        copy = services.duplicate_event(event_id)
+    except services.NotFound:
+        abort(404)
+    flash(
+        _(
+            "A draft copy was made for the same weekday next month. Check the date, time "
+            "and text, then save and publish it."
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.event_edit", event_id=copy.id))
+
+
+@bp.route(EVENT_URL + "/cancel", methods=["GET", "POST"])
+@resumable
+def event_cancel(event_id: int) -> Any:
+    event = db.get_or_404(Event, event_id)
+    form = CancelEventForm()
+    resumed = "_resume" in request.form
+    if request.method == "GET" or resumed or event.is_cancelled:
+        status = 409 if event.is_cancelled and request.method == "POST" else 200
+        return render_template(
+            "admin/events/cancel.html", event=event, form=form, resumed=resumed
+        ), status
+    if form.validate_on_submit():
+        try:
+            _, count = services.cancel_event(event_id, form.reason.data)
+        except services.ConsoleError as error:
+            if error.http_status == 404:
+                abort(404)
+            _show_errors(form, error)
+        else:
+            message = _("The event was cancelled. %(count)d registrants will be told.", count=count)
+            flash(message, "success")
+            return redirect(url_for("admin.event_detail", event_id=event_id))
+    event = db.get_or_404(Event, event_id)
+    return render_template("admin/events/cancel.html", event=event, form=form), 400

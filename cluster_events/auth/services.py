@@ -1,0 +1,167 @@
+"""Organizer accounts: creating them, checking passwords, changing roles and passwords.
+
+Every function that changes an account commits its own transaction and records
+the change in the audit log; none of them ever stores or logs a password.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from cluster_events.audit import record_change
+from cluster_events.database import utcnow
+from cluster_events.extensions import db
+from cluster_events.models import Organizer, OrganizerRole
+from cluster_events.text import normalise_input
+
+MIN_PASSWORD_LENGTH = 10
+
+#: Compared against when the address is unknown, so a wrong address costs as much
+#: time as a wrong password and timing tells nothing.
+_DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
+
+
+class AccountError(Exception):
+    """A change to an account that the rules refuse; ``message`` is shown to the user."""
+
+    def __init__(self, message: str, *, field: str | None = None, http_status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.http_status = http_status
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method="scrypt")
+
+
+def normalise_email(email: str) -> str:
+    return normalise_input(email).lower()
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            _("The password needs at least %(count)d characters.", count=MIN_PASSWORD_LENGTH),
+            field="password",
+        )
+
+
+def organizer_by_email(email: str) -> Organizer | None:
+    return db.session.scalar(select(Organizer).where(Organizer.email == normalise_email(email)))
+
+
+def authenticate(email: str, password: str) -> Organizer | None:
+    """The enabled organizer with this address and password, else None (whatever was wrong)."""
+    organizer = organizer_by_email(email)
+    if organizer is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(organizer.password_hash, password) or not organizer.is_enabled:
+        return None
+    organizer.last_login_at = utcnow()
+    db.session.commit()
+    return organizer
+
+
+def create_organizer(
+    email: str,
+    password: str,
+    *,
+    name: str = "",
+    role: str = OrganizerRole.organizer,
+    audit: bool = True,
+) -> Organizer:
+    email = normalise_email(email)
+    if "@" not in email:
+        raise AccountError(_("Enter a valid email address."), field="email")
+    if role not in OrganizerRole.__members__:
+        raise AccountError(_("Choose a role."), field="role")
+    check_password_rules(password)
+    if organizer_by_email(email) is not None:
+        raise AccountError(
+            _("An account with this email address already exists."), field="email", http_status=409
+        )
+    organizer = Organizer(
+        email=email, name=normalise_input(name), role=role, password_hash=hash_password(password)
+    )
+    db.session.add(organizer)
+    db.session.flush()
+    if audit:
+        record_change(
+            "organizer.create",
+            "organizer",
+            organizer.id,
+            after={"email": email, "name": organizer.name, "role": role},
+        )
+    db.session.commit()
+    return organizer
+
+
+def get_organizer(organizer_id: int) -> Organizer | None:
+    return db.session.get(Organizer, organizer_id)
+
+
+def list_organizers() -> list[Organizer]:
+    return list(db.session.scalars(select(Organizer).order_by(Organizer.email)))
+
+
+def _enabled_admin_count() -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Organizer)
+        .where(Organizer.role == OrganizerRole.admin, Organizer.is_enabled.is_(True))
+    )
+
+
+def update_organizer(
+    organizer_id: int, *, name: str, role: str, is_enabled: bool, acting_id: int | None = None
+) -> Organizer:
+    """Change name, role and whether the account may log in. The last enabled admin
+    cannot be demoted or disabled, and nobody can lock themselves out."""
+    organizer = db.session.get(Organizer, organizer_id)
+    if organizer is None:
+        raise AccountError(_("This account does not exist."), http_status=404)
+    if role not in OrganizerRole.__members__:
+        raise AccountError(_("Choose a role."), field="role")
+    loses_admin = (
+        organizer.is_admin
+        and organizer.is_enabled
+        and (role != OrganizerRole.admin or not is_enabled)
+    )
+    if loses_admin and acting_id == organizer.id:
+        raise AccountError(
+            _("You cannot remove your own admin role or disable your own account."), field="role"
+        )
+    if loses_admin and _enabled_admin_count() <= 1:
+        raise AccountError(_("At least one enabled admin account must remain."), field="role")
+    before = {"name": organizer.name, "role": organizer.role, "is_enabled": organizer.is_enabled}
+    organizer.name = normalise_input(name)
+    organizer.role = role
+    organizer.is_enabled = is_enabled
+    after = {"name": organizer.name, "role": organizer.role, "is_enabled": organizer.is_enabled}
+    if before != after:
+        record_change("organizer.update", "organizer", organizer.id, before=before, after=after)
+    db.session.commit()
+    return organizer
+
+
+def set_password(organizer_id: int, password: str, *, action: str = "organizer.reset_password"):
+    """Set a new password (an admin's reset, or the organizer's own change)."""
+    organizer = db.session.get(Organizer, organizer_id)
+    if organizer is None:
+        raise AccountError(_("This account does not exist."), http_status=404)
+    check_password_rules(password)
+    organizer.password_hash = hash_password(password)
+    record_change(action, "organizer", organizer.id, after={"email": organizer.email})
+    db.session.commit()
+    return organizer
+
+
+def change_own_password(organizer_id: int, current_password: str, new_password: str) -> Organizer:
+    organizer = db.session.get(Organizer, organizer_id)
+    if organizer is None or not check_password_hash(organizer.password_hash, current_password):
+        raise AccountError(_("The current password is not correct."), field="current_password")
+    return set_password(organizer_id, new_password, action="organizer.change_password")
