@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import gettext as _
 
 from cluster_events.calendar import ical, links, queries
+from cluster_events.calendar.cache import calendar_cache
 from cluster_events.calendar.conditional import http_last_modified, is_not_modified, strong_etag
 from cluster_events.i18n import current_locale
 from cluster_events.models import Category
@@ -51,13 +52,14 @@ def _calendar_response(
     filename: str,
     fallback_filename: str,
 ) -> Response:
-    """200 with the built calendar, or 304 when the client's copy is current; the
-    calendar is only built for a 200."""
+    """200 with the calendar, or 304 when the client's copy is current. The calendar
+    is only built for a 200, and only once per ETag and process."""
     last_modified = http_last_modified(modified)
     if is_not_modified(request, etag, last_modified):
         response = Response(status=304)
     else:
-        response = Response(build(), content_type=ical.CONTENT_TYPE)
+        body = calendar_cache().get_or_build(etag, build)
+        response = Response(body, content_type=ical.CONTENT_TYPE)
         response.headers["Content-Disposition"] = links.content_disposition(
             filename, fallback_filename
         )

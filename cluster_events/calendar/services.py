@@ -63,11 +63,26 @@ def bump_sequence_if_changed(event: Event) -> bool:
     return True
 
 
+_RAISED_KEY = "calendar_sequence_raised"
+
+
 @sa_event.listens_for(Session, "before_flush")
 def _raise_sequences(session: Session, flush_context: Any, instances: Any) -> None:
+    # Once per transaction: subscribers only ever see committed states, so an
+    # autoflush halfway through a change must not count as a change of its own.
+    raised: set[Any] = session.info.setdefault(_RAISED_KEY, set())
     for instance in session.dirty:
-        if isinstance(instance, Event):
-            bump_sequence_if_changed(instance)
+        if not isinstance(instance, Event):
+            continue
+        key = inspect(instance).identity_key
+        if key not in raised and bump_sequence_if_changed(instance):
+            raised.add(key)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_raised(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_RAISED_KEY, None)
 
 
 def _keep_old_value(target: Event, value: Any, oldvalue: Any, initiator: Any) -> Any:
