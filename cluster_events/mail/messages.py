@@ -22,7 +22,6 @@ from cluster_events.extensions import db
 from cluster_events.models import OutboxMessage
 from cluster_events.timefmt import TOKYO
 
-ICS_CONTENT_TYPE = "text/calendar; charset=utf-8; method={method}"
 #: 7-bit clean on the wire (base64 / quoted-printable bodies, RFC 2047 headers): no mail
 #: server on the way needs to support 8BITMIME.
 MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
@@ -41,8 +40,8 @@ class Attachment:
     content_id: str = ""
 
     @classmethod
-    def calendar(cls, ical: bytes, method: str, filename: str = "event.ics") -> Attachment:
-        return cls(filename, ICS_CONTENT_TYPE.format(method=method), ical.decode("utf-8"))
+    def from_json(cls, values: dict[str, str]) -> Attachment:
+        return cls(**values)
 
     @classmethod
     def inline_png(cls, png: bytes, filename: str, content_id: str) -> Attachment:

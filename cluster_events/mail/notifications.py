@@ -44,7 +44,7 @@ def queue_registration_received(
         kind = "confirmation"
         subject = _l("Registration received: %(title)s", title=title)
         mail = _render_for(registration, kind, subject, token=token, with_qr=True)
-    mail.attachments.append(Attachment.calendar(ical.event_to_ical(event), "PUBLISH"))
+    mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
     return [_add(mail, kind, registration)]
 
 
@@ -52,7 +52,7 @@ def queue_promoted(registration: Registration) -> list[OutboxMessage]:
     event = registration.event
     subject = _l("You have a seat: %(title)s", title=_title(event, registration))
     mail = _render_for(registration, "promoted", subject, with_qr=True)
-    mail.attachments.append(Attachment.calendar(ical.event_to_ical(event), "PUBLISH"))
+    mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
     return [_add(mail, "promoted", registration)]
 
 
@@ -62,7 +62,7 @@ def queue_cancellation_receipt(registration: Registration) -> list[OutboxMessage
     event = registration.event
     subject = _l("Cancellation received: %(title)s", title=_title(event, registration))
     mail = _render_for(registration, "cancellation_receipt", subject)
-    mail.attachments.append(Attachment.calendar(_cancellation_ical(event), "CANCEL"))
+    mail.attachments.append(_calendar_file(event, "CANCEL", registration))
     return [_add(mail, "cancellation_receipt", registration)]
 
 
@@ -80,7 +80,7 @@ def queue_reminder(registration: Registration, now: datetime | None = None) -> l
         date = timefmt.format_date(event.starts_at, _locale(registration))
         subject = _l("Reminder: %(title)s on %(date)s", title=title, date=date)
     mail = _render_for(registration, "reminder", subject, with_qr=True)
-    mail.attachments.append(Attachment.calendar(ical.event_to_ical(event), "PUBLISH"))
+    mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
     return [_add(mail, "reminder", registration, dedupe_key=f"reminder:{registration.id}")]
 
 
@@ -89,12 +89,11 @@ def queue_event_changed(
 ) -> list[OutboxMessage]:
     """Tell every active registrant what changed, with the updated calendar entry
     (same UID, the event's raised SEQUENCE). ``changes`` are shown as given."""
-    ics = ical.event_to_ical(event)
     messages = []
     for registration in _active(registrations):
         subject = _l("Change of details: %(title)s", title=_title(event, registration))
         mail = _render_for(registration, "event_changed", subject, changes=changes)
-        mail.attachments.append(Attachment.calendar(ics, "PUBLISH"))
+        mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
         messages.append(_add(mail, "event_changed", registration))
     return messages
 
@@ -104,7 +103,6 @@ def queue_event_cancelled(
 ) -> list[OutboxMessage]:
     """Tell the given registrants (already cancelled along with the event, or not) that
     the event will not take place, with a METHOD:CANCEL calendar file."""
-    ics = _cancellation_ical(event)
     messages = []
     for registration in _reachable(registrations):
         subject = _l("Event cancelled: %(title)s", title=_title(event, registration))
@@ -115,7 +113,7 @@ def queue_event_cancelled(
             reason=reason,
             reason_paragraphs=_paragraphs(reason),
         )
-        mail.attachments.append(Attachment.calendar(ics, "CANCEL"))
+        mail.attachments.append(_calendar_file(event, "CANCEL", registration))
         messages.append(_add(mail, "event_cancelled", registration))
     return messages
 
@@ -154,6 +152,7 @@ def _render_for(
         "name": registration.name,
         "waiting_position": registration.waiting_position,
         "personal_url": _personal_url(registration, token),
+        "ics_filename": ical.ics_filename(registration.event),
         **extra,
     }
     qr = None
@@ -240,8 +239,10 @@ def _checkin_qr(registration: Registration) -> tuple[Attachment, int]:
     return Attachment.inline_png(buffer.getvalue(), "checkin-qr.png", content_id), width
 
 
-def _cancellation_ical(event: Event) -> bytes:
-    cancellation_ical = getattr(ical, "cancellation_ical", None)
-    if cancellation_ical is not None:
-        return cancellation_ical(event)
-    return ical.event_to_ical(event, method="CANCEL")
+def _calendar_file(event: Event, method: str, registration: Registration) -> Attachment:
+    """The event as an .ics in the registrant's language, from the calendar module
+    (same UID as the feeds; a CANCEL names the registrant and carries a higher SEQUENCE)."""
+    attendee = registration.email if method == "CANCEL" else None
+    return Attachment.from_json(
+        ical.ical_attachment(event, method, locale=_locale(registration), attendee_email=attendee)
+    )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_app_context
+from flask import Flask, Response, current_app, g, has_request_context
 from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -72,7 +72,7 @@ def _collect_new_messages(session: Session, flush_context: Any) -> None:
 @event.listens_for(Session, "after_commit")
 def _remember_committed_messages(session: Session) -> None:
     ids = session.info.pop(_PENDING_KEY, None)
-    if ids and has_app_context():
+    if ids and has_request_context():
         g.setdefault("outbox_committed_ids", []).extend(ids)
 
 
@@ -314,7 +314,7 @@ def retry_message(message_id: int) -> OutboxMessage:
     row.next_attempt_at = utcnow()
     row.locked_until = None
     session.commit()
-    if has_app_context():
+    if has_request_context():
         g.setdefault("outbox_committed_ids", []).append(message_id)
     return row
 
