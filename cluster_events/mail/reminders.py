@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from cluster_events.database import begin_write_transaction, utcnow
@@ -86,7 +86,14 @@ def _queue_one_by_one(ids: list[int], now: datetime, skipped: set[int]) -> list[
         try:
             session.commit()
         except IntegrityError:
+            # Its reminder is already in the outbox: record that, so it is not tried again.
             session.rollback()
+            session.execute(
+                update(Registration)
+                .where(Registration.id == registration_id, Registration.reminder_sent_at.is_(None))
+                .values(reminder_sent_at=now)
+            )
+            session.commit()
             skipped.add(registration_id)
             continue
         queued.extend(messages)
