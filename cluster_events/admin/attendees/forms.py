@@ -17,7 +17,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, InputRequired, Length, ValidationError
+from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
 
 from cluster_events.admin.attendees.services import (
     AttendeeFilter,
@@ -153,7 +153,7 @@ class MessageForm(FlaskForm):
         filters=[_multiline],
         validators=[InputRequired(), Length(max=10000)],
     )
-    batch_key = HiddenField()
+    batch_key = HiddenField(validators=[Optional(), Regexp(r"^[0-9a-f]{1,20}$")])
 
 
 def parse_filter(args: MultiDict[str, str]) -> AttendeeFilter:

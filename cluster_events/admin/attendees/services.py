@@ -390,6 +390,14 @@ def send_message(
     if event is None:
         db.session.rollback()
         raise AttendeeError(_("This event no longer exists."), 404)
+    already_sent = db.session.scalar(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.dedupe_key.like(f"{ORGANIZER_MESSAGE_KEY}:{batch_key}:%"))
+        .limit(1)
+    )
+    if already_sent is not None:
+        db.session.rollback()
+        raise AttendeeError(_("This message has already been sent."))
     people = recipients(event_id, audience)
     if not people:
         db.session.rollback()
@@ -400,6 +408,11 @@ def send_message(
         message.created_at = sent_at
         message.event_id = event_id
         message.dedupe_key = f"{ORGANIZER_MESSAGE_KEY}:{batch_key}:{message.registration_id}"
+    try:
+        db.session.flush()
+    except IntegrityError as error:  # the same batch sent at the same moment elsewhere
+        db.session.rollback()
+        raise AttendeeError(_("This message has already been sent.")) from error
     record_change(
         "event.message",
         "event",
@@ -413,11 +426,7 @@ def send_message(
             "batch": batch_key,
         },
     )
-    try:
-        db.session.commit()
-    except IntegrityError as error:
-        db.session.rollback()
-        raise AttendeeError(_("This message has already been sent.")) from error
+    db.session.commit()
     return messages
 
 
