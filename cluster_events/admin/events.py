@@ -221,7 +221,7 @@ def event_cancel(event_id: int) -> Any:
         ), status
     if form.validate_on_submit():
         try:
-            _, count = services.cancel_event(event_id, form.reason.data)
+            count = services.cancel_event(event_id, form.reason.data)[1]
         except services.ConsoleError as error:
             if error.http_status == 404:
                 abort(404)
