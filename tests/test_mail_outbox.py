@@ -4,9 +4,12 @@ with backoff, giving up, leases, and several workers sending each message once."
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from email.utils import parseaddr
@@ -238,6 +241,64 @@ def test_two_mail_worker_processes_send_each_message_once(app, app_config, smtp_
     sent = [int(out.split("Sent ")[1].split(",")[0]) for out in outputs]
     assert sum(sent) == 30
     assert all(row.status == OutboxStatus.sent for row in rows())
+
+
+@pytest.mark.slow
+def test_mail_worker_keeps_polling_and_stops_cleanly_on_sigterm(app, app_config, smtp_server):
+    env = {
+        **os.environ,
+        "FLASK_SQLALCHEMY_DATABASE_URI": app_config["SQLALCHEMY_DATABASE_URI"],
+        "FLASK_SECRET_KEY": "worker-test-secret",
+        "FLASK_MAIL_SERVER": "127.0.0.1",
+        "FLASK_MAIL_PORT": str(smtp_server.port),
+    }
+    command = [sys.executable, "-m", "flask", "--app", "cluster_events", "mail-worker"]
+    worker = subprocess.Popen(
+        [*command, "--interval", "0.2"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        queue(1)  # queued while the worker is already polling
+        deadline = time.monotonic() + 60
+        while not smtp_server.messages() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(smtp_server.messages()) == 1
+        worker.send_signal(signal.SIGTERM)
+        _out, err = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, err
+    assert "Sent 1, to retry 0, failed 0." in err
+
+
+def test_a_server_that_never_answers_is_given_up_on_after_the_timeout(app, smtp_server):
+    app.config["MAIL_TIMEOUT"] = 0.5
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections at the TCP level, never says hello
+    point_mail_at(app, silent.getsockname()[1])
+    queue()
+    reports: list[outbox.DeliveryReport] = []
+
+    def deliver() -> None:
+        with app.app_context():
+            reports.append(outbox.deliver_due())
+            db.session.remove()
+
+    try:
+        thread = threading.Thread(target=deliver)
+        thread.start()
+        thread.join(timeout=60)
+    finally:
+        silent.close()
+    assert [r.retrying for r in reports] == [1]
+    (row,) = rows()
+    assert row.status == OutboxStatus.queued
+    assert "timed out" in row.last_error
 
 
 def test_mail_worker_once_command_drains_the_queue(app, runner, smtp_server):

@@ -93,7 +93,7 @@ def _deliver_inline(app: Flask, ids: list[int]) -> None:
     """Runs once the response has gone out; must never raise into the server."""
     try:
         with app.app_context():
-            deliver(ids=ids)
+            deliver(ids=ids, limit=len(ids), timeout=_inline_timeout())
     except Exception:
         log.exception("inline delivery of outbox messages %s failed; the worker will retry", ids)
 
@@ -115,14 +115,18 @@ def deliver(
     ids: Iterable[int] | None = None,
     limit: int = DEFAULT_BATCH_SIZE,
     now: datetime | None = None,
+    timeout: float | None = None,
 ) -> DeliveryReport:
+    """Claim due messages (only those in ``ids`` if given) and send them, waiting at
+    most ``timeout`` seconds (default MAIL_TIMEOUT) for each answer of the server."""
+    timeout = _mail_timeout() if timeout is None else timeout
     started = time.monotonic()
     claimed = claim(ids=ids, limit=limit, now=now)
     report = DeliveryReport(claimed=len(claimed))
     if claimed:
         # Stop short of the lease: past it, another worker may be sending the same rows.
-        deadline = started + _lease_seconds(limit) - current_app.config.get("MAIL_TIMEOUT", 10)
-        report.add(_send_claimed(claimed, deadline, now))
+        deadline = started + _lease_seconds(limit) - timeout
+        report.add(_send_claimed(claimed, timeout, deadline, now))
     return report
 
 
@@ -164,10 +168,9 @@ def claim(
 
 
 def _send_claimed(
-    claimed: list[tuple[int, datetime]], deadline: float, now: datetime | None
+    claimed: list[tuple[int, datetime]], timeout: float, deadline: float, now: datetime | None
 ) -> DeliveryReport:
     report = DeliveryReport()
-    timeout = current_app.config.get("MAIL_TIMEOUT", 10)
     try:
         connection = TimedConnection(timeout)
         connection.__enter__()
@@ -285,8 +288,17 @@ def _max_attempts() -> int:
 
 def _lease_seconds(batch: int) -> float:
     """Long enough for the whole batch to time out once, message by message."""
-    timeout = float(current_app.config.get("MAIL_TIMEOUT", 10))
-    return max(300.0, timeout * (batch + 1) * 2)
+    return max(300.0, _mail_timeout() * (batch + 1) * 2)
+
+
+def _mail_timeout() -> float:
+    return float(current_app.config.get("MAIL_TIMEOUT", 10))
+
+
+def _inline_timeout() -> float:
+    """Inline delivery holds a web worker after the response: wait less for the server
+    (MAIL_INLINE_TIMEOUT, by default MAIL_TIMEOUT but at most 5 seconds)."""
+    return float(current_app.config.get("MAIL_INLINE_TIMEOUT") or min(_mail_timeout(), 5.0))
 
 
 # --- for the console and the worker ----------------------------------------------------
