@@ -130,53 +130,22 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture
 def catalogue(app: Flask) -> list[Any]:
-    """Upcoming public events to click through: the demo data, or a small stand-in
-    set while ``seed_demo()`` creates nothing."""
-    from datetime import timedelta
-
+    """The demo data (``flask seed-demo``); returns the upcoming public events."""
     from sqlalchemy import select
 
     from cluster_events.database import utcnow
     from cluster_events.demo import seed_demo
     from cluster_events.models import Event, EventStatus
-    from tests.factories import make_category, make_event, make_venue
 
-    if seed_demo() == 0:
-        seminar = make_category(slug="seminar", name_ja="セミナー・講演会", name_en="Seminar")
-        meeting = make_category(slug="meeting", name_ja="経営研究・懇談会", name_en="Study meeting")
-        yrp = make_venue()
-        now = utcnow()
-        make_event(
-            slug="iso-seminar",
-            title="ISO 9001・14001 認証取得セミナー",
-            title_en="ISO 9001 and 14001 certification seminar",
-            category=seminar,
-            venue=yrp,
-            starts_at=now + timedelta(days=12),
-            capacity=30,
-        )
-        make_event(
-            slug="study-meeting",
-            title="経営研究・懇談会（第215回）",
-            category=meeting,
-            venue=yrp,
-            starts_at=now + timedelta(days=40),
-            capacity=20,
-            confirmed_count=20,
-            fee_text="1,000円（会員無料）",
-        )
-        make_event(
-            slug="energy-seminar",
-            title="省エネ・環境経営セミナー",
-            category=seminar,
-            venue=yrp,
-            starts_at=now + timedelta(days=70),
-        )
-    db.session.commit()
+    assert seed_demo() > 0
     return list(
         db.session.scalars(
             select(Event)
-            .where(Event.status == EventStatus.published, Event.starts_at > utcnow())
+            .where(
+                Event.status == EventStatus.published,
+                Event.is_members_only.is_(False),
+                Event.starts_at > utcnow(),
+            )
             .order_by(Event.starts_at)
         )
     )

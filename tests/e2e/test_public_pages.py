@@ -34,6 +34,8 @@ def page_lang(page: Page) -> Any:
 def test_visitor_switches_language_and_follows_an_event(live_server, catalogue, page: Page):
     page.goto(live_server("/"))
     page_lang(page).to_have_attribute("lang", "ja")
+    japanese_heading = page.get_by_role("heading", level=1).inner_text()
+    assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", japanese_heading), japanese_heading
 
     page.get_by_role("link", name="English", exact=True).click()
     page_lang(page).to_have_attribute("lang", "en")
@@ -44,6 +46,7 @@ def test_visitor_switches_language_and_follows_an_event(live_server, catalogue, 
 
     page.get_by_role("link", name="日本語", exact=True).click()
     page_lang(page).to_have_attribute("lang", "ja")
+    expect(page.get_by_role("heading", level=1)).to_have_text(japanese_heading)
 
     link = page.locator(".event-card__title a").first
     title = link.inner_text()
