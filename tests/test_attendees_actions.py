@@ -91,7 +91,7 @@ def test_add_by_hand_twice_does_not_duplicate(app, logged_in_client):
         f"/admin/events/{event.id}/attendees/new", data=FORM, follow_redirects=True
     )
     assert db.session.scalar(select(func.count()).select_from(Registration)) == 1
-    assert "already registered" in response.get_data(as_text=True)
+    assert "すでに申込み済みです" in response.get_data(as_text=True)
     assert len(_audit("registration.add")) == 1
 
 
@@ -226,7 +226,7 @@ def test_edit_to_an_address_already_registered_is_refused(app, logged_in_client)
     )
     assert response.status_code == 409
     html = response.get_data(as_text=True)
-    assert "already uses this email address" in html
+    assert "別の申込みで使われています" in html
     assert 'value="TAKEN@example.org"' in html
     db.session.expire_all()
     assert registration.email == "mine@example.org"

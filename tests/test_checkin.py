@@ -35,7 +35,7 @@ def test_checkin_page_lists_seated_people_in_kana_order_with_big_buttons(event, 
     assert [n for n in names if " " in n] == ["相沢 花子", "渡辺 健"]
     assert "佐々木 実" not in html  # waiting people have no seat at the door
     assert 'type="search"' in html
-    assert html.count(">到着<") + html.count(">Arrived<") == 2
+    assert html.count(">受付<span") + html.count(">Arrived<span") == 2
 
 
 def test_checkin_search_by_katakana_and_organization(event, logged_in_client):

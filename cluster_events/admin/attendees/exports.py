@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -51,15 +52,15 @@ class Cp932Report:
 def columns() -> list[Column]:
     return [
         Column(_("No."), "number"),
-        Column(_("Name"), "name"),
+        Column(_("Full name"), "name"),
         Column(_("Name reading (furigana)"), "name_kana"),
         Column(_("Organization"), "organization"),
         Column(_("Job title"), "job_title"),
-        Column(_("Email"), "email"),
-        Column(_("Phone"), "phone"),
+        Column(_("Email address"), "email"),
+        Column(_("Phone number"), "phone"),
         Column(_("Member type"), "member_type"),
         Column(_("Remarks"), "remarks"),
-        Column(_("Status"), "status"),
+        Column(_("Registration status"), "status"),
         Column(_("Waiting list position"), "waiting_position"),
         Column(_("Registered at (JST)"), "created_at"),
         Column(_("Checked in at (JST)"), "checked_in_at"),
@@ -73,7 +74,7 @@ def status_label(status: str) -> str:
     return {
         "confirmed": _("Confirmed"),
         "waiting": _("Waiting list"),
-        "cancelled": _("Cancelled"),
+        "cancelled": pgettext("registration status", "Cancelled"),
     }.get(status, status)
 
 

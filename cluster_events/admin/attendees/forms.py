@@ -58,7 +58,7 @@ def member_type_choices() -> list[SelectChoice]:
 
 class ContactForm(FlaskForm):
     name = StringField(
-        _l("Name"), filters=[_single_line], validators=[InputRequired(), Length(max=100)]
+        _l("Full name"), filters=[_single_line], validators=[InputRequired(), Length(max=100)]
     )
     name_kana = StringField(
         _l("Name reading (furigana)"),
@@ -67,7 +67,7 @@ class ContactForm(FlaskForm):
         description=_l("Hiragana or katakana."),
     )
     email = StringField(
-        _l("Email"),
+        _l("Email address"),
         filters=[_single_line],
         validators=[InputRequired(), Length(max=254), Email()],
     )
@@ -75,7 +75,7 @@ class ContactForm(FlaskForm):
         _l("Organization"), filters=[_single_line], validators=[Length(max=200)]
     )
     job_title = StringField(_l("Job title"), filters=[_single_line], validators=[Length(max=100)])
-    phone = StringField(_l("Phone"), filters=[_single_line], validators=[Length(max=30)])
+    phone = StringField(_l("Phone number"), filters=[_single_line], validators=[Length(max=30)])
     member_type = SelectField(_l("Member type"), choices=member_type_choices)
 
     def contact_details(self) -> ContactDetails:
