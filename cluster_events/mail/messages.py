@@ -104,6 +104,7 @@ def site_context(locale: str) -> dict[str, Any]:
         "site_contact_phone": config["SITE_CONTACT_PHONE"],
         "site_contact_address": config["SITE_CONTACT_ADDRESS"],
         "site_url": site_url_for("events.index"),
+        "label_separator": ": " if english else "：",
     }
 
 
