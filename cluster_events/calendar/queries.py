@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import contains_eager
 
-from cluster_events.database import utcnow
+from cluster_events.database import UTCDateTime, utcnow
 from cluster_events.extensions import db
 from cluster_events.models import Category, Event, EventStatus, Venue
 
@@ -21,14 +21,14 @@ def feed_window_start(now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(days=FEED_DAYS_BACK)
 
 
-def _public_feed_filter(query: Select, category: Category | None, since: datetime) -> Select:
+def _public_feed_filter(query: Select, *, by_category: bool) -> Select:
     query = (
         query.where(Event.status.in_([EventStatus.published, EventStatus.cancelled]))
         .where(Event.is_members_only.is_(False))
-        .where(Event.starts_at >= since)
+        .where(Event.starts_at >= bindparam("since", type_=UTCDateTime()))
     )
-    if category is not None:
-        query = query.where(Event.category_id == category.id)
+    if by_category:
+        query = query.where(Event.category_id == bindparam("category_id"))
     return query
 
 
@@ -59,8 +59,9 @@ class FeedVersion:
         return max(stamps) if stamps else None
 
 
-def feed_version(category: Category | None, since: datetime) -> FeedVersion:
-    query = _public_feed_filter(
+def _version_statement() -> Select:
+    """The full feed's version: one aggregate row over the covered events."""
+    return _public_feed_filter(
         select(
             func.count(Event.id),
             func.coalesce(func.sum(Event.id), 0),
@@ -72,24 +73,79 @@ def feed_version(category: Category | None, since: datetime) -> FeedVersion:
         .select_from(Event)
         .join(Category, Event.category_id == Category.id)
         .outerjoin(Venue, Event.venue_id == Venue.id),
-        category,
-        since,
+        by_category=False,
     )
-    row = db.session.execute(query).one()
-    return FeedVersion(int(row[0]), int(row[1]), int(row[2]), row[3], row[4], row[5])
 
 
-def feed_events(category: Category | None, since: datetime) -> list[Event]:
-    """The feed's events with their category and venue, in one query."""
-    query = _public_feed_filter(
+def _events_statement(by_category: bool) -> Select:
+    return _public_feed_filter(
         select(Event)
         .join(Event.category)
         .outerjoin(Event.venue)
         .options(contains_eager(Event.category), contains_eager(Event.venue)),
-        category,
-        since,
+        by_category=by_category,
     ).order_by(Event.starts_at, Event.id)
-    return list(db.session.scalars(query))
+
+
+def _category_version_statement() -> Select:
+    """The category itself and its feed's version in one query, so a poll of a
+    category feed also costs a single query (the category's own updated_at is
+    the per-row one)."""
+    covered = _public_feed_filter(
+        select(Event.id).where(Event.category_id == Category.id), by_category=False
+    ).whereclause
+    return (
+        select(
+            Category,
+            func.count(Event.id),
+            func.coalesce(func.sum(Event.id), 0),
+            func.coalesce(func.sum(Event.sequence), 0),
+            func.max(Event.updated_at),
+            func.max(Venue.updated_at),
+        )
+        .select_from(Category)
+        .outerjoin(Event, covered)
+        .outerjoin(Venue, Event.venue_id == Venue.id)
+        .where(Category.slug == bindparam("slug"))
+        .group_by(Category.id)
+    )
+
+
+# Built once: feeds are polled often, and composing a statement costs more
+# than running the cached compiled form.
+_VERSION = _version_statement()
+_EVENTS = {by_category: _events_statement(by_category) for by_category in (False, True)}
+_CATEGORY_VERSION = _category_version_statement()
+
+
+def _parameters(category: Category | None, since: datetime) -> dict[str, object]:
+    parameters: dict[str, object] = {"since": since}
+    if category is not None:
+        parameters["category_id"] = category.id
+    return parameters
+
+
+def feed_version(since: datetime) -> FeedVersion:
+    """The version of the full feed (all categories)."""
+    row = db.session.execute(_VERSION, {"since": since}).one()
+    return FeedVersion(int(row[0]), int(row[1]), int(row[2]), row[3], row[4], row[5])
+
+
+def category_feed_version(slug: str, since: datetime) -> tuple[Category, FeedVersion] | None:
+    """The category with this slug and its feed's version, or None if there is none."""
+    row = db.session.execute(_CATEGORY_VERSION, {"slug": slug, "since": since}).first()
+    if row is None:
+        return None
+    category = row[0]
+    version = FeedVersion(
+        int(row[1]), int(row[2]), int(row[3]), row[4], row[5], category.updated_at
+    )
+    return category, version
+
+
+def feed_events(category: Category | None, since: datetime) -> list[Event]:
+    """The feed's events with their category and venue, in one query."""
+    return list(db.session.scalars(_EVENTS[category is not None], _parameters(category, since)))
 
 
 def public_event_for_ics(slug: str) -> Event | None:
@@ -105,10 +161,6 @@ def public_event_for_ics(slug: str) -> Event | None:
         .where(Event.is_members_only.is_(False))
     )
     return db.session.scalars(query).first()
-
-
-def category_by_slug(slug: str) -> Category | None:
-    return db.session.scalar(select(Category).where(Category.slug == slug))
 
 
 def categories_with_feeds() -> list[Category]:

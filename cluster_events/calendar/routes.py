@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from cluster_events.calendar import ical, links, queries
 from cluster_events.calendar.cache import calendar_cache
 from cluster_events.calendar.conditional import http_last_modified, is_not_modified, strong_etag
+from cluster_events.calendar.queries import FeedVersion
 from cluster_events.i18n import current_locale
 from cluster_events.models import Category
 
@@ -70,10 +71,8 @@ def _calendar_response(
     return response
 
 
-def _feed_response(category: Category | None) -> Response:
+def _feed_response(category: Category | None, version: FeedVersion, since: datetime) -> Response:
     locale = _feed_locale()
-    since = queries.feed_window_start()
-    version = queries.feed_version(category, since)
     name = ical.calendar_name(category, locale)
     etag = strong_etag(
         "feed",
@@ -103,15 +102,19 @@ def _feed_response(category: Category | None) -> Response:
 @bp.get("/calendar.ics")
 def feed():
     """Every published public event from 180 days ago onward, cancelled ones marked."""
-    return _feed_response(None)
+    since = queries.feed_window_start()
+    return _feed_response(None, queries.feed_version(since), since)
 
 
 @bp.get("/calendar/<slug>.ics")
 def category_feed(slug: str):
-    category = queries.category_by_slug(slug)
-    if category is None:
+    """One category's events, same window and rules as the full feed."""
+    since = queries.feed_window_start()
+    found = queries.category_feed_version(slug, since)
+    if found is None:
         abort(404)
-    return _feed_response(category)
+    category, version = found
+    return _feed_response(category, version, since)
 
 
 @bp.get("/events/<slug>.ics")
