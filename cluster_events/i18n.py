@@ -7,8 +7,8 @@ import gettext
 from pathlib import Path
 
 from babel.messages.plurals import get_plural
-from flask import Flask, Response, abort, current_app, g, request
-from flask_babel import Domain, get_locale
+from flask import Flask, Response, abort, current_app, g, has_request_context, request
+from flask_babel import Domain, get_locale, refresh
 
 #: One message catalog per area of the product, so that work on one area does not
 #: rewrite another's catalog. Each has a mapping file in babel/<domain>.cfg.
@@ -20,6 +20,8 @@ LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 def select_locale() -> str:
+    if not has_request_context():  # CLI commands, the mail worker: the site's language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     languages = current_app.config["LANGUAGES"]
     chosen = getattr(g, "requested_lang", None) or request.cookies.get(LANG_COOKIE)
     if chosen in languages:
@@ -34,6 +36,10 @@ def current_locale() -> str:
 
 
 def _read_lang_parameter() -> None:
+    # g outlives a request when an app context was pushed around several (tests, CLI
+    # helpers); the language must still be chosen afresh for each request.
+    g.pop("requested_lang", None)
+    refresh()
     requested = request.args.get("lang")
     if requested is None:
         return

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
+from flask_babel import lazy_pgettext, ngettext
 
 from cluster_events.events.status import RegistrationState, registration_state
 from cluster_events.models import Event
@@ -22,7 +22,8 @@ _STATE_LABELS = {
     RegistrationState.open: _l("Open for registration"),
     RegistrationState.full: _l("Full – waiting list open"),
     RegistrationState.closed: _l("Registration closed"),
-    RegistrationState.cancelled: _l("Cancelled"),
+    # "Cancelled" alone also names a cancelled registration (取消し) in the console.
+    RegistrationState.cancelled: lazy_pgettext("event", "Cancelled"),
 }
 
 #: CSS modifier of the badge (badge--open, ...): colour follows the state.

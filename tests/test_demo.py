@@ -1,0 +1,125 @@
+"""`flask seed-demo`: the association's offices, categories and a realistic season of
+events around today, consistent with the registration rules, and safe to run twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from cluster_events.database import utcnow
+from cluster_events.demo import CATEGORIES, DEMO_EVENTS, database_is_empty, seed_demo
+from cluster_events.events.status import RegistrationState, registration_state
+from cluster_events.extensions import db
+from cluster_events.models import (
+    Category,
+    Event,
+    EventStatus,
+    Registration,
+    RegistrationStatus,
+    Venue,
+)
+from cluster_events.registration.tokens import personal_token, registration_by_token
+
+
+def _counts() -> tuple[int, int, int, int]:
+    return tuple(  # type: ignore[return-value]
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Category, Venue, Event, Registration)
+    )
+
+
+def test_seed_demo_twice_creates_nothing_the_second_time(app, runner):
+    assert database_is_empty()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert f"{len(DEMO_EVENTS)} new events" in first.output
+    counts = _counts()
+    second = runner.invoke(args=["seed-demo"])
+    assert "0 new events" in second.output
+    assert _counts() == counts
+    assert not database_is_empty()
+    assert runner.invoke(args=["seed-demo-if-empty"]).output == ""
+    assert _counts() == counts
+
+
+def test_offices_and_categories(app):
+    seed_demo()
+    addresses = set(db.session.scalars(select(Venue.address)))
+    assert "神奈川県横須賀市光の丘8番3号 YRPベンチャー棟209号" in addresses
+    assert "神奈川県横浜市金沢区片吹69番26号" in addresses
+    categories = {c.slug: c.name_ja for c in db.session.scalars(select(Category))}
+    assert categories == {
+        "seminar": "セミナー・講演会",
+        "study-meeting": "経営研究・懇談会",
+        "exchange": "交流会",
+        "course": "講座・研修",
+        "school-visit": "出前授業",
+        "consultation": "相談会",
+    }
+    assert len(CATEGORIES) == 6
+
+
+def test_existing_categories_are_kept_as_edited(app):
+    db.session.add(Category(slug="seminar", name_ja="講演会", name_en="Talks", sort_order=9))
+    db.session.commit()
+    seed_demo()
+    seminar = db.session.scalar(select(Category).where(Category.slug == "seminar"))
+    assert (seminar.name_ja, seminar.sort_order) == ("講演会", 9)
+
+
+def test_the_season_has_every_kind_of_event(app):
+    seed_demo()
+    now = utcnow()
+    events = list(db.session.scalars(select(Event)))
+    assert len(events) >= 12
+    assert all(e.title and e.summary and e.body and e.uid for e in events)
+    assert all(now - timedelta(days=65) <= e.starts_at <= now + timedelta(days=95) for e in events)
+    assert sum(e.ends_at < now for e in events) >= 3
+    assert sum(e.starts_at > now for e in events) >= 8
+
+    states = Counter(registration_state(e, now) for e in events if not e.is_members_only)
+    assert states[RegistrationState.full] >= 1
+    assert states[RegistrationState.open] >= 3
+    assert states[RegistrationState.not_yet_open] >= 1
+    assert any(e.is_members_only for e in events)
+    cancelled = [e for e in events if e.status == EventStatus.cancelled]
+    assert cancelled and all(e.cancellation_reason for e in cancelled)
+    assert any(e.status == EventStatus.draft for e in events)
+    assert any(e.seats_left is not None and 0 < e.seats_left <= 3 for e in events)
+    assert any(not e.accepts_registrations for e in events)
+
+
+def test_registrations_match_the_counters_and_the_waiting_list_is_dense(app):
+    seed_demo()
+    for event in db.session.scalars(select(Event)):
+        by_status = Counter(r.status for r in event.registrations)
+        assert by_status[RegistrationStatus.confirmed] == event.confirmed_count
+        assert by_status[RegistrationStatus.waiting] == event.waiting_count
+        if event.capacity is not None:
+            assert event.confirmed_count <= event.capacity
+        positions = sorted(r.waiting_position for r in event.registrations if r.status == "waiting")
+        assert positions == list(range(1, event.waiting_count + 1))
+        emails = [r.email_normalized for r in event.registrations]
+        assert len(emails) == len(set(emails))
+    full = [e for e in db.session.scalars(select(Event)) if e.is_full and e.waiting_count]
+    assert full, "one event is full with people waiting"
+
+
+def test_demo_registrations_have_working_personal_links(app):
+    seed_demo()
+    registration = db.session.scalars(select(Registration)).first()
+    assert registration_by_token(personal_token(registration)) == registration
+
+
+def test_demo_pages_render(app, client):
+    seed_demo()
+    listing = client.get("/").get_data(as_text=True)
+    assert "経営研究・懇談会" in listing
+    assert "満席・キャンセル待ち受付中" in listing
+    assert "新春交流会" not in listing  # the draft
+    assert "個人会員交流会" not in listing  # members only
+    for event in db.session.scalars(select(Event).where(Event.status != EventStatus.draft)):
+        expected = 404 if event.is_members_only else 200
+        assert client.get(f"/events/{event.slug}").status_code == expected, event.slug
