@@ -1,0 +1,147 @@
+"""Never oversold: 200 people press the button at once against gunicorn with 4 workers."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from cluster_events.extensions import db
+from cluster_events.models import Event, OutboxMessage, Registration
+from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.factories import make_event
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+PEOPLE = 200
+SEATS = 50
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path):
+    """The real app under gunicorn (4 sync workers), on the test database."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FLASK_SQLALCHEMY_DATABASE_URI": database_url,
+        "FLASK_SECRET_KEY": TEST_SECRET_KEY,
+        "FLASK_MAIL_DELIVERY": "worker",
+        "FLASK_RATELIMIT_ENABLED": "false",
+        "FLASK_SESSION_COOKIE_SECURE": "false",
+        "CLUSTER_EVENTS_INSTANCE_PATH": str(tmp_path),
+    }
+    env.pop("DATABASE_URL", None)
+    log = (tmp_path / "gunicorn.log").open("wb")
+    process = subprocess.Popen(
+        [str(GUNICORN), "-w", "4", "-b", f"127.0.0.1:{port}", "--timeout", "60", "wsgi:app"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(base_url, process, tmp_path / "gunicorn.log")
+        yield base_url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def _wait_until_serving(base_url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited:\n{log.read_text(errors='replace')}")
+        try:
+            if requests.get(f"{base_url}/privacy", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"gunicorn did not answer in 60 s:\n{log.read_text(errors='replace')}")
+
+
+def _sign_up(base_url: str, slug: str, number: int, barrier: threading.Barrier, results: list):
+    with requests.Session() as session:
+        try:
+            page = session.get(f"{base_url}/events/{slug}?lang=ja", timeout=60)
+            token = CSRF_FIELD.search(page.text).group(1)
+        finally:
+            # Everyone waits at the barrier, even after a failed GET, so nobody hangs.
+            barrier.wait(timeout=120)
+        response = session.post(
+            f"{base_url}/events/{slug}/register",
+            data={
+                "csrf_token": token,
+                "name": f"参加者 {number}",
+                "name_kana": "さんかしゃ",
+                "email": f"person{number}@example.jp",
+                "member_type": "general",
+                "agree_privacy": "y",
+            },
+            allow_redirects=False,
+            timeout=120,
+        )
+        results[number] = (response.status_code, response.headers.get("Location", ""))
+
+
+def test_two_hundred_at_once_never_oversell(app, server):
+    event = make_event(capacity=SEATS, slug="rush")
+    db.session.commit()
+    event_id = event.id
+    db.session.rollback()
+
+    barrier = threading.Barrier(PEOPLE)
+    results: list = [None] * PEOPLE
+    threads = [
+        threading.Thread(target=_sign_up, args=(server, "rush", n, barrier, results))
+        for n in range(PEOPLE)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+
+    statuses = Counter(status for status, _ in filter(None, results))
+    assert statuses == {303: PEOPLE}, statuses
+    locations = {location for _, location in results}
+    assert len(locations) == PEOPLE
+    assert all("/registrations/" in location for location in locations)
+
+    db.session.rollback()  # end the read snapshot SQLite kept since the event was made
+    rows = db.session.execute(
+        select(Registration.status, Registration.waiting_position).where(
+            Registration.event_id == event_id
+        )
+    ).all()
+    assert Counter(status for status, _ in rows) == {"confirmed": SEATS, "waiting": PEOPLE - SEATS}
+    positions = sorted(position for status, position in rows if status == "waiting")
+    assert positions == list(range(1, PEOPLE - SEATS + 1))
+    event = db.session.get(Event, event_id)
+    assert (event.confirmed_count, event.waiting_count) == (SEATS, PEOPLE - SEATS)
+
+    kinds = Counter(
+        db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.event_id == event_id))
+    )
+    assert kinds == {"confirmation": SEATS, "waitlisted": PEOPLE - SEATS}
+    assert db.session.scalar(select(func.count(func.distinct(OutboxMessage.recipient)))) == PEOPLE
