@@ -331,7 +331,7 @@ class TestChangingTimeOrPlace:
         assert response.status_code == 200
         page = response.get_data(as_text=True)
         assert "Tell the registrants?" in page
-        assert "2 people are registered" in page
+        assert "Registered now (confirmed or waiting): 2." in page
         assert 'name="notify" value="yes"' in page and 'name="notify" value="no"' in page
         assert fresh(event).starts_at == event.starts_at
         assert outbox() == []
@@ -441,7 +441,7 @@ class TestCapacity:
         response = organizer_client.post(f"/admin/events/{event.id}/edit?lang=en", data=data)
         assert response.status_code == 400
         page = response.get_data(as_text=True)
-        assert "2 people already hold a confirmed seat" in page
+        assert "Confirmed seats already taken: 2." in page
         event = fresh(event)
         assert (event.capacity, event.title) != (1, "変更してはいけない")
         assert event.capacity == 2

@@ -206,9 +206,8 @@ def _validate_event(data: EventData, event: Event | None) -> dict[str, str]:
         errors["capacity"] = _("The capacity cannot be below zero. Leave it empty for no limit.")
     elif event is not None and data.capacity is not None and data.capacity < event.confirmed_count:
         errors["capacity"] = _(
-            "%(confirmed)d people already hold a confirmed seat, so the capacity cannot be "
-            "lower than %(confirmed)d. To reduce it, cancel registrations in the attendee "
-            "list first.",
+            "Confirmed seats already taken: %(confirmed)d. The capacity cannot be lower "
+            "than that. To reduce it, cancel registrations in the attendee list first.",
             confirmed=event.confirmed_count,
         )
     if not SLUG_PATTERN.match(data.slug) or len(data.slug) > SLUG_MAX_LENGTH:
@@ -571,7 +570,7 @@ def delete_venue(venue_id: int) -> None:
     used = db.session.scalar(select(func.count()).where(Event.venue_id == venue_id))
     if used:
         raise ConsoleError(
-            _("%(count)d events use this venue, so it cannot be deleted.", count=used),
+            _("Events at this venue: %(count)d. A venue in use cannot be deleted.", count=used),
             http_status=409,
         )
     record_change("venue.delete", "venue", venue.id, before=_values(venue, VENUE_FIELDS))
@@ -626,7 +625,10 @@ def delete_category(category_id: int) -> None:
     used = db.session.scalar(select(func.count()).where(Event.category_id == category_id))
     if used:
         raise ConsoleError(
-            _("%(count)d events are in this category, so it cannot be deleted.", count=used),
+            _(
+                "Events in this category: %(count)d. A category in use cannot be deleted.",
+                count=used,
+            ),
             http_status=409,
         )
     record_change(

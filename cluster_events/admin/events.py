@@ -148,11 +148,11 @@ def event_edit(event_id: int) -> Any:
         return _render_event_form(form, db.get_or_404(Event, event_id), error.http_status)
     flash(_("Your changes were saved."), "success")
     if result.notified:
-        flash(_("%(count)d registrants will be told by email.", count=result.notified), "success")
+        flash(_("Registrants to be told by email: %(count)d.", count=result.notified), "success")
     if result.promoted:
         flash(
             _(
-                "%(count)d people on the waiting list got a seat and will be told by email.",
+                "Seats given to people on the waiting list: %(count)d. They will be told by email.",
                 count=result.promoted,
             ),
             "success",
@@ -227,7 +227,9 @@ def event_cancel(event_id: int) -> Any:
                 abort(404)
             _show_errors(form, error)
         else:
-            message = _("The event was cancelled. %(count)d registrants will be told.", count=count)
+            message = _(
+                "The event was cancelled. Registrants to be told by email: %(count)d.", count=count
+            )
             flash(message, "success")
             return redirect(url_for("admin.event_detail", event_id=event_id))
     event = db.get_or_404(Event, event_id)
