@@ -82,7 +82,7 @@ def test_single_event_file_carries_every_property_clients_need(app):
     assert by_vobject.url.value == f"https://events.example.org/events/{event.slug}"
     description = by_vobject.description.value
     assert "認証取得の流れを説明します。" in description
-    assert "1,000円（会員無料）" in description
+    assert "参加費：1,000円（会員無料）" in description
     assert f"https://events.example.org/events/{event.slug}" in description
     assert by_vobject.organizer.value == "mailto:office@example.org"
     assert by_vobject.organizer.params["CN"] == [app.config["SITE_NAME"]]

@@ -68,6 +68,7 @@ class _Context:
     site_name: str
     organizer: icalendar.vCalAddress
     cancelled_title: str
+    fact: str
     fee_label: str
     free_text: str
     online_label: str
@@ -86,6 +87,7 @@ def _context(locale: str) -> _Context:
             site_name=site_name,
             organizer=organizer,
             cancelled_title=_("[Cancelled] %(title)s"),
+            fact=_("%(label)s: %(value)s"),
             fee_label=_("Fee"),
             free_text=_("Free"),
             online_label=_("Online"),
@@ -103,11 +105,13 @@ def _description(event: Event, context: _Context, page_url: str) -> str:
         parts.append(notice)
     if event.summary:
         parts.append(event.summary)
-    facts = [f"{context.fee_label}: {event.fee_text or context.free_text}"]
+    facts = [(context.fee_label, event.fee_text or context.free_text)]
     if event.online_url:
-        facts.append(f"{context.online_label}: {event.online_url}")
-    facts.append(f"{context.details_label}: {page_url}")
-    parts.append("\n".join(facts))
+        facts.append((context.online_label, event.online_url))
+    facts.append((context.details_label, page_url))
+    parts.append(
+        "\n".join(context.fact % {"label": label, "value": value} for label, value in facts)
+    )
     return "\n\n".join(parts)
 
 
