@@ -7,7 +7,10 @@ import unicodedata
 import nh3
 from markdown_it import MarkdownIt
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+# breaks: a line break typed in Japanese text is meant as one (no space is inserted).
+_markdown = MarkdownIt(
+    "commonmark", {"html": False, "linkify": False, "typographer": False, "breaks": True}
+)
 _markdown.enable("table")
 
 ALLOWED_TAGS = {

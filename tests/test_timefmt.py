@@ -64,3 +64,16 @@ def test_months():
 def test_naive_datetimes_are_refused():
     with pytest.raises(ValueError):
         timefmt.to_tokyo(datetime(2026, 12, 5, 14, 0))
+
+
+def test_the_servers_time_zone_does_not_matter(monkeypatch):
+    import time
+
+    value = datetime(2026, 12, 4, 15, 30, tzinfo=UTC)
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        assert timefmt.format_datetime(value, "ja") == "2026年12月5日（土）00:30"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
