@@ -105,6 +105,8 @@ class Event(Base):
     __table_args__ = (
         Index("ix_event_status_starts_at", "status", "starts_at"),
         Index("ix_event_category_starts_at", "category_id", "starts_at"),
+        # The public list and archive split on the end time (an event under way is upcoming).
+        Index("ix_event_ends_at", "ends_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

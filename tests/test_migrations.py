@@ -54,6 +54,7 @@ def test_indexes_for_the_catalogue_queries_exist(app):
     }
     assert indexes["ix_event_status_starts_at"] == ["status", "starts_at"]
     assert indexes["ix_event_category_starts_at"] == ["category_id", "starts_at"]
+    assert indexes["ix_event_ends_at"] == ["ends_at"]  # upcoming vs past
     unique = {tuple(c["column_names"]) for c in inspect(db.engine).get_unique_constraints("event")}
     unique |= {tuple(v) for k, v in indexes.items() if k.startswith("uq_")}
     assert ("slug",) in unique

@@ -85,6 +85,7 @@ def upgrade():
     )
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.create_index('ix_event_category_starts_at', ['category_id', 'starts_at'], unique=False)
+        batch_op.create_index('ix_event_ends_at', ['ends_at'], unique=False)
         batch_op.create_index('ix_event_status_starts_at', ['status', 'starts_at'], unique=False)
 
     op.create_table('audit_log_entry',
@@ -184,6 +185,7 @@ def downgrade():
     op.drop_table('audit_log_entry')
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.drop_index('ix_event_status_starts_at')
+        batch_op.drop_index('ix_event_ends_at')
         batch_op.drop_index('ix_event_category_starts_at')
 
     op.drop_table('event')
