@@ -63,7 +63,7 @@ def _validate_phone(form: FlaskForm, field: StringField) -> None:
 
 class RegistrationForm(FlaskForm):
     name = StringField(
-        _l("Name"),
+        _l("Your name"),
         filters=[normalise_input],
         validators=[DataRequired(_l("Please enter your name.")), _length(100)],
     )
