@@ -171,6 +171,15 @@ def test_permanent_refusal_fails_at_once(app, smtp_server):
     assert row.last_error == "550 5.1.1 No such user"
 
 
+def test_a_message_whose_address_was_purged_is_not_sent(app, smtp_server):
+    (message_id,) = queue()
+    db.session.get(OutboxMessage, message_id).recipient = "purged@invalid"
+    db.session.commit()
+    assert outbox.deliver_due().failed == 1
+    assert smtp_server.messages() == []
+    assert rows()[0].status == OutboxStatus.failed
+
+
 def test_backoff_doubles_and_is_capped(app):
     assert [outbox.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
     assert outbox.retry_delay(30) == timedelta(hours=6)

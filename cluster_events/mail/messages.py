@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
@@ -25,6 +26,10 @@ from cluster_events.timefmt import TOKYO
 #: 7-bit clean on the wire (base64 / quoted-printable bodies, RFC 2047 headers): no mail
 #: server on the way needs to support 8BITMIME.
 MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
+#: Stands for the registrant's personal link in stored messages; replaced when the
+#: message is sent. The link lets anyone cancel the registration, and the database
+#: keeps only a hash of it: the outbox must not be the place where it leaks.
+PERSONAL_URL_MARK = "__PERSONAL_URL__"
 
 
 @dataclass
@@ -155,11 +160,20 @@ class OutboxMail(flask_mail.Message):
 
     def __init__(self, row: OutboxMessage) -> None:
         config = current_app.config
+        self.from_name, self.from_address = _sender(row)
+        text, html = row.body_text, row.body_html
+        if row.registration is not None and PERSONAL_URL_MARK in text + html:
+            from cluster_events.registration import tokens
+
+            link = tokens.personal_url(row.registration)
+            text = text.replace(PERSONAL_URL_MARK, link)
+            html = html.replace(PERSONAL_URL_MARK, link)
         super().__init__(
             subject=row.subject,
             recipients=[row.recipient],
-            body=row.body_text,
-            html=row.body_html or None,
+            body=text,
+            html=html or None,
+            sender=self.from_address,  # the envelope sender; From is written in _message()
             reply_to=config.get("MAIL_REPLY_TO") or config["SITE_CONTACT_EMAIL"],
             extra_headers={"Auto-Submitted": "auto-generated"},
         )
@@ -169,11 +183,11 @@ class OutboxMail(flask_mail.Message):
     def _message(self) -> EmailMessage:  # type: ignore[override]
         message = EmailMessage(policy=MIME_POLICY)
         message["Subject"] = self.subject
-        message["From"] = self.sender
+        message["From"] = Address(self.from_name, addr_spec=self.from_address)
         message["To"] = ", ".join(str(address) for address in self.recipients)
         message["Date"] = format_datetime(datetime.fromtimestamp(self.date or time.time(), TOKYO))
         message["Message-ID"] = self.msgId
-        if self.reply_to and parseaddr(str(self.reply_to))[1] != parseaddr(str(self.sender))[1]:
+        if self.reply_to and parseaddr(str(self.reply_to))[1] != self.from_address:
             message["Reply-To"] = self.reply_to
         for name, value in (self.extra_headers or {}).items():
             message[name] = value
@@ -212,6 +226,20 @@ class OutboxMail(flask_mail.Message):
                     params=params,
                 )
         return message
+
+
+def _sender(row: OutboxMessage) -> tuple[str, str]:
+    """Display name and address for From: MAIL_DEFAULT_SENDER, named after the site (in
+    the recipient's language) when the setting gives a bare address."""
+    config = current_app.config
+    sender = config.get("MAIL_DEFAULT_SENDER") or config["SITE_CONTACT_EMAIL"]
+    if isinstance(sender, tuple | list):
+        return str(sender[0]), str(sender[1])
+    name, address = parseaddr(sender)
+    if not name:
+        english = row.registration is not None and row.registration.locale == "en"
+        name = config["SITE_NAME_EN"] if english else config["SITE_NAME"]
+    return name, address
 
 
 def _split_type(content_type: str) -> tuple[tuple[str, str], dict[str, str]]:

@@ -21,7 +21,13 @@ from cluster_events import timefmt
 from cluster_events.calendar import ical
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
-from cluster_events.mail.messages import Attachment, RenderedMail, add_to_outbox, render_mail
+from cluster_events.mail.messages import (
+    PERSONAL_URL_MARK,
+    Attachment,
+    RenderedMail,
+    add_to_outbox,
+    render_mail,
+)
 from cluster_events.mail.messages import site_url_for as _site_url_for
 from cluster_events.models import Event, OutboxMessage, Registration, RegistrationStatus
 
@@ -32,18 +38,20 @@ QR_BORDER = 4
 def queue_registration_received(
     registration: Registration, token: str | None = None
 ) -> list[OutboxMessage]:
-    """Confirmation, or the waiting-list notice with the person's position."""
+    """Confirmation, or the waiting-list notice with the person's position.
+
+    ``token`` is accepted for the registration service's convenience but not needed:
+    the personal link is derived from the registration when the message is sent.
+    """
     event = registration.event
     title = _title(event, registration)
     if registration.status == RegistrationStatus.waiting:
         kind = "waitlisted"
-        mail = _render_for(
-            registration, kind, _l("Waiting list: %(title)s", title=title), token=token
-        )
+        mail = _render_for(registration, kind, _l("Waiting list: %(title)s", title=title))
     else:
         kind = "confirmation"
         subject = _l("Registration received: %(title)s", title=title)
-        mail = _render_for(registration, kind, subject, token=token, with_qr=True)
+        mail = _render_for(registration, kind, subject, with_qr=True)
     mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
     return [_add(mail, kind, registration)]
 
@@ -140,7 +148,6 @@ def _render_for(
     template: str,
     subject: Any,
     *,
-    token: str | None = None,
     with_qr: bool = False,
     **extra: Any,
 ) -> RenderedMail:
@@ -151,7 +158,8 @@ def _render_for(
         **_event_context(registration.event, locale),
         "name": registration.name,
         "waiting_position": registration.waiting_position,
-        "personal_url": _personal_url(registration, token),
+        # The link is written in when the message is sent: the outbox never holds it.
+        "personal_url": PERSONAL_URL_MARK,
         "ics_filename": ical.ics_filename(registration.event),
         **extra,
     }
@@ -217,14 +225,6 @@ def _locale(registration: Registration) -> str:
 def _days_ahead(starts_at: datetime, now: datetime) -> int:
     """0 when the event is today in Tokyo, 1 tomorrow, and so on."""
     return (timefmt.to_tokyo(starts_at).date() - timefmt.to_tokyo(now).date()) // timedelta(days=1)
-
-
-def _personal_url(registration: Registration, token: str | None) -> str:
-    if token:
-        return _site_url_for("registration.manage", token=token)
-    from cluster_events.registration import tokens
-
-    return tokens.personal_url(registration)
 
 
 def _checkin_qr(registration: Registration) -> tuple[Attachment, int]:

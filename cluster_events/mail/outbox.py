@@ -184,6 +184,11 @@ def _send_claimed(
             if row is None or row.locked_until != lease or time.monotonic() > deadline:
                 db.session.rollback()
                 continue
+            if _is_reserved_address(row.recipient):  # e.g. personal data deleted meanwhile
+                _give_up(row, "no deliverable address")
+                db.session.commit()
+                report.failed += 1
+                continue
             mail = OutboxMail(row)
             db.session.rollback()  # no transaction open while talking to the server
             try:
@@ -272,6 +277,11 @@ def _is_permanent(error: Exception) -> bool:
     if isinstance(error, smtplib.SMTPResponseException):
         return 500 <= error.smtp_code < 600
     return False
+
+
+def _is_reserved_address(address: str) -> bool:
+    domain = address.rpartition("@")[2].lower()
+    return domain == "invalid" or domain.endswith(".invalid")
 
 
 def _describe(error: Exception) -> str:
