@@ -12,12 +12,13 @@ from typing import Any
 
 import icalendar
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.models import Event, Registration, RegistrationStatus
+from tests.e2e.visitors import register_in_browser
 from tests.factories import make_event
 
 pytestmark = pytest.mark.browser
@@ -60,19 +61,6 @@ def wait_for_mail(smtp_server: Any, to: str, number: int = 1) -> EmailMessage:
         time.sleep(0.1)
     everything = [(m["To"], m["Subject"]) for m in smtp_server.messages()]
     raise AssertionError(f"mail {number} to {to} not received in time: {everything}")
-
-
-def register_in_browser(page: Page, url: str, *, name: str, kana: str, email: str) -> None:
-    page.goto(url)
-    form = page.locator("form.registration-form")
-    form.locator('[name="name"]').fill(name)
-    form.locator('[name="name_kana"]').fill(kana)
-    form.locator('[name="email"]').fill(email)
-    form.locator('[name="organization"]').fill("株式会社三浦製作所")
-    form.locator('[name="member_type"][value="general"]').check()
-    form.locator('[name="agree_privacy"]').check()
-    form.locator('[type="submit"]').click()
-    expect(page).to_have_url(re.compile(r"/registrations/[^/?#]+"))
 
 
 def registration_of(email: str) -> Registration:
