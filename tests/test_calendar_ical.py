@@ -229,6 +229,7 @@ def test_attachment_for_email_outside_a_request_uses_site_url(app):
     assert attachment["filename"] == f"{event.slug}.ics"
     _, by_vobject = parse_both(attachment["data"].encode())
     assert by_vobject.vevent.url.value == f"https://events.example.org/base/events/{event.slug}"
+    assert "参加費：無料" in by_vobject.vevent.description.value  # labels in the given language
 
     cancel = ical.ical_attachment(event, "CANCEL", locale="ja")
     assert cancel["content_type"] == "text/calendar; charset=utf-8; method=CANCEL"
