@@ -212,14 +212,14 @@ def test_fill_from_waiting_list_after_capacity_raised(app):
     assert_counters_match_rows(event.id)
 
 
-def test_organizer_cancel_is_audited_and_can_stay_silent(app):
+def test_organizer_cancel_is_audited_and_quiet_but_the_promoted_are_told(app):
     event = committed_event(capacity=1)
     people = register_many(event.id, 2)
     organizer = make_organizer()
     db.session.commit()
     services.cancel_registration(people[0].id, notify=False, organizer_id=organizer.id)
     assert outbox_kinds(people[0].id) == ["confirmation"]
-    assert outbox_kinds(people[1].id) == ["waitlisted"]
+    assert outbox_kinds(people[1].id) == ["waitlisted", "promoted"]
     assert db.session.get(Registration, people[1].id).status == "confirmed"
     entry = db.session.scalar(select(AuditLogEntry))
     assert (entry.action, entry.before, entry.after) == (
@@ -322,3 +322,21 @@ def test_register_query_count_does_not_grow_with_registrations(app, count_querie
     with count_queries() as many:
         services.register(event.id, details(300), notify=False)
     assert many.count == few.count
+
+
+@pytest.mark.parametrize("change", ["cancelled", "started"])
+def test_no_automatic_promotion_for_a_cancelled_or_started_event(app, change):
+    event = committed_event(capacity=1)
+    people = register_many(event.id, 3)
+    event = services.lock_event(event.id)
+    if change == "cancelled":
+        event.status = EventStatus.cancelled
+    else:
+        event.starts_at = utcnow() - timedelta(minutes=10)
+    db.session.commit()
+    services.cancel_registration(people[0].id)
+    assert db.session.get(Registration, people[1].id).status == "waiting"
+    assert outbox_kinds(people[1].id) == ["waitlisted"]
+    assert waiting_positions(event.id) == [("person2@example.org", 1), ("person3@example.org", 2)]
+    assert services.fill_from_waiting_list(event.id) == []
+    assert_counters_match_rows(event.id)

@@ -256,7 +256,11 @@ def cancel_registration(
     registration_id: int, *, notify: bool = True, organizer_id: int | None = None
 ) -> Registration:
     """Cancel a registration (never delete it). A freed seat goes to the first
-    person waiting, in the same transaction, and they are told by email."""
+    person waiting, in the same transaction, and they are told by email.
+
+    ``notify`` concerns the receipt to the person cancelled (an organizer may
+    cancel quietly); whoever is promoted is always told, or they would not come.
+    """
     session = db.session
     registration = _locked_registration(registration_id)
     try:
@@ -284,8 +288,8 @@ def cancel_registration(
             )
         if notify:
             notifications.queue_cancellation_receipt(registration)
-            for person in promoted:
-                notifications.queue_promoted(person)
+        for person in promoted:
+            notifications.queue_promoted(person)
         session.commit()
     except BaseException:
         session.rollback()
@@ -345,13 +349,17 @@ def fill_from_waiting_list(event_id: int, *, notify: bool = True) -> list[Regist
 
 def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registration]:
     """Inside a ``lock_event`` transaction: promote waiting people in order while
-    seats are free, and close up the positions of those still waiting. Queues nothing."""
-    if event.waiting_count == 0:
+    seats are free, and close up the positions of those still waiting. Queues nothing.
+
+    Nobody is promoted for a cancelled event or once it has started: a seat that
+    frees up at the door is the organizer's to give (``promote_registration``).
+    """
+    now = now or utcnow()
+    if event.waiting_count == 0 or event.is_cancelled or event.starts_at <= now:
         return []
     free = event.waiting_count if event.capacity is None else event.capacity - event.confirmed_count
     if free <= 0:
         return []
-    now = now or utcnow()
     session = db.session
     promoted = list(
         session.scalars(
