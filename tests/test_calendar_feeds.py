@@ -384,3 +384,36 @@ def test_a_feed_of_1000_events_takes_two_queries_and_a_304_one(app, client, coun
         event_file = client.get("/events/bulk-1.ics")
     assert event_file.status_code == 200
     assert counter.count == 1, counter.statements
+
+
+def test_cache_keeps_within_its_byte_budget():
+    from cluster_events.calendar.cache import CalendarCache
+
+    cache = CalendarCache(max_bytes=10)
+    builds: list[str] = []
+
+    def build(value: bytes):
+        def run() -> bytes:
+            builds.append(value.decode())
+            return value
+
+        return run
+
+    assert cache.get_or_build("a", build(b"aaaa")) == b"aaaa"
+    assert cache.get_or_build("a", build(b"xxxx")) == b"aaaa"  # from memory
+    cache.get_or_build("b", build(b"bbbb"))
+    cache.get_or_build("c", build(b"cccc"))  # 12 bytes > 10: "a" (least recent) goes
+    cache.get_or_build("a", build(b"aaaa"))
+    cache.get_or_build("d", build(b"d" * 11))  # larger than the budget: never kept
+    cache.get_or_build("d", build(b"d" * 11))
+    assert builds == ["aaaa", "bbbb", "cccc", "aaaa", "d" * 11, "d" * 11]
+
+
+def test_cache_can_be_switched_off(app, client, count_queries):
+    app.config["CALENDAR_CACHE_MAX_BYTES"] = 0
+    make_event()
+    db.session.commit()
+    for _ in range(2):
+        with count_queries() as counter:
+            assert client.get("/calendar.ics").status_code == 200
+        assert counter.count == 2, counter.statements
