@@ -12,6 +12,7 @@ from typing import Any
 import icalendar
 import pytest
 import segno
+from flask_babel import lazy_gettext
 from sqlalchemy import func, select
 
 from cluster_events.extensions import db
@@ -236,7 +237,7 @@ def test_event_change_reaches_each_active_registrant_in_their_language(app, semi
     waiting = make_registration(seminar, email="wait@example.org", status="waiting")
     gone = make_registration(seminar, email="gone@example.org", status=RegistrationStatus.cancelled)
     queued = notifications.queue_event_changed(
-        seminar, [japanese, english, waiting, gone], ["会場"]
+        seminar, [japanese, english, waiting, gone], [lazy_gettext("Venue")]
     )
     db.session.commit()
     assert len(queued) == 3
@@ -249,6 +250,7 @@ def test_event_change_reaches_each_active_registrant_in_their_language(app, semi
     )
     assert by_recipient["en@example.org"]["Subject"].startswith("Change of details:")
     assert "・会場" in by_recipient["ja@example.org"].get_body(("plain",)).get_content()
+    assert "<li>Venue</li>" in by_recipient["en@example.org"].get_body(("html",)).get_content()
     calendar, _part = calendar_of(by_recipient["en@example.org"])
     (vevent,) = calendar.walk("VEVENT")
     assert calendar["METHOD"] == "PUBLISH"

@@ -96,7 +96,8 @@ def queue_event_changed(
     event: Event, registrations: Iterable[Registration], changes: list[str]
 ) -> list[OutboxMessage]:
     """Tell every active registrant what changed, with the updated calendar entry
-    (same UID, the event's raised SEQUENCE). ``changes`` are shown as given."""
+    (same UID, the event's raised SEQUENCE). ``changes`` are lines shown as given; lazy
+    strings among them are rendered in each registrant's language."""
     messages = []
     for registration in _active(registrations):
         subject = _l("Change of details: %(title)s", title=_title(event, registration))
