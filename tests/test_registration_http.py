@@ -120,6 +120,21 @@ def test_full_width_input_is_normalised_and_kana_stored_in_hiragana(client):
     assert registration.organization == "カブシキガイシャ 三浦"
 
 
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("(046) 847-6355", "(046) 847-6355"),
+        ("+81 46-847-6355", "+81 46-847-6355"),
+        ("０４６（８４７）６３５５", "046(847)6355"),
+        ("090‐1234‐5678", "090-1234-5678"),
+    ],
+)
+def test_phone_numbers_as_people_write_them(client, typed, stored):
+    event = committed_event(capacity=20)
+    assert client.post(register_url(event), data=form(phone=typed)).status_code == 303
+    assert db.session.scalar(select(Registration.phone)) == stored
+
+
 def test_half_width_katakana_reading_is_accepted(client):
     event = committed_event(capacity=20)
     response = client.post(register_url(event), data=form(name_kana="ﾖｺｽｶ ﾀﾛｳ"))
@@ -186,6 +201,8 @@ def test_overlong_fields_are_refused(client, field, value):
     [
         ("email", "taro@"),
         ("email", "taro example.jp"),
+        ("email", "たろう@example.jp"),
+        ("email", "taro@example..jp"),
         ("phone", "call me"),
         ("member_type", "vip"),
         ("name_kana", "yokosuka"),

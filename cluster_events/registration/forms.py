@@ -17,7 +17,7 @@ from cluster_events.text import katakana_to_hiragana, normalise_input, normalise
 #: Hiragana, katakana (ヴ and small ヵヶ included), the long-vowel mark, the middle dot
 #: of foreign names, iteration marks and spaces; nothing else belongs in a ふりがな.
 _KANA = re.compile(r"^[\u3041-\u3096\u309d\u309e\u30a1-\u30f6\u30fb\u30fc\u30fd\u30fe ]+$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]*$")
+_PHONE = re.compile(r"^\+?\(?[0-9][0-9 ()-]*$")
 #: Dash-like characters people type in phone numbers (ー, －, ‐, –, —, −).
 _DASHES = str.maketrans(dict.fromkeys("ー‐‑‒–—―−ｰ", "-"))
 
@@ -47,7 +47,9 @@ def _validate_email(form: FlaskForm, field: StringField) -> None:
     if not field.data:
         return
     try:
-        validate_email(field.data, check_deliverability=False)
+        # Syntax only (no DNS); an address our mail server could not send to (a
+        # non-ASCII local part) is refused here rather than failing later.
+        validate_email(field.data, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise ValidationError(
             _l("Please enter a valid email address, for example taro@example.jp.")
