@@ -110,7 +110,9 @@ def test_confirmation_in_japanese_arrives_with_details_link_calendar_and_qr(
 
     text = message.get_body(("plain",)).get_content()
     assert "山田 太郎 様" in text
-    assert "2030年12月7日（土）14:00〜16:30" in text
+    assert "■ 日時：2030年12月7日（土）14:00〜16:30" in text
+    assert "■ 催し名：ISO 9001 認証取得セミナー" in text
+    assert "■ 住所：横須賀市光の丘8番3号" in text
     for expected in (
         "YRPベンチャー棟 209号室",
         "横須賀市光の丘8番3号",
