@@ -132,7 +132,10 @@ def test_history_shows_delivery_status_and_failed_ones_can_be_retried(event, log
     db.session.commit()
     html = client.get(f"/admin/events/{event.id}/messages").get_data(as_text=True)
     assert "お知らせ" in html
-    row = re.search(r"<td>お知らせ</td>\s*<td>(\d+)</td>\s*<td>(\d+)</td>\s*<td>(\d+)", html)
+    cell = r'<td data-label="[^"]+">'
+    row = re.search(
+        rf"{cell}お知らせ</td>\s*{cell}(\d+)</td>\s*{cell}(\d+)</td>\s*{cell}(\d+)", html
+    )
     assert row.groups() == ("1", "1", "1")
     assert "550 mailbox unavailable" in html
 

@@ -76,7 +76,9 @@ class ContactForm(FlaskForm):
     )
     job_title = StringField(_l("Job title"), filters=[_single_line], validators=[Length(max=100)])
     phone = StringField(_l("Phone number"), filters=[_single_line], validators=[Length(max=30)])
-    member_type = SelectField(_l("Member type"), choices=member_type_choices)
+    member_type = SelectField(
+        _l("Member type"), choices=member_type_choices, default=MemberType.general.value
+    )
 
     def contact_details(self) -> ContactDetails:
         return ContactDetails(
@@ -101,8 +103,8 @@ class AddRegistrationForm(ContactForm):
         _l("Send the confirmation email"),
         default=True,
         description=_l(
-            "Untick this if the person has no email address you may use, "
-            "or was already told by phone."
+            "Untick this if you have already told the person by phone, "
+            "or if they do not want emails."
         ),
     )
 
