@@ -25,6 +25,7 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     )
     _load_config(app, config_overrides or {})
     _refuse_default_secret(app)
+    _trust_proxy_headers(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_template_helpers(app)
@@ -64,6 +65,19 @@ def _refuse_default_secret(app: Flask) -> None:
             "  export FLASK_SECRET_KEY="
             "\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\"\n"
             "or put SECRET_KEY = '...' in instance/config.py (`make run` writes one for you)."
+        )
+
+
+def _trust_proxy_headers(app: Flask) -> None:
+    """Behind nginx or a load balancer, take the client address, scheme and host from
+    X-Forwarded-* (so rate limits see real addresses and links use https).
+    PROXY_COUNT is how many proxies set them; 0 (the default) trusts none."""
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
 
 

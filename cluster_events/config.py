@@ -80,6 +80,9 @@ class DefaultConfig:
 
     REMINDER_HOURS_BEFORE = 24
 
+    #: Number of reverse proxies in front of the app that set X-Forwarded-*; 0 trusts none.
+    PROXY_COUNT = 0
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     #: None means: Secure unless the app runs in debug or testing mode (see create_app).
