@@ -34,7 +34,14 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.engine import Engine
-from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from cluster_events.config import normalise_database_url
@@ -64,7 +71,7 @@ class RegistrationForm(FlaskForm):
     title = StringField(validators=[Optional(), Length(max=100)])
     phone = StringField(validators=[Optional(), Length(max=30)])
     member_type = SelectField(
-        choices=[("corporate", "corporate"), ("individual", "individual"), ("general", "general")]
+        choices=[SelectChoice(value, value) for value in ("corporate", "individual", "general")]
     )
     remarks = TextAreaField(validators=[Optional(), Length(max=2000)])
     agree_privacy = BooleanField(validators=[DataRequired()])
