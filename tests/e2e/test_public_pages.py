@@ -73,16 +73,33 @@ def _describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def public_path(which: str, catalogue: list[Any]) -> str:
+    event = open_event(catalogue)
+    return {
+        "index": "/",
+        "event": f"/events/{event.slug}",
+        "past": "/events/past",
+        "category": f"/categories/{event.category.slug}",
+        "search": "/?q=セミナー",
+        "privacy": "/privacy",
+        "about": "/about",
+        "not-found": "/events/no-such-event",
+    }[which]
+
+
 @pytest.mark.parametrize("lang", ["ja", "en"])
-@pytest.mark.parametrize("which", ["index", "event"])
+@pytest.mark.parametrize(
+    "which", ["index", "event", "past", "category", "search", "privacy", "about", "not-found"]
+)
 def test_no_serious_accessibility_violations(live_server, catalogue, page: Page, which, lang):
-    path = "/" if which == "index" else f"/events/{open_event(catalogue).slug}"
-    page.goto(live_server(f"{path}?lang={lang}"))
+    path = public_path(which, catalogue)
+    separator = "&" if "?" in path else "?"
+    page.goto(live_server(f"{path}{separator}lang={lang}"))
     page_lang(page).to_have_attribute("lang", lang)
 
     violations = _blocking_violations(page)
 
-    assert not violations, f"axe-core on {path}?lang={lang}:\n{_describe(violations)}"
+    assert not violations, f"axe-core on {path} ({lang}):\n{_describe(violations)}"
 
 
 @pytest.mark.parametrize("width", [PHONE_WIDTH, DESKTOP_WIDTH])
@@ -105,4 +122,5 @@ def test_event_page_prints(live_server, catalogue, page: Page, artifacts_dir: Pa
     page.screenshot(path=artifacts_dir / "event-print.png", full_page=True)
 
     expect(page.locator(".site-nav")).to_be_hidden()
+    expect(page.locator("form.registration-form")).to_be_hidden()
     expect(page.locator(".event-facts")).to_be_visible()
