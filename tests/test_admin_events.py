@@ -547,10 +547,12 @@ class TestAuditLog:
         db.session.commit()
         client.post(f"/admin/events/{one.id}/unpublish")
         client.post(f"/admin/events/{other.id}/unpublish")
-        page = client.get(f"/admin/audit?event={one.id}").get_data(as_text=True)
-        assert page.count("event.unpublish") == 1
-        assert f"#{one.id}" in page
-        assert client.get("/admin/audit").get_data(as_text=True).count("event.unpublish") == 2
+        page = client.get(f"/admin/audit?event={one.id}&lang=en").get_data(as_text=True)
+        assert page.count("Event unpublished") == 1
+        assert f"(event #{one.id})" in page and f"(event #{other.id})" not in page
+        assert "status:</span> published" in page and "status:</span> draft" in page
+        everything = client.get("/admin/audit?lang=ja").get_data(as_text=True)
+        assert everything.count("非公開に変更") == 2
         assert client.get("/admin/audit?event=9999").status_code == 404
 
     def test_organizers_may_not(self, organizer_client):

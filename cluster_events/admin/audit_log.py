@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
@@ -12,6 +13,39 @@ from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, Event
 
 PER_PAGE = 50
+
+#: Plain words for the recorded actions; an action not listed shows its code.
+ACTION_LABELS = {
+    "event.create": _l("Event created"),
+    "event.update": _l("Event changed"),
+    "event.publish": _l("Event published"),
+    "event.unpublish": _l("Event unpublished"),
+    "event.duplicate": _l("Event duplicated"),
+    "event.cancel": _l("Event cancelled"),
+    "event.fill_from_waiting_list": _l("Seats given to the waiting list"),
+    "event.notify_change": _l("Registrants told of a change"),
+    "event.message": _l("Message to registrants"),
+    "event.message_retry": _l("Failed message sent again"),
+    "event.purge_personal_data": _l("Personal data deleted"),
+    "venue.create": _l("Venue added"),
+    "venue.update": _l("Venue changed"),
+    "venue.delete": _l("Venue deleted"),
+    "category.create": _l("Category added"),
+    "category.update": _l("Category changed"),
+    "category.delete": _l("Category deleted"),
+    "organizer.create": _l("Account created"),
+    "organizer.update": _l("Account changed"),
+    "organizer.reset_password": _l("Password set by an admin"),
+    "organizer.change_password": _l("Own password changed"),
+    "registration.add": _l("Registration added by the office"),
+    "registration.edit": _l("Contact details changed"),
+    "registration.note": _l("Note changed"),
+    "registration.cancel": _l("Registration cancelled by the office"),
+    "registration.promote": _l("Given a seat from the waiting list"),
+    "registration.check_in": _l("Checked in"),
+    "registration.undo_check_in": _l("Check-in undone"),
+    "attendees.export": _l("Attendee list exported"),
+}
 
 
 @bp.route("/audit")
@@ -42,4 +76,5 @@ def audit_log() -> str:
         events=list(events),
         page=page,
         has_next=page * PER_PAGE < total,
+        action_labels=ACTION_LABELS,
     )

@@ -241,7 +241,11 @@ def _prepared(data: EventData, event: Event | None) -> EventData:
 
 
 def _snapshot(event: Event) -> dict[str, Any]:
+    """The audited fields, with times as Tokyo wall-clock time (as the office typed them)."""
     values = {name: getattr(event, name) for name in EVENT_FIELDS}
+    for name, value in values.items():
+        if isinstance(value, datetime):
+            values[name] = to_tokyo(value).isoformat(timespec="minutes")
     values["status"] = event.status
     return values
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from cluster_events.admin import event_services as services
 from cluster_events.admin.access import resumable
+from cluster_events.admin.audit_log import ACTION_LABELS
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.forms import CancelEventForm, ConfirmForm, EventForm
-from cluster_events.events.status import registration_state
 from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, Event
 from cluster_events.text import render_markdown
@@ -113,9 +113,9 @@ def event_detail(event_id: int) -> str:
     return render_template(
         "admin/events/detail.html",
         event=event,
-        state=registration_state(event),
         links=links,
         audit_entries=audit_entries,
+        action_labels=ACTION_LABELS,
         form=ConfirmForm(),
     )
 
