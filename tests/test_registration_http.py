@@ -387,8 +387,9 @@ def test_no_cancelling_online_once_the_event_has_started(client):
     db.session.commit()
     page = client.get(location).get_data(as_text=True)
     assert "step=cancel" not in page
-    response = client.post(f"/registrations/{token_from(location)}/cancel")
+    response = client.post(f"/registrations/{token_from(location)}/cancel?lang=ja")
     assert response.status_code == 409
+    assert "お申込みを取り消せませんでした" in response.get_data(as_text=True)
     assert db.session.scalar(select(Registration.status)) == "confirmed"
 
 

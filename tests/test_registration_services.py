@@ -340,3 +340,17 @@ def test_no_automatic_promotion_for_a_cancelled_or_started_event(app, change):
     assert waiting_positions(event.id) == [("person2@example.org", 1), ("person3@example.org", 2)]
     assert services.fill_from_waiting_list(event.id) == []
     assert_counters_match_rows(event.id)
+
+
+def test_registrant_cannot_cancel_once_the_event_has_started(app):
+    event = committed_event(capacity=1)
+    person = services.register(event.id, details(1)).registration
+    event = services.lock_event(event.id)
+    event.starts_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    with pytest.raises(services.EventAlreadyStarted):
+        services.cancel_registration(person.id, by_registrant=True)
+    assert db.session.get(Registration, person.id).status == "confirmed"
+    services.cancel_registration(person.id, organizer_id=None)
+    assert db.session.get(Registration, person.id).status == "cancelled"
+    assert_counters_match_rows(event.id)

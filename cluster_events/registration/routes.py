@@ -162,9 +162,7 @@ def manage(token: str):
 def cancel(token: str):
     registration = _registration_or_404(token)
     try:
-        if registration.is_active and not services.can_cancel_online(registration):
-            raise services.EventAlreadyStarted()
-        services.cancel_registration(registration.id)
+        services.cancel_registration(registration.id, by_registrant=True)
     except services.AlreadyCancelled as error:
         html = render_template(
             "registration/already_cancelled.html",
@@ -174,7 +172,12 @@ def cancel(token: str):
         )
         return _private(make_response(html, error.http_status))
     except services.RegistrationError as error:
-        html, status = _refused(error, registration.event)
-        return _private(make_response(html, status))
+        html = render_template(
+            "registration/refused.html",
+            heading=_("The registration could not be cancelled"),
+            message=error.message,
+            event=registration.event,
+        )
+        return _private(make_response(html, error.http_status))
     flash(_("Your registration has been cancelled. We have sent you an email."), "success")
     return redirect(url_for("registration.manage", token=token, _anchor="status"), 303)

@@ -253,13 +253,18 @@ def _has_free_seat(event: Event) -> bool:
 
 
 def cancel_registration(
-    registration_id: int, *, notify: bool = True, organizer_id: int | None = None
+    registration_id: int,
+    *,
+    notify: bool = True,
+    organizer_id: int | None = None,
+    by_registrant: bool = False,
 ) -> Registration:
     """Cancel a registration (never delete it). A freed seat goes to the first
     person waiting, in the same transaction, and they are told by email.
 
     ``notify`` concerns the receipt to the person cancelled (an organizer may
     cancel quietly); whoever is promoted is always told, or they would not come.
+    With ``by_registrant`` (the personal link) cancelling stops when the event starts.
     """
     session = db.session
     registration = _locked_registration(registration_id)
@@ -267,6 +272,8 @@ def cancel_registration(
         event = registration.event
         if registration.status == RegistrationStatus.cancelled:
             raise AlreadyCancelled()
+        if by_registrant and not can_cancel_online(registration):
+            raise EventAlreadyStarted()
         before = registration.status
         now = utcnow()
         if before == RegistrationStatus.confirmed:
