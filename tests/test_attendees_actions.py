@@ -253,3 +253,47 @@ def test_private_note_is_saved_audited_and_not_on_the_personal_page(app, logged_
 
     personal_page = app.test_client().get(f"/registrations/{personal_token(registration)}")
     assert note not in personal_page.get_data(as_text=True)
+
+
+class TestEndedSessionKeepsWhatWasTyped:
+    """A phone sign-up typed while the session ran out is shown again after logging in."""
+
+    @pytest.fixture
+    def app_config(self, app_config):
+        return {**app_config, "WTF_CSRF_ENABLED": True}
+
+    def test_add_form_survives_a_lost_session(self, app, client):
+        import re
+
+        from tests.factories import ORGANIZER_PASSWORD, make_organizer
+
+        event = make_event()
+        make_organizer(email="e@example.org")
+        db.session.commit()
+        url = f"/admin/events/{event.id}/attendees/new"
+        response = client.post(url, data={**FORM, "csrf_token": "stale"})
+        assert response.status_code == 401
+        page = response.get_data(as_text=True)
+        login_token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+        resume = dict(re.findall(r'name="(resume:[^"]+)" value="([^"]*)"', page))
+        response = client.post(
+            "/login",
+            data={
+                "csrf_token": login_token,
+                "email": "e@example.org",
+                "password": ORGANIZER_PASSWORD,
+                "next": url,
+                **resume,
+            },
+        )
+        page = response.get_data(as_text=True)
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+        assert fields["_resume"] == "1"
+
+        response = client.post(url, data=fields)
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        assert 'value="山田　太郎"' in page or 'value="山田 太郎"' in page
+        assert 'value="046-847-6355"' in page or 'value="０４６－８４７－６３５５"' in page
+        assert "まだ保存していません" in page or "not saved yet" in page
+        assert db.session.scalar(select(func.count()).select_from(Registration)) == 0

@@ -23,7 +23,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from cluster_events.admin.access import admin_required
+from cluster_events.admin.access import admin_required, resumable
 from cluster_events.admin.attendees import exports, services
 from cluster_events.admin.attendees.forms import (
     AddRegistrationForm,
@@ -100,11 +100,19 @@ def attendees(event_id: int) -> str:
     )
 
 
+def _resumed() -> bool:
+    """A POST coming back after a new login (see admin.access.resumable): show, never save."""
+    return request.method == "POST" and "_resume" in request.form
+
+
 @bp.route(EVENT_URL + "/attendees/new", methods=["GET", "POST"])
+@resumable
 def attendee_add(event_id: int) -> Any:
     """A registration taken by phone or fax."""
     event = _event_or_404(event_id)
     form = AddRegistrationForm()
+    if _resumed():
+        return _page("add.html", event, form=form, resumed=True)
     if form.validate_on_submit():
         try:
             outcome = services.add_registration(
@@ -145,6 +153,7 @@ def _registration_page(
     contact_form: ContactForm | None = None,
     note_form: NoteForm | None = None,
     status: int = 200,
+    resumed: bool = False,
 ) -> Any:
     body = _page(
         "detail.html",
@@ -156,14 +165,18 @@ def _registration_page(
         status_label=exports.status_label,
         member_type_label=exports.member_type_label,
         source_label=exports.source_label,
+        resumed=resumed,
     )
     return body, status
 
 
 @bp.post(ATTENDEE_URL + "/contact")
+@resumable
 def attendee_update_contact(event_id: int, registration_id: int) -> Any:
     event, registration = _registration_or_404(event_id, registration_id)
     form = ContactForm()
+    if _resumed():
+        return _registration_page(event, registration, contact_form=form, resumed=True)
     if not form.validate():
         return _registration_page(event, registration, contact_form=form, status=400)
     try:
@@ -179,9 +192,12 @@ def attendee_update_contact(event_id: int, registration_id: int) -> Any:
 
 
 @bp.post(ATTENDEE_URL + "/note")
+@resumable
 def attendee_update_note(event_id: int, registration_id: int) -> Any:
     event, registration = _registration_or_404(event_id, registration_id)
     form = NoteForm()
+    if _resumed():
+        return _registration_page(event, registration, note_form=form, resumed=True)
     if not form.validate():
         return _registration_page(event, registration, note_form=form, status=400)
     try:
@@ -399,20 +415,26 @@ def event_messages(event_id: int) -> str:
     return _messages_page(event, MessageForm(formdata=None))
 
 
-def _messages_page(event: Event, form: MessageForm, status: int = 200) -> Any:
+def _messages_page(
+    event: Event, form: MessageForm, status: int = 200, resumed: bool = False
+) -> Any:
     return _page(
         "messages.html",
         event,
         form=form,
         batches=services.message_history(event.id),
         retry_form=ConfirmForm(),
+        resumed=resumed,
     ), status
 
 
 @bp.post(EVENT_URL + "/messages/preview")
+@resumable
 def event_message_preview(event_id: int) -> Any:
     event = _event_or_404(event_id)
     form = MessageForm()
+    if _resumed():
+        return _messages_page(event, form, resumed=True)
     if not form.validate() or request.form.get("edit"):
         return _messages_page(event, form, status=200 if request.form.get("edit") else 400)
     audience = services.Audience(form.audience.data)
@@ -426,9 +448,12 @@ def event_message_preview(event_id: int) -> Any:
 
 
 @bp.post(EVENT_URL + "/messages/send")
+@resumable
 def event_message_send(event_id: int) -> Any:
     event = _event_or_404(event_id)
     form = MessageForm()
+    if _resumed():
+        return _messages_page(event, form, resumed=True)
     if not form.validate() or not form.batch_key.data:
         return _messages_page(event, form, status=400)
     try:
