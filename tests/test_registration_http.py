@@ -158,6 +158,14 @@ def test_empty_form_shows_every_error_beside_its_field(client):
     assert count(Registration) == 0 and count(OutboxMessage) == 0
 
 
+def test_errors_belong_to_the_submission_only(client):
+    event = committed_event(capacity=20)
+    assert client.post(register_url(event), data=form(email="x")).status_code == 400
+    page = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert 'class="error-summary"' not in page
+    assert 'value="x"' not in page
+
+
 def test_errors_are_in_the_pages_language_and_values_are_kept(client):
     event = committed_event(capacity=20)
     response = client.post(

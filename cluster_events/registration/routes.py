@@ -10,7 +10,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     make_response,
     redirect,
     render_template,
@@ -54,10 +53,10 @@ def _panel_helper() -> dict[str, object]:
     return {"registration_panel": registration_panel}
 
 
-def registration_panel(event: Event) -> RegistrationPanel:
+def registration_panel(event: Event, form: RegistrationForm | None = None) -> RegistrationPanel:
+    """For the event page; ``form`` is a submitted form to show again with its errors."""
     state = registration_state(event)
     open_now = can_register(state)
-    form = getattr(g, "registration_form", None)
     if form is None and open_now:
         form = RegistrationForm(formdata=None)
     return RegistrationPanel(event, state, open_now, form)
@@ -97,8 +96,7 @@ def register(slug: str):
         flash(_("Thank you. Your registration has been received."), "success")
         return redirect(url_for("events.detail", slug=event.slug), 303)
     if not form.validate():
-        g.registration_form = form
-        return render_template("events/detail.html", event=event), 400
+        return render_template("events/detail.html", event=event, registration_form=form), 400
     try:
         outcome = services.register(event.id, form.details(current_locale()))
     except services.RegistrationError as error:
