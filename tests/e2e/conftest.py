@@ -105,7 +105,7 @@ def new_page(browser: Any) -> Iterator[Any]:
 
     def open_page(locale: str = "ja-JP") -> Any:
         context = browser.new_context(locale=locale, timezone_id="Asia/Tokyo")
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(30_000)  # generous: CI machines can be busy
         contexts.append(context)
         return context.new_page()
 

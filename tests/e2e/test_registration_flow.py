@@ -147,3 +147,28 @@ def test_register_cancel_and_promote_by_email(
     expect(jiro.locator(".notice--ok")).to_be_visible()
 
     assert len(smtp_server.messages()) == 4
+
+
+def test_visitor_reading_in_english_gets_the_email_in_english(
+    live_server, one_seat_event: Event, smtp_server, new_page
+):
+    one_seat_event.title_en = "Energy saving and environmental management seminar"
+    db.session.commit()
+    visitor = new_page(locale="en-US")
+    register_in_browser(
+        visitor,
+        live_server(f"/events/{one_seat_event.slug}"),
+        name="Emily Clark",
+        kana="えみりー くらーく",
+        email="emily@example.org",
+    )
+    expect(visitor.locator("html")).to_have_attribute("lang", "en")
+    assert registration_of("emily@example.org").locale == "en"
+
+    confirmation = wait_for_mail(smtp_server, "emily@example.org")
+    assert confirmation["Subject"].strip() == (
+        "Registration received: Energy saving and environmental management seminar"
+    )
+    text = confirmation.get_body(preferencelist=("plain",)).get_content()
+    assert "JST" in text
+    assert personal_link(confirmation, live_server.url)
