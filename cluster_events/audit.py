@@ -41,3 +41,23 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
         key: value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         for key, value in values.items()
     }
+
+
+def recent_entries(
+    *, event_id: int | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[AuditLogEntry], int]:
+    """Newest first, with who made them, and how many there are in all."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import joinedload
+
+    query = select(AuditLogEntry)
+    if event_id is not None:
+        query = query.where(AuditLogEntry.event_id == event_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    entries = db.session.scalars(
+        query.options(joinedload(AuditLogEntry.organizer))
+        .order_by(AuditLogEntry.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(entries), total

@@ -159,6 +159,11 @@ def active_registrations(event_id: int) -> list[Registration]:
     )
 
 
+def event_choices() -> list[tuple[int, str]]:
+    """(id, title) of every event, newest first, for filters."""
+    return list(db.session.execute(select(Event.id, Event.title).order_by(Event.starts_at.desc())))
+
+
 def list_venues() -> list[Venue]:
     return list(db.session.scalars(select(Venue).order_by(Venue.name)))
 

@@ -9,15 +9,15 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from cluster_events.admin import event_services as services
 from cluster_events.admin.access import resumable
 from cluster_events.admin.audit_log import ACTION_LABELS
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.forms import CancelEventForm, ConfirmForm, EventForm
+from cluster_events.audit import recent_entries
 from cluster_events.extensions import db
-from cluster_events.models import AuditLogEntry, Event
+from cluster_events.models import Event
 from cluster_events.text import render_markdown
 
 EVENT_URL = "/events/<int:event_id>"
@@ -95,16 +95,7 @@ def event_new() -> Any:
 @bp.route(EVENT_URL)
 def event_detail(event_id: int) -> str:
     event = db.get_or_404(Event, event_id)
-    audit_entries = []
-    if current_user.is_admin:
-        audit_entries = list(
-            db.session.scalars(
-                select(AuditLogEntry)
-                .where(AuditLogEntry.event_id == event.id)
-                .order_by(AuditLogEntry.id.desc())
-                .limit(10)
-            )
-        )
+    audit_entries = recent_entries(event_id=event.id, limit=10)[0] if current_user.is_admin else []
     links = [
         (url_for(endpoint, event_id=event.id), label)
         for endpoint, label in ATTENDEE_PAGES
