@@ -123,4 +123,5 @@ def test_event_page_prints(live_server, catalogue, page: Page, artifacts_dir: Pa
 
     expect(page.locator(".site-nav")).to_be_hidden()
     expect(page.locator("form.registration-form")).to_be_hidden()
+    expect(page.locator(".add-to-calendar")).to_be_hidden()
     expect(page.locator(".event-facts")).to_be_visible()
