@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, current_app, request, url_for
 
@@ -34,13 +35,28 @@ def _format_month(year: int, month: int) -> str:
 
 
 def url_with_lang(lang: str) -> str:
-    """The current page in another language (the switch keeps the other query values)."""
-    args = request.args.to_dict(flat=False)
-    args["lang"] = [lang]
-    view_args = request.view_args or {}
+    """The current page in another language (the switch keeps the other query values).
+
+    A page shown in answer to a POST (a form with errors) has no address of its own;
+    the switch then leads back to the page the form was on, or to the list.
+    """
     if request.endpoint is None:
         return url_for("events.index", lang=lang)
-    return url_for(request.endpoint, **view_args, **args)
+    if request.method != "GET":
+        return _referrer_with_lang(lang) or url_for("events.index", lang=lang)
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [lang]
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def _referrer_with_lang(lang: str) -> str | None:
+    if not request.referrer:
+        return None
+    referrer = urlsplit(request.referrer)
+    if referrer.netloc != request.host or not referrer.path.startswith("/"):
+        return None
+    query = [(k, v) for k, v in parse_qsl(referrer.query) if k != "lang"] + [("lang", lang)]
+    return f"{referrer.path}?{urlencode(query)}"
 
 
 def _site_context() -> dict[str, Any]:

@@ -134,3 +134,24 @@ def test_default_language_comes_from_configuration(app, client, event):
 def test_outside_a_request_the_default_language_is_used(app):
     """CLI commands and the mail worker have no request to choose a language from."""
     assert gettext("Upcoming events") == "これからの催し"
+
+
+@pytest.mark.parametrize(
+    ("referrer", "expected"),
+    [
+        ("http://localhost/events/bid-seminar?x=1", "/events/bid-seminar?x=1&amp;lang=en"),
+        ("http://localhost/events/bid-seminar?lang=ja", "/events/bid-seminar?lang=en"),
+        ("https://elsewhere.example/phish", "/?lang=en"),
+        (None, "/?lang=en"),
+    ],
+)
+def test_language_switch_after_a_form_post_leads_back_to_a_real_page(
+    client, event, referrer, expected
+):
+    """A page answering a POST has no address of its own: switching language there
+    must not lead to the POST-only URL (which would answer 405)."""
+    headers = {"Referer": referrer} if referrer else {}
+    response = client.post("/events/bid-seminar/register", data={}, headers=headers)
+    html = response.get_data(as_text=True)
+    assert f'href="{expected}" lang="en"' in html
+    assert 'href="/events/bid-seminar/register?lang=en"' not in html
