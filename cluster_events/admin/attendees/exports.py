@@ -70,28 +70,31 @@ def columns() -> list[Column]:
     ]
 
 
-def status_label(status: str) -> str:
+def status_labels() -> dict[str, str]:
     return {
         "confirmed": _("Confirmed"),
         "waiting": _("Waiting list"),
         "cancelled": pgettext("registration status", "Cancelled"),
-    }.get(status, status)
+    }
 
 
-def member_type_label(member_type: str) -> str:
+def member_type_labels() -> dict[str, str]:
     return {
         "corporate": _("Corporate member"),
         "individual": _("Individual member"),
         "general": _("Non-member"),
-    }.get(member_type, member_type)
+    }
 
 
-def source_label(source: str) -> str:
-    return {"web": _("Web form"), "organizer": _("Office (phone or fax)")}.get(source, source)
+def source_labels() -> dict[str, str]:
+    return {"web": _("Web form"), "organizer": _("Office (phone or fax)")}
 
 
 def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
     """One row per registration in the order given; times are Tokyo times without zone."""
+    keys = [column.key for column in columns()]
+    # Labels are translated once per file, not once per row.
+    statuses, member_types, sources = status_labels(), member_type_labels(), source_labels()
     rows: list[list[object]] = []
     for number, registration in enumerate(registrations, start=1):
         values: dict[str, object] = {
@@ -102,17 +105,17 @@ def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
             "job_title": registration.job_title,
             "email": registration.email,
             "phone": registration.phone,
-            "member_type": member_type_label(registration.member_type),
+            "member_type": member_types.get(registration.member_type, registration.member_type),
             "remarks": registration.remarks,
-            "status": status_label(registration.status),
+            "status": statuses.get(registration.status, registration.status),
             "waiting_position": registration.waiting_position,
             "created_at": _local(registration.created_at),
             "checked_in_at": _local(registration.checked_in_at),
             "cancelled_at": _local(registration.cancelled_at),
-            "source": source_label(registration.source),
+            "source": sources.get(registration.source, registration.source),
             "organizer_note": registration.organizer_note,
         }
-        rows.append([values[column.key] for column in columns()])
+        rows.append([values[key] for key in keys])
     return rows
 
 

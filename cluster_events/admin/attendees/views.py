@@ -34,7 +34,7 @@ from cluster_events.admin.attendees.forms import (
     parse_filter,
 )
 from cluster_events.admin.blueprint import bp
-from cluster_events.models import Event, MemberType, Registration, RegistrationStatus
+from cluster_events.models import Event, Registration, RegistrationStatus
 
 EVENT_URL = "/events/<int:event_id>"
 ATTENDEE_URL = EVENT_URL + "/attendees/<int:registration_id>"
@@ -93,10 +93,8 @@ def attendees(event_id: int) -> str:
         event,
         attendee_filter=attendee_filter,
         registrations=services.list_attendees(event_id, attendee_filter),
-        statuses=[(s.value, exports.status_label(s)) for s in RegistrationStatus],
-        member_types=[(m.value, exports.member_type_label(m)) for m in MemberType],
-        status_label=exports.status_label,
-        member_type_label=exports.member_type_label,
+        status_labels=exports.status_labels(),
+        member_type_labels=exports.member_type_labels(),
     )
 
 
@@ -162,9 +160,9 @@ def _registration_page(
         contact_form=contact_form or ContactForm(obj=registration, formdata=None),
         note_form=note_form or NoteForm(obj=registration, formdata=None),
         action_form=ConfirmForm(),
-        status_label=exports.status_label,
-        member_type_label=exports.member_type_label,
-        source_label=exports.source_label,
+        status_labels=exports.status_labels(),
+        member_type_labels=exports.member_type_labels(),
+        source_labels=exports.source_labels(),
         resumed=resumed,
     )
     return body, status
@@ -316,7 +314,7 @@ def checkin_scan(code: str) -> str:
         registration=registration,
         code=code,
         form=ConfirmForm(),
-        status_label=exports.status_label,
+        status_labels=exports.status_labels(),
     )
 
 
@@ -402,7 +400,7 @@ def attendee_roster(event_id: int) -> str:
         "roster.html",
         event,
         registrations=services.checkin_list(event_id),
-        member_type_label=exports.member_type_label,
+        member_type_labels=exports.member_type_labels(),
     )
 
 
