@@ -204,6 +204,14 @@ def test_overlong_fields_are_refused(client, field, value):
     assert count(Registration) == 0
 
 
+def test_a_huge_submission_is_refused_in_the_layout(client):
+    event = committed_event(capacity=20)
+    response = client.post(register_url(event), data=form(remarks="あ" * 300_000))
+    assert response.status_code in (400, 413)
+    assert 'class="site-header"' in response.get_data(as_text=True)
+    assert count(Registration) == 0
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
