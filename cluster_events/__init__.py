@@ -46,8 +46,19 @@ def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database_file}"
     app.config["SQLALCHEMY_DATABASE_URI"] = _with_driver(app.config["SQLALCHEMY_DATABASE_URI"])
     if app.config.get("SESSION_COOKIE_SECURE") is None:
-        app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
+        app.config["SESSION_COOKIE_SECURE"] = not (
+            app.debug or app.testing or _is_loopback_http(app.config.get("SITE_URL", ""))
+        )
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
+
+
+def _is_loopback_http(url: str) -> bool:
+    """A site served over plain HTTP on this machine (`make run`): browsers would
+    drop a Secure cookie there, and nobody could log in."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _with_driver(url: str) -> str:

@@ -85,7 +85,8 @@ class DefaultConfig:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    #: None means: Secure unless the app runs in debug or testing mode (see create_app).
+    #: None means Secure, except in debug or testing mode or when SITE_URL is plain
+    #: http on this machine (see create_app).
     SESSION_COOKIE_SECURE: bool | None = None
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"

@@ -155,16 +155,21 @@ class TestRateLimit:
             assert log_in(client, "often@example.org").status_code == 302
 
 
-def test_cookies_are_secure_outside_debug_and_testing(app_config):
-    app = create_app({**app_config, "TESTING": False, "DEBUG": False})
-    assert app.config["SESSION_COOKIE_SECURE"] is True
+@pytest.mark.parametrize(
+    ("site_url", "secure"),
+    [("https://events.example.org", True), ("http://127.0.0.1:5000", False)],
+)
+def test_cookies_are_secure_outside_debug_testing_and_local_http(app_config, site_url, secure):
+    config = {**app_config, "TESTING": False, "DEBUG": False, "SITE_URL": site_url}
+    app = create_app(config)
+    assert app.config["SESSION_COOKIE_SECURE"] is secure
     with app.app_context():
         make_organizer(email="s@example.org")
         db.session.commit()
         response = app.test_client().post(
             "/login", data={"email": "s@example.org", "password": ORGANIZER_PASSWORD}
         )
-        assert "Secure" in response.headers["Set-Cookie"]
+        assert ("Secure" in response.headers["Set-Cookie"]) is secure
         db.session.remove()
         db.engine.dispose()
 
