@@ -148,6 +148,25 @@ def test_cancel_promotes_the_first_waiting_person_and_is_audited(app, logged_in_
     assert _outbox_count(first.id) == 1  # promotion notice
 
 
+def test_cancel_without_email_still_tells_the_person_who_moves_up(app, logged_in_client):
+    client = logged_in_client()
+    event = make_event(capacity=1)
+    seated = make_registration(event)
+    first = make_registration(event, status=RegistrationStatus.waiting)
+    second = make_registration(event, status=RegistrationStatus.waiting)
+    db.session.commit()
+    url = f"/admin/events/{event.id}/attendees/{seated.id}/cancel"
+    assert client.post(url, data={"notify": "no"}).status_code == 302
+    db.session.expire_all()
+    assert first.status == RegistrationStatus.confirmed
+    assert _outbox_count(seated.id) == 0  # no receipt: the office told them by phone
+    notices = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.registration_id == first.id)
+    ).all()
+    assert [n.kind for n in notices] == ["promoted"]
+    assert _outbox_count(second.id) == 0
+
+
 def test_cancel_twice_says_so(app, logged_in_client):
     client = logged_in_client()
     event = make_event()

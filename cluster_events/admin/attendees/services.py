@@ -257,8 +257,9 @@ def add_registration(event_id: int, details: Any, *, notify: bool) -> Any:
 def cancel_attendee(
     event_id: int, registration_id: int, *, organizer_id: int, notify: bool = True
 ) -> Registration:
-    """Cancel; the registration service gives the seat to the first person waiting and
-    records the action in the audit log (it is given the organizer's id)."""
+    """Cancel; the registration service gives the seat to the first person waiting (who
+    is always told), and records the action in the audit log. ``notify=False`` only
+    spares the cancelled person the receipt (they asked by phone)."""
     from cluster_events.registration import services as registration_services
 
     _require(event_id, registration_id)
