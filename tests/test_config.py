@@ -42,8 +42,10 @@ def test_default_secret_is_tolerated_in_testing_and_debug(overrides):
 
 def test_secret_key_from_the_environment(monkeypatch):
     monkeypatch.setenv("FLASK_SECRET_KEY", SECRET)
+    monkeypatch.setenv("FLASK_SITE_URL", "https://events.example.org")
     app = create_app()
     assert app.config["SECRET_KEY"] == SECRET
+    assert app.config["SITE_URL"] == "https://events.example.org"
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
