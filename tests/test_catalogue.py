@@ -178,7 +178,9 @@ def test_past_and_finished_events_leave_the_upcoming_list(app, client):
     listing = page(client, "/")
     assert "先週の会" not in listing
     assert "開催中の会" in listing
-    assert "先週の会" in page(client, "/events/past")
+    archive = page(client, "/events/past")
+    assert "先週の会" in archive
+    assert '<span class="badge badge--closed">終了</span>' in archive
 
 
 # --- search and categories -------------------------------------------------------------
@@ -332,7 +334,7 @@ def test_event_page_names_the_registration_state(app, client):
     assert "受付中" in few_html and "残り3席" in few_html
     full_html = _states_page(client, full)
     assert "満席・キャンセル待ち受付中" in full_html
-    assert "1名がキャンセル待ちです" in full_html
+    assert "<dt>キャンセル待ち</dt><dd>1名</dd>" in full_html
     assert "締切" in _states_page(client, closed)
     assert "定員なし" in _states_page(client, unlimited)
     assert "1 seat left" not in page(client, f"/events/{few.slug}?lang=en")

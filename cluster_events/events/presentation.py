@@ -12,6 +12,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext, ngettext
 
+from cluster_events.database import utcnow
 from cluster_events.events.status import RegistrationState, registration_state
 from cluster_events.models import Event
 
@@ -59,10 +60,14 @@ def seats_text(event: Event) -> str:
 
 
 def availability(event: Event, now: datetime | None = None) -> Availability:
+    now = now or utcnow()
     state = registration_state(event, now)
+    label = _STATE_LABELS[state]
+    if state == RegistrationState.closed and event.ends_at < now:
+        label = _l("Ended")  # the archive: 終了 says more than 締切
     seats = ""
     if state in (RegistrationState.open, RegistrationState.not_yet_open):
         seats = seats_text(event)
     return Availability(
-        state=state, label=str(_STATE_LABELS[state]), modifier=_STATE_MODIFIERS[state], seats=seats
+        state=state, label=str(label), modifier=_STATE_MODIFIERS[state], seats=seats
     )
