@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
 
     intro = (
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs; gunicorn -w {options.workers} (sync), "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; "
+        f"gunicorn -w {options.workers} (sync), "
         f"{options.clients} concurrent clients on loopback, {options.seconds:g} s per row "
         "after 1 s of warm-up."
     )

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -253,6 +253,8 @@ class Sample:
     label: str
     seconds: float
     ok: bool
+    #: Why it failed, e.g. "post 429", for the summary of failures.
+    note: str = ""
 
 
 @dataclass
@@ -262,6 +264,8 @@ class LoadResult:
     failures: int
     samples: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: How often each kind of failure happened ("post 429": 3).
+    failure_kinds: Counter[str] = field(default_factory=Counter)
 
     @property
     def per_second(self) -> float:
@@ -283,9 +287,11 @@ def timed(
     started = time.perf_counter()
     try:
         response = call()
-    except OSError:
-        return None, Sample(label, time.perf_counter() - started, False)
-    return response, Sample(label, time.perf_counter() - started, expect(response))
+    except OSError as error:
+        return None, Sample(label, time.perf_counter() - started, False, f"{label} {error!r}")
+    ok = expect(response)
+    note = "" if ok else f"{label} {response.status}"
+    return response, Sample(label, time.perf_counter() - started, ok, note)
 
 
 Iteration = Callable[[int], list[Sample]]
@@ -296,6 +302,7 @@ def run_load(iteration: Iteration, *, clients: int, seconds: float) -> LoadResul
     passed; an iteration started before the deadline is finished and counted."""
     samples: dict[str, list[float]] = defaultdict(list)
     counters = {"iterations": 0, "failures": 0}
+    failure_kinds: Counter[str] = Counter()
     errors: list[str] = []
     lock = threading.Lock()
     start_gate = threading.Barrier(clients + 1)
@@ -320,6 +327,8 @@ def run_load(iteration: Iteration, *, clients: int, seconds: float) -> LoadResul
                 for sample in result:
                     if sample.ok:
                         samples[sample.label].append(sample.seconds)
+                    elif sample.note:
+                        failure_kinds[sample.note] += 1
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
     for thread in threads:
@@ -336,7 +345,39 @@ def run_load(iteration: Iteration, *, clients: int, seconds: float) -> LoadResul
         failures=counters["failures"],
         samples=dict(samples),
         errors=errors,
+        failure_kinds=failure_kinds,
     )
+
+
+def merge(results: list[LoadResult]) -> LoadResult:
+    merged = LoadResult(elapsed=0.0, iterations=0, failures=0, samples={}, errors=[])
+    for result in results:
+        merged.elapsed += result.elapsed
+        merged.iterations += result.iterations
+        merged.failures += result.failures
+        merged.errors += result.errors[: 5 - len(merged.errors)]
+        merged.failure_kinds.update(result.failure_kinds)
+        for label, values in result.samples.items():
+            merged.samples.setdefault(label, []).extend(values)
+    return merged
+
+
+def warm_up(iterations: dict[str, Iteration], *, clients: int) -> None:
+    """One uncounted second per target: workers import lazily and fill their caches."""
+    for iteration in iterations.values():
+        run_load(iteration, clients=clients, seconds=1.0)
+
+
+def alternate(
+    iterations: dict[str, Iteration], *, clients: int, seconds: float, rounds: int = 3
+) -> dict[str, LoadResult]:
+    """Measure several targets in turns of ``seconds / rounds`` each, so that a change
+    in the machine's load during the run touches all of them alike."""
+    slices: dict[str, list[LoadResult]] = {label: [] for label in iterations}
+    for _ in range(rounds):
+        for label, iteration in iterations.items():
+            slices[label].append(run_load(iteration, clients=clients, seconds=seconds / rounds))
+    return {label: merge(results) for label, results in slices.items()}
 
 
 # --- output ------------------------------------------------------------------------------

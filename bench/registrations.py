@@ -3,13 +3,15 @@
 Each iteration is one new visitor: GET the page with the form (session cookie and
 CSRF token), then POST the filled-in form with a unique address. The real app
 (event page, POST /events/<slug>/register) and the bare baseline (GET/POST /form)
-run under the same gunicorn settings on the same database, one after the other.
+run at once under the same gunicorn settings on the same database, measured in
+alternating turns so that the machine's load touches both alike.
 Afterwards the rows in the database are counted: every accepted POST must be there.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import uuid
 from dataclasses import dataclass
@@ -21,15 +23,15 @@ from bench import data
 from bench.baseline import baseline_registration, create_schema
 from bench.harness import (
     Database,
-    LoadResult,
     Sample,
     Server,
+    alternate,
     app_context,
     gunicorn,
     ms,
     request,
-    run_load,
     timed,
+    warm_up,
 )
 from cluster_events.config import normalise_database_url
 
@@ -60,6 +62,10 @@ def form_values(run: str, number: int) -> dict[str, str]:
     }
 
 
+APP_LABEL = "cluster_events (wsgi:app)"
+BASE_LABEL = "bare Flask baseline"
+
+
 @dataclass
 class Target:
     label: str
@@ -68,7 +74,10 @@ class Target:
 
 
 def visitor(server: Server, target: Target, run: str):
-    def iteration(number: int) -> list[Sample]:
+    addresses = itertools.count(1)  # unique across turns; next() is atomic in CPython
+
+    def iteration(_: int) -> list[Sample]:
+        number = next(addresses)
         page, page_sample = timed(
             "page", lambda: request(server, "GET", target.form_path), lambda r: r.status == 200
         )
@@ -104,28 +113,37 @@ def measure(
     with app_context(database, workdir):
         slug = data.seed_registration_event()
     create_schema(database.url)
-    targets = [
-        (
-            "cluster_events (wsgi:app)",
-            "wsgi:app",
-            Target("app", f"/events/{slug}", f"/events/{slug}/register"),
-            "registration",
-        ),
-        ("bare Flask baseline", "bench.baseline:app", Target("base", "/form", "/form"), "baseline"),
-    ]
-    results: list[tuple[str, LoadResult, int]] = []
-    for label, wsgi_target, target, table in targets:
-        run = uuid.uuid4().hex[:8]
-        with gunicorn(wsgi_target, database, workdir, workers=workers) as server:
-            run_load(visitor(server, target, run + "w"), clients=clients, seconds=1.0)
-            before = count_rows(database, table)
-            result = run_load(visitor(server, target, run), clients=clients, seconds=seconds)
-            stored = count_rows(database, table) - before
-        results.append((label, result, stored))
+    run = uuid.uuid4().hex[:8]
+    app_target = Target("app", f"/events/{slug}", f"/events/{slug}/register")
+    base_target = Target("base", "/form", "/form")
+    with (
+        gunicorn("wsgi:app", database, workdir, workers=workers) as app_server,
+        gunicorn("bench.baseline:app", database, workdir, workers=workers) as base_server,
+    ):
+        warm_up(
+            {
+                APP_LABEL: visitor(app_server, app_target, run + "w"),
+                BASE_LABEL: visitor(base_server, base_target, run + "w"),
+            },
+            clients=clients,
+        )
+        before = {table: count_rows(database, table) for table in ("registration", "baseline")}
+        results = alternate(
+            {
+                APP_LABEL: visitor(app_server, app_target, run),
+                BASE_LABEL: visitor(base_server, base_target, run),
+            },
+            clients=clients,
+            seconds=seconds,
+        )
+        stored = {
+            APP_LABEL: count_rows(database, "registration") - before["registration"],
+            BASE_LABEL: count_rows(database, "baseline") - before["baseline"],
+        }
 
     rows = []
-    baseline_rate = results[-1][1].per_second
-    for label, result, stored in results:
+    baseline_rate = results[BASE_LABEL].per_second
+    for label, result in results.items():
         accepted = len(result.samples.get("post", []))
         rows.append(
             [
@@ -135,13 +153,15 @@ def measure(
                 ms(result.percentile("post", 50)),
                 ms(result.percentile("post", 95)),
                 ms(result.percentile("page", 50)),
-                f"{accepted}/{stored}",
+                f"{accepted}/{stored[label]}",
                 str(result.failures),
                 f"{result.per_second / baseline_rate:.3g}" if baseline_rate else "-",
             ]
         )
         for error in result.errors:
             print(f"  {label}: {error}")
+        for kind, count in result.failure_kinds.most_common():
+            print(f"  {database.backend}, {label}: {count} × {kind}")
     return rows
 
 
