@@ -125,3 +125,34 @@ def test_event_page_prints(live_server, catalogue, page: Page, artifacts_dir: Pa
     expect(page.locator("form.registration-form")).to_be_hidden()
     expect(page.locator(".add-to-calendar")).to_be_hidden()
     expect(page.locator(".event-facts")).to_be_visible()
+
+
+FOCUS_STYLE = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  const box = el.getBoundingClientRect();
+  return {tag: el.tagName, text: el.textContent.trim(), outline: style.outlineStyle,
+          width: parseFloat(style.outlineWidth), inView: box.left >= 0 && box.top >= 0
+          && box.right <= innerWidth && box.width > 0};
+}"""
+
+
+def test_keyboard_user_skips_to_the_content_and_sees_the_focus(live_server, catalogue, page):
+    page.goto(live_server("/"))
+
+    page.keyboard.press("Tab")
+    skip = page.evaluate(FOCUS_STYLE)
+    assert skip["tag"] == "A" and skip["inView"], skip
+    assert skip["outline"] != "none" and skip["width"] >= 2, skip
+
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#main$"))
+    in_card = "document.activeElement.closest('.event-card') !== null"
+    for _ in range(40):  # on through the search form to the first event
+        page.keyboard.press("Tab")
+        if page.evaluate(in_card):
+            break
+    assert page.evaluate(in_card), "Tab never reached an event"
+    focused = page.evaluate(FOCUS_STYLE)
+    assert focused["tag"] == "A" and focused["inView"], focused
+    assert focused["outline"] != "none" and focused["width"] >= 2, focused
