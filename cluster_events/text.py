@@ -55,3 +55,7 @@ def normalise_multiline(value: str | None) -> str:
 def katakana_to_hiragana(value: str) -> str:
     """ふりがな are stored in hiragana so that lists sort in 五十音順."""
     return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in value)
+
+
+def hiragana_to_katakana(value: str) -> str:
+    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in value)

@@ -226,6 +226,7 @@ def searchable(app):
         ("Yokohama", {"eco"}),  # venue name in English
         ("光の丘", {"iso", "patent"}),  # venue address
         ("光の丘　特許", {"patent"}),  # every word must match (ideographic space)
+        ("えこあくしょん", {"eco"}),  # hiragana finds katakana
         ("100%", {"eco"}),  # LIKE wildcards are taken literally
         ("%", {"eco"}),
         ("_", set()),

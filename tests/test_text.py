@@ -7,6 +7,7 @@ import re
 import pytest
 
 from cluster_events.text import (
+    hiragana_to_katakana,
     katakana_to_hiragana,
     markdown_to_plain_text,
     normalise_input,
@@ -36,6 +37,7 @@ def test_normalise_multiline_keeps_lines():
 def test_katakana_reading_is_stored_in_hiragana():
     assert katakana_to_hiragana("ヨコスカ タロウ") == "よこすか たろう"
     assert katakana_to_hiragana("よこすか") == "よこすか"
+    assert hiragana_to_katakana("せみなー 横須賀") == "セミナー 横須賀"
 
 
 def test_markdown_keeps_structure_and_line_breaks():

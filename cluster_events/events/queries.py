@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.models import Category, Event, EventStatus, Venue
+from cluster_events.text import hiragana_to_katakana, katakana_to_hiragana
 from cluster_events.timefmt import to_tokyo
 
 MAX_SEARCH_LENGTH = 100
@@ -49,9 +50,16 @@ def upcoming_events(
     if search:
         query = query.outerjoin(Venue, Event.venue_id == Venue.id)
         for term in search.split()[:MAX_SEARCH_TERMS]:
-            pattern = f"%{_escape_like(term)}%"
+            # せみなー finds セミナー and the other way round.
+            spellings = {term, katakana_to_hiragana(term), hiragana_to_katakana(term)}
             query = query.where(
-                or_(*(column.ilike(pattern, escape="\\") for column in _SEARCHED_COLUMNS))
+                or_(
+                    *(
+                        column.ilike(f"%{_escape_like(spelling)}%", escape="\\")
+                        for spelling in sorted(spellings)
+                        for column in _SEARCHED_COLUMNS
+                    )
+                )
             )
     return list(db.session.scalars(query.order_by(Event.starts_at, Event.id)).unique())
 
