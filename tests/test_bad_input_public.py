@@ -98,3 +98,27 @@ def test_wrong_method_gets_the_layout(client, catalogue):
 def test_a_search_at_the_limit_still_works(client, catalogue):
     assert client.get("/", query_string={"q": "あ" * 100}).status_code == 200
     assert client.get("/", query_string={"q": "あ" * 101}).status_code == 400
+
+
+def test_an_unexpected_error_shows_the_layout_and_is_logged(app_config, caplog):
+    """In production a bug still answers in the site's layout (and is logged), not as a
+    bare stack trace."""
+    from cluster_events import create_app
+
+    production = create_app({**app_config, "TESTING": False})
+
+    @production.get("/boom")
+    def boom():
+        raise RuntimeError("a bug")
+
+    response = production.test_client().get("/boom", headers={"Accept-Language": "ja"})
+    assert response.status_code == 500
+    html = response.get_data(as_text=True)
+    assert 'class="site-header"' in html
+    assert "申し訳ありません。問題が起きました" in html
+    assert "a bug" not in html
+    assert any("a bug" in str(record.exc_info[1]) for record in caplog.records if record.exc_info)
+    with production.app_context():
+        from cluster_events.extensions import db
+
+        db.engine.dispose()
