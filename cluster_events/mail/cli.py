@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import Flask, current_app
 
@@ -15,6 +17,10 @@ from cluster_events.mail.reminders import queue_due_reminders
 @click.option("--batch", default=outbox.DEFAULT_BATCH_SIZE, show_default=True)
 def mail_worker_command(once: bool, interval: float, batch: int) -> None:
     """Deliver queued emails, retrying failed ones with backoff. Stops on SIGTERM."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     report = outbox.run_worker(once=once, interval=interval, batch=batch)
     click.echo(f"Sent {report.sent}, to retry {report.retrying}, failed {report.failed}.", err=True)
 

@@ -201,6 +201,7 @@ def _send_claimed(
             else:
                 _record_sent(message_id, lease)
                 report.sent += 1
+                log.info("outbox message %s sent", message_id)
     finally:
         connection.__exit__(None, None, None)
     return report
