@@ -311,6 +311,17 @@ def test_event_page_shows_everything_a_visitor_needs(app, client):
     assert "<script>alert(1)</script>" not in html
 
 
+def test_the_online_meeting_link_is_not_public(app, client):
+    event = make_event(venue=None, online_url="https://zoom.example.org/j/123456")
+    db.session.commit()
+    html = page(client, f"/events/{event.slug}")
+    facts = html[html.index('<dl class="event-facts">') : html.index("</dl>")]
+    assert "zoom.example.org" not in facts
+    assert "参加用のURLは、お申し込みの方にメールでお知らせします。" in facts
+    assert "オンライン開催" in page(client, "/")
+    assert "zoom.example.org" not in page(client, "/")
+
+
 def _states_page(client, event: Event) -> str:
     return page(client, f"/events/{event.slug}")
 
