@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext, ngettext
 
@@ -47,14 +48,10 @@ class Availability:
     #: 残り3席 / 定員なし while seats matter (before and during registration), else "".
     seats: str
 
-    @property
-    def is_cancelled(self) -> bool:
-        return self.state == RegistrationState.cancelled
-
 
 def seats_text(event: Event) -> str:
     if event.capacity is None:
-        return str(_l("No seat limit"))
+        return _("No seat limit")
     left = event.seats_left or 0
     return ngettext("%(num)s seat left", "%(num)s seats left", left)
 
@@ -62,12 +59,10 @@ def seats_text(event: Event) -> str:
 def availability(event: Event, now: datetime | None = None) -> Availability:
     now = now or utcnow()
     state = registration_state(event, now)
-    label = _STATE_LABELS[state]
+    label = str(_STATE_LABELS[state])
     if state == RegistrationState.closed and event.ends_at < now:
-        label = _l("Ended")  # the archive: 終了 says more than 締切
+        label = _("Ended")  # the archive: 終了 says more than 締切
     seats = ""
     if state in (RegistrationState.open, RegistrationState.not_yet_open):
         seats = seats_text(event)
-    return Availability(
-        state=state, label=str(label), modifier=_STATE_MODIFIERS[state], seats=seats
-    )
+    return Availability(state=state, label=label, modifier=_STATE_MODIFIERS[state], seats=seats)
