@@ -156,3 +156,15 @@ def test_keyboard_user_skips_to_the_content_and_sees_the_focus(live_server, cata
     focused = page.evaluate(FOCUS_STYLE)
     assert focused["tag"] == "A" and focused["inView"], focused
     assert focused["outline"] != "none" and focused["width"] >= 2, focused
+
+
+def test_pages_load_nothing_from_other_hosts(live_server, catalogue, page):
+    """System fonts only, no CDN: the pages work on a closed network and leak no visits."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    for path in ("/", f"/events/{open_event(catalogue).slug}", "/calendar"):
+        page.goto(live_server(path))
+        page.wait_for_load_state("networkidle")
+
+    foreign = [url for url in requested if not url.startswith(live_server.url)]
+    assert requested and not foreign, foreign
