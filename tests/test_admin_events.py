@@ -125,7 +125,7 @@ class TestCreate:
         response = organizer_client.post(
             "/admin/events/new",
             data={
-                "title": "省エネ・環境経営セミナー",
+                "title": " 省エネ・環境経営セミナー（第２回）　",
                 "title_en": "Energy Saving Seminar",
                 "category_id": str(category.id),
                 "venue_id": str(venue.id),
@@ -138,13 +138,14 @@ class TestCreate:
         )
         assert response.status_code == 302
         event = db.session.scalar(select(Event))
+        assert event.title == "省エネ・環境経営セミナー（第２回）"  # full-width kept as written
         assert event.starts_at == datetime(2027, 2, 6, 5, 0, tzinfo=UTC)
         assert event.slug == "energy-saving-seminar"
         assert event.status == EventStatus.draft
         assert event.uid.endswith("@test.example.org")
         assert response.headers["Location"] == f"/admin/events/{event.id}"
         [entry] = audit("event.create")
-        assert entry.after["title"] == "省エネ・環境経営セミナー"
+        assert entry.after["title"] == "省エネ・環境経営セミナー（第２回）"
         assert entry.organizer_id == organizer_client.organizer.id
 
     def test_japanese_only_title_gets_a_dated_slug(self, app, organizer_client):
@@ -500,11 +501,16 @@ class TestVenuesAndCategories:
     def test_venue_crud_and_delete_refused_while_used(self, app, organizer_client):
         response = organizer_client.post(
             "/admin/venues/new",
-            data={"name": "ＹＲＰ事務所", "address": "横須賀市光の丘8番3号", "map_url": ""},
+            data={
+                "name": "　YRP事務所（本部）　",
+                "address": "横須賀市光の丘8番3号",
+                "map_url": "ｈｔｔｐｓ://maps.example.org/yrp",
+            },
         )
         assert response.status_code == 302
         venue = db.session.scalar(select(Venue))
-        assert venue.name == "YRP事務所"
+        assert venue.name == "YRP事務所（本部）"  # as typed, only trimmed
+        assert venue.map_url == "https://maps.example.org/yrp"
         organizer_client.post(
             f"/admin/venues/{venue.id}/edit", data={"name": "YRP事務所", "access_notes": "バス"}
         )

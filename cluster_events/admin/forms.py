@@ -31,18 +31,27 @@ from wtforms.validators import (
 from cluster_events.admin.event_services import EventData
 from cluster_events.auth.services import MIN_PASSWORD_LENGTH
 from cluster_events.models import Category, Event, OrganizerRole, Venue
-from cluster_events.text import normalise_input, normalise_multiline
+from cluster_events.text import normalise_input
 from cluster_events.timefmt import TOKYO, to_tokyo
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
 
 def _strip(value: Any) -> Any:
-    return normalise_input(value) if isinstance(value, str) else value
+    """Text the office writes for readers (titles, names, fees) stays as typed: NFKC
+    would turn （第12回） into (第12回). Only the ends are trimmed."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def _strip_multiline(value: Any) -> Any:
-    return normalise_multiline(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    return "\n".join(line.rstrip() for line in value.replace("\r\n", "\n").split("\n")).strip()
+
+
+def _normalise(value: Any) -> Any:
+    """Addresses and links: full-width letters and digits become ASCII (NFKC)."""
+    return normalise_input(value) if isinstance(value, str) else value
 
 
 def from_tokyo_local(value: datetime | None) -> datetime | None:
@@ -69,7 +78,7 @@ class EventForm(FlaskForm):
     slug = StringField(
         _l("Address of the event page"),
         validators=[Length(max=100)],
-        filters=[lambda value: _strip(value).lower() if value else ""],
+        filters=[lambda value: _normalise(value).lower() if value else ""],
         description=_l(
             "Lower-case letters, digits and hyphens, e.g. kondankai-2026-12. "
             "Leave empty and one is suggested."
@@ -86,7 +95,7 @@ class EventForm(FlaskForm):
     online_url = StringField(
         _l("Online meeting link"),
         validators=[Optional(), Length(max=500)],
-        filters=[_strip],
+        filters=[_normalise],
         description=_l("Only for online events. Registrants receive it by email."),
     )
     capacity = IntegerField(
@@ -193,7 +202,7 @@ class VenueForm(FlaskForm):
         filters=[_strip_multiline],
         description=_l("How to get there: station, bus, parking. Sent in the confirmation email."),
     )
-    map_url = StringField(_l("Map link"), validators=[Length(max=500)], filters=[_strip])
+    map_url = StringField(_l("Map link"), validators=[Length(max=500)], filters=[_normalise])
 
 
 class CategoryForm(FlaskForm):
@@ -206,7 +215,7 @@ class CategoryForm(FlaskForm):
     slug = StringField(
         _l("Address"),
         validators=[DataRequired(), Length(max=64)],
-        filters=[lambda value: _strip(value).lower() if value else ""],
+        filters=[lambda value: _normalise(value).lower() if value else ""],
         description=_l("Used in the category's page and calendar addresses, e.g. seminar."),
     )
     sort_order = IntegerField(_l("Order in lists"), default=0, validators=[Optional()])
@@ -220,7 +229,7 @@ _ROLE_CHOICES = [
 
 class NewAccountForm(FlaskForm):
     email = EmailField(
-        _l("Email address"), validators=[DataRequired(), Length(max=254)], filters=[_strip]
+        _l("Email address"), validators=[DataRequired(), Length(max=254)], filters=[_normalise]
     )
     name = StringField(_l("Name"), validators=[Length(max=100)], filters=[_strip])
     role = SelectField(_l("Role"), choices=_ROLE_CHOICES)

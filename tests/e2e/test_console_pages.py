@@ -3,14 +3,18 @@ a 360px phone without sideways scrolling, and the form's errors reached from the
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import func, select
 
 from cluster_events.extensions import db
-from cluster_events.models import AuditLogEntry, RegistrationStatus
+from cluster_events.models import AuditLogEntry, OutboxMessage, RegistrationStatus
+from cluster_events.timefmt import TOKYO
 from tests.e2e.test_console_flow import log_in
 from tests.e2e.test_public_pages import _blocking_violations, _describe
 from tests.factories import make_event, make_organizer, make_registration
@@ -109,3 +113,46 @@ def test_errors_are_tied_to_their_fields(live_server, admin):
     expect(page.locator("#capacity-error")).to_contain_text("2")
     summary.get_by_role("link").first.click()
     expect(page.locator("#ends_at")).to_be_focused()
+
+
+def test_next_months_meeting_by_duplicating_this_months(live_server, new_page):
+    source = make_event(
+        title="経営研究・懇談会（第12回）",
+        slug="kondankai-2027-01",
+        starts_at=datetime(2027, 1, 8, 18, 0, tzinfo=TOKYO),  # 2nd Friday
+        ends_at=datetime(2027, 1, 8, 20, 0, tzinfo=TOKYO),
+        capacity=20,
+    )
+    make_registration(source)
+    make_organizer(email="office@example.org")
+    db.session.commit()
+    office = new_page()
+    log_in(office, live_server(f"/admin/events/{source.id}"), "office@example.org")
+    office.locator('form[action$="/duplicate"] [type="submit"]').click()
+    expect(office).to_have_url(re.compile(r"/admin/events/\d+/edit$"))
+    expect(office.locator('[name="title"]')).to_have_value("経営研究・懇談会（第13回）")
+    expect(office.locator('[name="starts_at"]')).to_have_value("2027-02-12T18:00")
+    office.locator('button[name="save"]').click()
+    office.locator('form[action$="/publish"] [type="submit"]').click()
+    expect(office.locator(".flash--success")).to_be_visible()
+    visitor = new_page()
+    visitor.goto(live_server("/events/kondankai-2027-02"))
+    expect(visitor.get_by_role("heading", level=1)).to_have_text("経営研究・懇談会（第13回）")
+
+
+def test_moving_an_event_asks_before_telling_registrants(live_server, admin):
+    page, ids = admin
+    page.goto(live_server(f"/admin/events/{ids['eid']}/edit"))
+    starts = page.locator('[name="starts_at"]').input_value()
+    later = starts[:11] + f"{(int(starts[11:13]) + 1) % 24:02d}" + starts[13:]
+    page.locator('[name="starts_at"]').fill(later)
+    page.locator('[name="ends_at"]').fill(later[:11] + "23:59")
+    page.locator('button[name="save"]').click()
+    panel = page.get_by_role("alert").filter(has_text="お知らせしますか")
+    expect(panel).to_be_visible()
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    panel.locator('button[value="yes"]').click()
+    expect(page).to_have_url(re.compile(rf"/admin/events/{ids['eid']}$"))
+    db.session.remove()
+    kinds = db.session.scalars(select(OutboxMessage.kind))
+    assert sorted(kinds) == ["event_changed"] * 3
