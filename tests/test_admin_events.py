@@ -169,7 +169,8 @@ class TestCreate:
         ("changes", "field", "message"),
         [
             ({"ends_at": "2027-02-06T13:00"}, "ends_at", "The end must be after the start."),
-            ({"capacity": "-1"}, "capacity", "Enter 0 or more."),
+            ({"capacity": "-1"}, "capacity", "Enter a number from 0 to 100,000."),
+            ({"capacity": "99999999999"}, "capacity", "Enter a number from 0 to 100,000."),
             ({"slug": "Kondankai 12月"}, "slug", "Use only lower-case letters"),
             ({"slug": "taken"}, "slug", "Another event already uses this address."),
             (
@@ -252,11 +253,16 @@ class TestPublishing:
         assert "A cancelled event cannot be published" in page
         assert fresh(event).status == EventStatus.cancelled
 
-    def test_forged_ids_are_404(self, app, organizer_client):
-        for path in ("", "/edit", "/cancel"):
-            assert organizer_client.get(f"/admin/events/999{path}").status_code == 404
+    @pytest.mark.parametrize("forged", ["999", "99999999999999999999"])
+    def test_forged_ids_are_404(self, app, organizer_client, forged):
+        for path in ("", "/edit", "/cancel", "/attendees"):
+            assert organizer_client.get(f"/admin/events/{forged}{path}").status_code == 404
         for path in ("/publish", "/unpublish", "/duplicate", "/cancel", "/edit"):
-            assert organizer_client.post(f"/admin/events/999{path}").status_code == 404
+            assert organizer_client.post(f"/admin/events/{forged}{path}").status_code == 404
+        for path in ("/admin/venues/{}/edit", "/admin/categories/{}/edit"):
+            assert organizer_client.get(path.format(forged)).status_code == 404
+        for path in ("/admin/venues/{}/delete", "/admin/categories/{}/delete"):
+            assert organizer_client.post(path.format(forged)).status_code == 404
 
 
 class TestDuplicate:
@@ -560,6 +566,8 @@ class TestAuditLog:
         everything = client.get("/admin/audit?lang=ja").get_data(as_text=True)
         assert everything.count("非公開に変更") == 2
         assert client.get("/admin/audit?event=9999").status_code == 404
+        assert client.get("/admin/audit?event=99999999999999999999").status_code == 400
+        assert client.get("/admin/audit?page=99999999999999999999").status_code == 400
 
     def test_organizers_may_not(self, organizer_client):
         assert organizer_client.get("/admin/audit").status_code == 403

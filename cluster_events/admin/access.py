@@ -32,6 +32,16 @@ def _resume_login_page() -> Any:
     return render_login(form, resume_fields(request.form), 401)
 
 
+#: Database ids are 32-bit integers; a longer number in a URL is a forged id.
+MAX_ID = 2**31 - 1
+
+
+@bp.url_value_preprocessor
+def _refuse_impossible_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values and any(isinstance(v, int) and not 0 < v <= MAX_ID for v in values.values()):
+        abort(404)
+
+
 @bp.before_request
 def _require_organizer() -> Any:
     view = _current_view()

@@ -6,7 +6,7 @@ from flask import abort, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from cluster_events.admin import event_services
-from cluster_events.admin.access import admin_required
+from cluster_events.admin.access import MAX_ID, admin_required
 from cluster_events.admin.blueprint import bp
 from cluster_events.audit import recent_entries
 from cluster_events.extensions import db
@@ -53,7 +53,7 @@ ACTION_LABELS = {
 def audit_log() -> str:
     event_id = request.args.get("event", type=int)
     page = request.args.get("page", 1, type=int)
-    if page < 1:
+    if page < 1 or page > 100_000 or (event_id is not None and not 0 < event_id <= MAX_ID):
         abort(400)
     event = db.get_or_404(Event, event_id) if event_id is not None else None
     entries, total = recent_entries(

@@ -100,7 +100,10 @@ class EventForm(FlaskForm):
     )
     capacity = IntegerField(
         _l("Capacity (seats)"),
-        validators=[Optional(), NumberRange(min=0, message=_l("Enter 0 or more."))],
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100_000, message=_l("Enter a number from 0 to 100,000.")),
+        ],
         description=_l("Leave empty for no limit."),
     )
     fee_text = StringField(
@@ -218,7 +221,14 @@ class CategoryForm(FlaskForm):
         filters=[lambda value: _normalise(value).lower() if value else ""],
         description=_l("Used in the category's page and calendar addresses, e.g. seminar."),
     )
-    sort_order = IntegerField(_l("Order in lists"), default=0, validators=[Optional()])
+    sort_order = IntegerField(
+        _l("Order in lists"),
+        default=0,
+        validators=[
+            Optional(),
+            NumberRange(min=-1000, max=1000, message=_l("Enter a number from -1,000 to 1,000.")),
+        ],
+    )
 
 
 _ROLE_CHOICES = [
