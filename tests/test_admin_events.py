@@ -179,6 +179,8 @@ class TestCreate:
                 "Registration must close before the event starts.",
             ),
             ({"title": "　"}, "title", "This field is required."),
+            ({"starts_at": "0001-01-01T00:00"}, "starts_at", "between the years 2000 and 2100"),
+            ({"starts_at": "2027-02-31T14:00"}, "starts_at", "Not a valid datetime value."),
         ],
     )
     def test_bad_input_is_explained_at_the_field(

@@ -26,6 +26,7 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
+    ValidationError,
 )
 
 from cluster_events.admin.event_services import EventData
@@ -52,6 +53,11 @@ def _strip_multiline(value: Any) -> Any:
 def _normalise(value: Any) -> Any:
     """Addresses and links: full-width letters and digits become ASCII (NFKC)."""
     return normalise_input(value) if isinstance(value, str) else value
+
+
+def _plausible_year(form: Any, field: Any) -> None:
+    if field.data is not None and not 2000 <= field.data.year <= 2100:
+        raise ValidationError(_l("Enter a date between the years 2000 and 2100."))
 
 
 def from_tokyo_local(value: datetime | None) -> datetime | None:
@@ -85,8 +91,12 @@ class EventForm(FlaskForm):
         ),
     )
     category_id = SelectField(_l("Category"), coerce=int, validators=[InputRequired()])
-    starts_at = DateTimeLocalField(_l("Starts"), format=LOCAL_FORMATS, validators=[InputRequired()])
-    ends_at = DateTimeLocalField(_l("Ends"), format=LOCAL_FORMATS, validators=[InputRequired()])
+    starts_at = DateTimeLocalField(
+        _l("Starts"), format=LOCAL_FORMATS, validators=[InputRequired(), _plausible_year]
+    )
+    ends_at = DateTimeLocalField(
+        _l("Ends"), format=LOCAL_FORMATS, validators=[InputRequired(), _plausible_year]
+    )
     venue_id = SelectField(
         _l("Venue"),
         coerce=lambda value: int(value) if value not in (None, "") else None,
@@ -115,13 +125,13 @@ class EventForm(FlaskForm):
     registration_opens_at = DateTimeLocalField(
         _l("Registration opens"),
         format=LOCAL_FORMATS,
-        validators=[Optional()],
+        validators=[Optional(), _plausible_year],
         description=_l("Leave empty to open as soon as the event is published."),
     )
     registration_closes_at = DateTimeLocalField(
         _l("Registration deadline"),
         format=LOCAL_FORMATS,
-        validators=[Optional()],
+        validators=[Optional(), _plausible_year],
         description=_l("Leave empty to take registrations until the event starts."),
     )
     accepts_registrations = BooleanField(_l("Take registrations on this site"), default=True)
