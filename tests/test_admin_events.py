@@ -206,6 +206,20 @@ class TestCreate:
         )
         assert db.session.scalar(select(func.count()).select_from(Event)) == 1
 
+    def test_nul_bytes_are_refused_not_stored(self, app, organizer_client):
+        category = make_category()
+        db.session.commit()
+        data = {
+            "title": "説明会\x00",
+            "category_id": str(category.id),
+            "starts_at": "2027-02-06T14:00",
+            "ends_at": "2027-02-06T16:00",
+        }
+        assert organizer_client.post("/admin/events/new", data=data).status_code == 400
+        assert organizer_client.post("/admin/venues/new", data={"name": "\x00"}).status_code == 400
+        assert organizer_client.get("/admin/events?show=%00").status_code == 400
+        assert db.session.scalar(select(func.count()).select_from(Event)) == 0
+
     def test_preview_shows_sanitised_markdown_and_saves_nothing(self, app, organizer_client):
         category = make_category()
         db.session.commit()

@@ -68,6 +68,11 @@ def test_every_failed_login_says_the_same(app, client, case):
         assert not current_user.is_authenticated
 
 
+def test_nul_bytes_in_a_login_are_a_400(app, client):
+    response = client.post("/login", data={"email": "a\x00@example.org", "password": "x"})
+    assert response.status_code == 400
+
+
 def test_disabling_an_account_ends_its_sessions(app, client, login):
     organizer = make_organizer()
     db.session.commit()

@@ -43,6 +43,13 @@ def _refuse_impossible_ids(endpoint: str | None, values: dict[str, Any] | None) 
 
 
 @bp.before_request
+def _refuse_nul_bytes() -> None:
+    from cluster_events.auth.routes import refuse_nul_bytes
+
+    refuse_nul_bytes()
+
+
+@bp.before_request
 def _require_organizer() -> Any:
     view = _current_view()
     if not current_user.is_authenticated:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     g,
@@ -39,6 +40,13 @@ def safe_next_url(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
+
+
+def refuse_nul_bytes() -> None:
+    """No form or address ever needs a NUL character, and PostgreSQL cannot store one."""
+    values = [*request.args.listvalues(), *request.form.listvalues()]
+    if any("\x00" in value for group in values for value in group):
+        abort(400)
 
 
 def resume_fields(form_data: Any) -> list[tuple[str, str]]:
@@ -88,6 +96,7 @@ def _login_failed(response: Any) -> bool:
 )
 def login():
     """Log in; after a few failures per address or per network address, wait a minute."""
+    refuse_nul_bytes()
     form = LoginForm()
     fields = [
         (key[len(RESUME_PREFIX) :], value)
