@@ -584,7 +584,16 @@ def delete_venue(venue_id: int) -> None:
         )
     record_change("venue.delete", "venue", venue.id, before=_values(venue, VENUE_FIELDS))
     db.session.delete(venue)
-    db.session.commit()
+    _commit_or_in_use(_("This venue is in use and cannot be deleted."))
+
+
+def _commit_or_in_use(message: str) -> None:
+    """An event may have started using the row since it was counted."""
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise ConsoleError(message, http_status=409) from error
 
 
 def save_category(category_id: int | None, values: dict[str, Any]) -> Category:
@@ -644,4 +653,4 @@ def delete_category(category_id: int) -> None:
         "category.delete", "category", category.id, before=_values(category, CATEGORY_FIELDS)
     )
     db.session.delete(category)
-    db.session.commit()
+    _commit_or_in_use(_("This category is in use and cannot be deleted."))
