@@ -26,6 +26,7 @@ from cluster_events.admin.attendees.services import (
     SortOrder,
 )
 from cluster_events.models import MemberType, RegistrationStatus
+from cluster_events.registration.services import RegistrationDetails
 from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
 
 _IDEOGRAPHS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
@@ -108,9 +109,7 @@ class AddRegistrationForm(ContactForm):
         ),
     )
 
-    def registration_details(self) -> Any:
-        from cluster_events.registration.services import RegistrationDetails
-
+    def registration_details(self) -> RegistrationDetails:
         return RegistrationDetails(
             name=self.name.data,
             name_kana=self.name_kana.data,

@@ -1,8 +1,8 @@
 """The office's work on one event's attendee list: find, sort, add by hand, cancel,
 promote, correct contact details, note, check in, write to registrants, purge.
 
-Each function that changes data is one transaction: it locks what it changes, records
-the change in the audit log with the values before and after, and commits. Seat
+Each function that changes data locks what it changes, records the change in the audit
+log with the values before and after in the same transaction, and commits. Seat
 counts and waiting positions are only ever changed by cluster_events.registration.services.
 """
 
@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from cluster_events.audit import record_change
 from cluster_events.database import begin_write_transaction, utcnow
 from cluster_events.extensions import db
+from cluster_events.mail.notifications import queue_organizer_message
+from cluster_events.mail.outbox import MessageNotRetryable, retry_message
 from cluster_events.models import (
     AuditLogEntry,
     Event,
@@ -31,6 +33,7 @@ from cluster_events.models import (
     Registration,
     RegistrationStatus,
 )
+from cluster_events.registration import services as registration_services
 from cluster_events.text import katakana_to_hiragana, normalise_input
 
 
@@ -223,14 +226,14 @@ def recipients(event_id: int, audience: Audience) -> list[Registration]:
 # Changing the list (seats and waiting list go through the registration services) -------
 
 
-def add_registration(event_id: int, details: Any, *, notify: bool) -> Any:
+def add_registration(
+    event_id: int, details: registration_services.RegistrationDetails, *, notify: bool
+) -> registration_services.RegistrationOutcome:
     """A phone or fax sign-up entered by the office; returns the RegistrationOutcome.
 
     The registration service commits the registration itself; the audit entry follows
     in a second, small transaction.
     """
-    from cluster_events.registration import services as registration_services
-
     try:
         outcome = registration_services.register(
             event_id, details, source="organizer", notify=notify
@@ -260,8 +263,6 @@ def cancel_attendee(
     """Cancel; the registration service gives the seat to the first person waiting (who
     is always told), and records the action in the audit log. ``notify=False`` only
     spares the cancelled person the receipt (they asked by phone)."""
-    from cluster_events.registration import services as registration_services
-
     _require(event_id, registration_id)
     db.session.rollback()
     try:
@@ -275,8 +276,6 @@ def cancel_attendee(
 def promote_attendee(
     event_id: int, registration_id: int, *, organizer_id: int, notify: bool = True
 ) -> Registration:
-    from cluster_events.registration import services as registration_services
-
     _require(event_id, registration_id)
     db.session.rollback()
     try:
@@ -384,8 +383,6 @@ def send_message(
 ) -> list[OutboxMessage]:
     """Queue one copy per recipient. ``batch_key`` comes from the preview form, so that
     pressing "send" twice (or reloading) cannot send the message twice."""
-    from cluster_events.mail.notifications import queue_organizer_message
-
     begin_write_transaction(db.session())
     event = db.session.scalar(select(Event).where(Event.id == event_id).with_for_update())
     if event is None:
@@ -457,8 +454,6 @@ def _delivery_status(message: OutboxMessage) -> str:
 
 def retry_failed(event_id: int, message_ids: Sequence[int]) -> int:
     """Put failed copies of this event's organizer messages back in the queue."""
-    from cluster_events.mail.outbox import MessageNotRetryable, retry_message
-
     failed = db.session.scalars(
         select(OutboxMessage.id).where(
             OutboxMessage.id.in_(message_ids),

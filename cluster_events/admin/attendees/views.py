@@ -34,7 +34,9 @@ from cluster_events.admin.attendees.forms import (
     parse_filter,
 )
 from cluster_events.admin.blueprint import bp
+from cluster_events.calendar.ical import event_to_ical
 from cluster_events.models import Event, Registration, RegistrationStatus
+from cluster_events.registration.tokens import registration_by_checkin_code
 
 EVENT_URL = "/events/<int:event_id>"
 ATTENDEE_URL = EVENT_URL + "/attendees/<int:registration_id>"
@@ -303,8 +305,6 @@ def attendee_check_in(event_id: int, registration_id: int) -> Any:
 def checkin_scan(code: str) -> str:
     """Where the QR code in a confirmation email leads. Only logged-in organizers get
     here (the blueprint sends everyone else to the login page before this runs)."""
-    from cluster_events.registration.tokens import registration_by_checkin_code
-
     registration = registration_by_checkin_code(code)
     if registration is None:
         abort(404)
@@ -375,8 +375,6 @@ def attendee_xlsx(event_id: int) -> Response:
 
 @bp.get(EVENT_URL + "/event.ics")
 def event_ics(event_id: int) -> Response:
-    from cluster_events.calendar.ical import event_to_ical
-
     event = _event_or_404(event_id)
     return _download(
         event_to_ical(event),
