@@ -150,7 +150,7 @@ def test_history_shows_delivery_status_and_failed_ones_can_be_retried(event, log
 
     response = client.post(
         f"/admin/events/{event.id}/messages/retry",
-        data={"message_id": [messages[1].id, messages[0].id]},
+        data={"message_id": [messages[1].id, messages[0].id, "99999999999", "x"]},
     )
     assert response.status_code == 302
     db.session.expire_all()

@@ -23,7 +23,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from cluster_events.admin.access import admin_required, resumable
+from cluster_events.admin.access import MAX_ID, admin_required, resumable
 from cluster_events.admin.attendees import exports, services
 from cluster_events.admin.attendees.forms import (
     AddRegistrationForm,
@@ -305,6 +305,9 @@ def attendee_check_in(event_id: int, registration_id: int) -> Any:
 def checkin_scan(code: str) -> str:
     """Where the QR code in a confirmation email leads. Only logged-in organizers get
     here (the blueprint sends everyone else to the login page before this runs)."""
+    id_part = code.split("-", 1)[0]
+    if not id_part.isdigit() or int(id_part) > MAX_ID:
+        abort(404)  # forged; not worth a database round trip (and too big for PostgreSQL)
     registration = registration_by_checkin_code(code)
     if registration is None:
         abort(404)
@@ -472,7 +475,11 @@ def event_message_retry(event_id: int) -> Any:
     _event_or_404(event_id)
     if not ConfirmForm().validate():
         abort(400)
-    ids = [int(value) for value in request.form.getlist("message_id") if value.isdigit()]
+    ids = [
+        int(value)
+        for value in request.form.getlist("message_id")
+        if value.isdigit() and int(value) <= MAX_ID
+    ]
     retried = services.retry_failed(event_id, ids)
     flash(_("%(count)s emails will be sent again.", count=retried), "success")
     return redirect(url_for("admin.event_messages", event_id=event_id))
