@@ -173,3 +173,37 @@ def test_registration_mail_is_not_listed_as_an_organizer_message(event, logged_i
     assert services.message_history(event.id) == []
     html = client.get(f"/admin/events/{event.id}/messages").get_data(as_text=True)
     assert "empty-state" in html
+
+
+def test_two_sends_of_the_same_preview_at_once_queue_one_batch(event, app):
+    """Two browser tabs (or a double click) sending the same preview at the same moment."""
+    import threading
+
+    event_id = event.id
+    db.session.rollback()  # the threads must not wait behind this session's transaction
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def send() -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                services.send_message(
+                    event_id, services.Audience.both, "お知らせ", BODY, batch_key="samebatch"
+                )
+                outcomes.append("sent")
+            except services.AttendeeError:
+                outcomes.append("refused")
+            except Exception as error:
+                outcomes.append(repr(error))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["refused", "sent"]
+    db.session.rollback()  # end the test's own read snapshot
+    assert len(_outbox()) == 3
