@@ -33,6 +33,7 @@ CP932_EQUIVALENTS = str.maketrans(
     }
 )
 CP932_REPLACEMENT = "?"
+LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def columns() -> list[Column]:
         Column(_("Phone number"), "phone"),
         Column(_("Member type"), "member_type"),
         Column(_("Remarks"), "remarks"),
+        Column(_("Language of the emails"), "locale"),
         Column(_("Registration status"), "status"),
         Column(_("Waiting list position"), "waiting_position"),
         Column(_("Registered at (JST)"), "created_at"),
@@ -107,6 +109,7 @@ def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
             "phone": registration.phone,
             "member_type": member_types.get(registration.member_type, registration.member_type),
             "remarks": registration.remarks,
+            "locale": LANGUAGE_NAMES.get(registration.locale, registration.locale),
             "status": statuses.get(registration.status, registration.status),
             "waiting_position": registration.waiting_position,
             "created_at": _local(registration.created_at),

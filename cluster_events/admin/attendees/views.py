@@ -165,6 +165,7 @@ def _registration_page(
         status_labels=exports.status_labels(),
         member_type_labels=exports.member_type_labels(),
         source_labels=exports.source_labels(),
+        language_names=exports.LANGUAGE_NAMES,
         resumed=resumed,
     )
     return body, status
