@@ -12,9 +12,7 @@ from playwright.sync_api import Page, expect
 
 from cluster_events.extensions import db
 from cluster_events.models import RegistrationStatus
-from tests.e2e.test_console_flow import log_in
-from tests.e2e.test_public_pages import _blocking_violations, _describe
-from tests.factories import make_event, make_organizer, make_registration
+from tests.factories import ORGANIZER_PASSWORD, make_event, make_organizer, make_registration
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +25,29 @@ PAGES = {
     "export": "/export",
     "messages": "/messages",
 }
+
+
+def log_in(page: Page, url: str, email: str) -> None:
+    page.goto(url)
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(ORGANIZER_PASSWORD)
+    page.locator('form[action$="/login"] [type="submit"]').click()
+    expect(page).to_have_url(re.compile(r"/admin/"))
+
+
+def blocking_violations(page: Page) -> list[dict[str, Any]]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    return [v for v in violations if v["impact"] in ("serious", "critical")]
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{v['impact']}: {v['id']}: {v['help']} at "
+        + ", ".join(" ".join(map(str, node["target"])) for node in v["nodes"][:5])
+        for v in violations
+    )
 
 
 @pytest.fixture
@@ -57,8 +78,8 @@ def test_no_serious_accessibility_violations(live_server, office, lang):
     for name, path in PAGES.items():
         url = f"/admin/events/{event.id}" + path.format(rid=person.id)
         page.goto(live_server(f"{url}?lang={lang}"))
-        violations = _blocking_violations(page)
-        assert not violations, f"axe-core on {name} ({lang}):\n{_describe(violations)}"
+        violations = blocking_violations(page)
+        assert not violations, f"axe-core on {name} ({lang}):\n{describe(violations)}"
 
 
 @pytest.mark.parametrize("width", [360, 1280])
