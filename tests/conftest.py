@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g, has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
+from werkzeug.test import TestResponse
 
 from cluster_events import create_app
 from cluster_events.config import normalise_database_url
@@ -125,9 +127,33 @@ def app_config(database_url: str, _instance_path: Path) -> dict[str, Any]:
     return base_test_config(database_url, _instance_path)
 
 
+class RequestIsolatingClient(FlaskClient):
+    """Starts every request with an empty ``g``, as production does.
+
+    The ``app`` fixture keeps one app context open for the whole test (so tests can
+    use the database directly), and Flask reuses an open app context for requests;
+    without this, per-request state such as Flask-Login's cached user would carry
+    over from one request to the next and hide bugs.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        _forget_request_state()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _forget_request_state()
+
+
+def _forget_request_state() -> None:
+    if has_app_context():
+        for name in list(vars(g)):
+            delattr(g, name)
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_config)
+    app.test_client_class = RequestIsolatingClient
     with app.app_context():
         yield app
         db.session.remove()
