@@ -4,6 +4,8 @@ Accept-Language; otherwise the site's default (Japanese)."""
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from babel.messages.plurals import get_plural
@@ -74,8 +76,14 @@ class MergedDomain(Domain):
         translations = super().get_translations()
         locale = get_locale()
         if locale is not None:
-            translations.plural = gettext.c2py(get_plural(str(locale)).plural_expr)
+            translations.plural = _plural_rule(str(locale))
         return translations
+
+
+@cache
+def _plural_rule(locale: str) -> Callable[[int], int]:
+    """Compiled once per language; gettext.c2py is too slow to run on every lookup."""
+    return gettext.c2py(get_plural(locale).plural_expr)
 
 
 def init_app(app: Flask) -> None:
