@@ -310,6 +310,8 @@ def test_checkin_code_round_trip_and_forgery(app):
     assert tokens.registration_by_checkin_code(wrong) is None
     assert tokens.registration_by_checkin_code("999999-AAAAAAAAAA") is None
     assert tokens.registration_by_checkin_code("nonsense") is None
+    # An id past what the column holds is simply unknown (PostgreSQL would refuse the query).
+    assert tokens.registration_by_checkin_code("999999999999-AAAAAAAAAA") is None
     assert tokens.checkin_url(registration) == f"http://localhost/admin/check-in/{code}"
 
 
@@ -354,3 +356,31 @@ def test_registrant_cannot_cancel_once_the_event_has_started(app):
     services.cancel_registration(person.id, organizer_id=None)
     assert db.session.get(Registration, person.id).status == "cancelled"
     assert_counters_match_rows(event.id)
+
+
+def test_sign_up_entered_by_the_office_is_audited_in_the_same_transaction(app, monkeypatch):
+    event = committed_event(capacity=5)
+    organizer = make_organizer()
+    db.session.commit()
+
+    def fail_mail(*args, **kwargs):
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(services.notifications, "queue_registration_received", fail_mail)
+    with pytest.raises(RuntimeError):
+        services.register(event.id, details(1), source="organizer", organizer_id=organizer.id)
+    assert db.session.scalar(select(func.count(AuditLogEntry.id))) == 0
+    assert db.session.scalar(select(func.count(Registration.id))) == 0
+
+    monkeypatch.undo()
+    outcome = services.register(
+        event.id, details(1), source="organizer", notify=False, organizer_id=organizer.id
+    )
+    entry = db.session.scalars(select(AuditLogEntry)).one()
+    assert (entry.action, entry.target_id, entry.organizer_id) == (
+        "registration.add",
+        outcome.registration.id,
+        organizer.id,
+    )
+    assert entry.after["email"] == "person1@example.org"
+    assert entry.after["notify"] is False

@@ -165,8 +165,12 @@ def register(
     source: str = "web",
     notify: bool = True,
     now: datetime | None = None,
+    organizer_id: int | None = None,
 ) -> RegistrationOutcome:
     """Register one person: a seat while seats remain, otherwise the waiting list.
+
+    ``organizer_id`` (a sign-up entered by the office) is written to the audit log in
+    the same transaction.
 
     An address that already has an active registration for the event gets that
     registration back (``created=False``) and nothing is queued. Organizers
@@ -191,6 +195,8 @@ def register(
         token = tokens.personal_token(registration)
         if notify:
             notifications.queue_registration_received(registration, token)
+        if organizer_id is not None:
+            _audit_added(registration, notify, organizer_id)
         session.commit()
     except IntegrityError:
         # The partial unique index caught a duplicate that slipped past the check.
@@ -204,6 +210,24 @@ def register(
         session.rollback()
         raise
     return RegistrationOutcome(registration, True, token)
+
+
+AUDITED_FIELDS = ("name", "name_kana", "email", "organization", "job_title", "phone", "member_type")
+
+
+def _audit_added(registration: Registration, notified: bool, organizer_id: int) -> None:
+    audit.record_change(
+        "registration.add",
+        "registration",
+        registration.id,
+        event_id=registration.event_id,
+        after={
+            **{name: getattr(registration, name) for name in AUDITED_FIELDS},
+            "status": registration.status,
+            "notify": notified,
+        },
+        organizer_id=organizer_id,
+    )
 
 
 def _active_registration(event_id: int, email_normalized: str) -> Registration | None:

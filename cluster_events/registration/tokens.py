@@ -22,7 +22,9 @@ from cluster_events.extensions import db
 from cluster_events.models import Registration
 
 _TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
-_CHECKIN_PATTERN = re.compile(r"^([0-9]{1,12})-([A-Z2-7]{10})$")
+# Nine digits at most: any id a 32-bit INTEGER column can hold, and never a number
+# PostgreSQL refuses to compare with one.
+_CHECKIN_PATTERN = re.compile(r"^([0-9]{1,9})-([A-Z2-7]{10})$")
 
 
 def new_token_salt() -> str:

@@ -227,34 +227,20 @@ def recipients(event_id: int, audience: Audience) -> list[Registration]:
 
 
 def add_registration(
-    event_id: int, details: registration_services.RegistrationDetails, *, notify: bool
+    event_id: int,
+    details: registration_services.RegistrationDetails,
+    *,
+    notify: bool,
+    organizer_id: int | None = None,
 ) -> registration_services.RegistrationOutcome:
-    """A phone or fax sign-up entered by the office; returns the RegistrationOutcome.
-
-    The registration service commits the registration itself; the audit entry follows
-    in a second, small transaction.
-    """
+    """A phone or fax sign-up entered by the office; the registration and its audit
+    entry are committed together by the registration service."""
     try:
-        outcome = registration_services.register(
-            event_id, details, source="organizer", notify=notify
+        return registration_services.register(
+            event_id, details, source="organizer", notify=notify, organizer_id=organizer_id
         )
     except registration_services.RegistrationError as error:
         raise AttendeeError(str(error.message), error.http_status) from error
-    if outcome.created:
-        registration = outcome.registration
-        record_change(
-            "registration.add",
-            "registration",
-            registration.id,
-            event_id=event_id,
-            after={
-                **_snapshot(registration, CONTACT_FIELDS),
-                "status": registration.status,
-                "notify": notify,
-            },
-        )
-        db.session.commit()
-    return outcome
 
 
 def cancel_attendee(

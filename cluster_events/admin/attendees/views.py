@@ -116,7 +116,10 @@ def attendee_add(event_id: int) -> Any:
     if form.validate_on_submit():
         try:
             outcome = services.add_registration(
-                event_id, form.registration_details(), notify=form.send_confirmation.data
+                event_id,
+                form.registration_details(),
+                notify=form.send_confirmation.data,
+                organizer_id=current_user.organizer.id,
             )
         except services.AttendeeError as error:
             _show_error(error)
