@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import render_template, request
 from flask_babel import gettext as _
 
 from cluster_events.admin import event_services as services
 from cluster_events.admin.access import resumable
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.forms import ConfirmForm, VenueForm
+from cluster_events.admin.record_views import delete_confirmed, is_submission, save_submitted
 from cluster_events.extensions import db
 from cluster_events.models import Venue
 
@@ -26,34 +27,20 @@ def venues() -> str:
 def venue_edit(venue_id: int | None) -> Any:
     venue = db.get_or_404(Venue, venue_id) if venue_id is not None else None
     form = VenueForm(obj=venue if request.method == "GET" else None)
-    status = 200
-    if request.method == "POST" and "_resume" not in request.form:
-        if form.validate_on_submit():
-            values = {name: form[name].data or "" for name in services.VENUE_FIELDS}
-            try:
-                services.save_venue(venue_id, values)
-            except services.ConsoleError as error:
-                if error.http_status == 404:
-                    abort(404)
-                for field, message in error.errors.items():
-                    form[field].errors = [*form[field].errors, message]
-            else:
-                flash(_("The venue was saved."), "success")
-                return redirect(url_for("admin.venues"))
-        status = 400
+
+    def save() -> object:
+        values = {name: form[name].data or "" for name in services.VENUE_FIELDS}
+        return services.save_venue(venue_id, values)
+
+    saved = save_submitted(form, save, _("The venue was saved."), "admin.venues")
+    if saved is not None:
+        return saved
+    status = 400 if is_submission() else 200
     return render_template("admin/venue_form.html", form=form, venue=venue), status
 
 
 @bp.route("/venues/<int:venue_id>/delete", methods=["POST"])
 def venue_delete(venue_id: int) -> Any:
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        services.delete_venue(venue_id)
-    except services.ConsoleError as error:
-        if error.http_status == 404:
-            abort(404)
-        flash(error.message, "error")
-    else:
-        flash(_("The venue was deleted."), "success")
-    return redirect(url_for("admin.venues"))
+    return delete_confirmed(
+        lambda: services.delete_venue(venue_id), _("The venue was deleted."), "admin.venues"
+    )
