@@ -51,6 +51,9 @@ def measure(
             raise RuntimeError(f"{FEED_PATH} answered {first.status}")
         feed_file = workdir / "feed.ics"
         feed_file.write_bytes(first.body)
+        in_feed = first.body.count(b"BEGIN:VEVENT")
+        if in_feed != FEED_EVENTS:
+            raise RuntimeError(f"{FEED_PATH} holds {in_feed} events, expected {FEED_EVENTS}")
         with gunicorn(
             "bench.baseline:app",
             database,
