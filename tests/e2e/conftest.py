@@ -100,11 +100,12 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def new_page(browser: Any) -> Iterator[Any]:
     """``new_page()`` opens a page in a fresh browser profile (no cookies), as another
-    person on another computer; its preferred language is Japanese unless given."""
+    person on another computer; its preferred language is Japanese unless given.
+    Other keywords go to Playwright's ``new_context`` (``java_script_enabled=False``)."""
     contexts = []
 
-    def open_page(locale: str = "ja-JP") -> Any:
-        context = browser.new_context(locale=locale, timezone_id="Asia/Tokyo")
+    def open_page(locale: str = "ja-JP", **options: Any) -> Any:
+        context = browser.new_context(locale=locale, timezone_id="Asia/Tokyo", **options)
         context.set_default_timeout(30_000)  # generous: CI machines can be busy
         contexts.append(context)
         return context.new_page()

@@ -168,3 +168,24 @@ def test_pages_load_nothing_from_other_hosts(live_server, catalogue, page):
 
     foreign = [url for url in requested if not url.startswith(live_server.url)]
     assert requested and not foreign, foreign
+
+
+def test_search_and_filter_work_without_javascript(live_server, catalogue, new_page):
+    page = new_page(java_script_enabled=False)
+    event = open_event(catalogue)
+    page.goto(live_server("/"))
+
+    page.locator("#category").select_option(event.category.slug)
+    page.locator("form.filter-form [type=submit]").click()
+    expect(page).to_have_url(re.compile(rf"category={event.category.slug}"))
+    titles = page.locator(".event-card__title a")
+    expect(titles.filter(has_text=event.title)).to_have_count(1)
+    assert titles.count() < len(catalogue)
+
+    page.locator("#q").fill(event.title)
+    page.locator("form.filter-form [type=submit]").click()
+    expect(titles.filter(has_text=event.title)).to_have_count(1)
+
+    page.get_by_role("link", name="English", exact=True).click()
+    page_lang(page).to_have_attribute("lang", "en")
+    expect(page.locator("#q")).to_have_value(event.title)
