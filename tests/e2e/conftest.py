@@ -85,7 +85,9 @@ def browser() -> Iterator[Any]:
             "Browser tests skipped: no Chromium found on PATH "
             "(install Debian's package: apt-get install chromium)"
         )
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=20_000)  # the default 5 s is short on a busy CI machine
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
