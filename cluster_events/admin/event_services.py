@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar as month_calendar
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -553,47 +554,23 @@ def save_venue(venue_id: int | None, values: dict[str, Any]) -> Venue:
     map_url = values.get("map_url", "")
     if map_url and not map_url.startswith(("https://", "http://")):
         raise ConsoleError({"map_url": _("The map link must start with https://.")})
-    if venue_id is None:
-        venue, before = Venue(), {}
-        db.session.add(venue)
-    else:
-        venue = db.session.get(Venue, venue_id)
-        if venue is None:
-            raise NotFound()
-        before = _values(venue, VENUE_FIELDS)
-    for name in VENUE_FIELDS:
-        setattr(venue, name, values.get(name, ""))
-    db.session.flush()
-    old, new = _difference(before, _values(venue, VENUE_FIELDS))
-    action = "venue.create" if venue_id is None else "venue.update"
-    if new:
-        record_change(action, "venue", venue.id, before=old, after=new)
+    venue = _apply_values(Venue, venue_id, VENUE_FIELDS, values, "venue")
     db.session.commit()
     return venue
 
 
 def delete_venue(venue_id: int) -> None:
-    venue = db.session.get(Venue, venue_id)
-    if venue is None:
-        raise NotFound()
-    used = db.session.scalar(select(func.count()).where(Event.venue_id == venue_id))
-    if used:
-        raise ConsoleError(
-            _("Events at this venue: %(count)d. A venue in use cannot be deleted.", count=used),
-            http_status=409,
-        )
-    record_change("venue.delete", "venue", venue.id, before=_values(venue, VENUE_FIELDS))
-    db.session.delete(venue)
-    _commit_or_in_use(_("This venue is in use and cannot be deleted."))
-
-
-def _commit_or_in_use(message: str) -> None:
-    """An event may have started using the row since it was counted."""
-    try:
-        db.session.commit()
-    except IntegrityError as error:
-        db.session.rollback()
-        raise ConsoleError(message, http_status=409) from error
+    _delete_unused(
+        Venue,
+        venue_id,
+        VENUE_FIELDS,
+        "venue",
+        Event.venue_id,
+        lambda count: _(
+            "Events at this venue: %(count)d. A venue in use cannot be deleted.", count=count
+        ),
+        _("This venue is in use and cannot be deleted."),
+    )
 
 
 def save_category(category_id: int | None, values: dict[str, Any]) -> Category:
@@ -613,21 +590,7 @@ def save_category(category_id: int | None, values: dict[str, Any]) -> Category:
         errors["name_en"] = _("Enter the English name.")
     if errors:
         raise ConsoleError(errors)
-    if category_id is None:
-        category, before = Category(), {}
-        db.session.add(category)
-    else:
-        category = db.session.get(Category, category_id)
-        if category is None:
-            raise NotFound()
-        before = _values(category, CATEGORY_FIELDS)
-    for name in CATEGORY_FIELDS:
-        setattr(category, name, values.get(name))
-    db.session.flush()
-    old, new = _difference(before, _values(category, CATEGORY_FIELDS))
-    action = "category.create" if category_id is None else "category.update"
-    if new:
-        record_change(action, "category", category.id, before=old, after=new)
+    category = _apply_values(Category, category_id, CATEGORY_FIELDS, values, "category")
     try:
         db.session.commit()
     except IntegrityError as error:
@@ -637,20 +600,73 @@ def save_category(category_id: int | None, values: dict[str, Any]) -> Category:
 
 
 def delete_category(category_id: int) -> None:
-    category = db.session.get(Category, category_id)
-    if category is None:
-        raise NotFound()
-    used = db.session.scalar(select(func.count()).where(Event.category_id == category_id))
-    if used:
-        raise ConsoleError(
-            _(
-                "Events in this category: %(count)d. A category in use cannot be deleted.",
-                count=used,
-            ),
-            http_status=409,
-        )
-    record_change(
-        "category.delete", "category", category.id, before=_values(category, CATEGORY_FIELDS)
+    _delete_unused(
+        Category,
+        category_id,
+        CATEGORY_FIELDS,
+        "category",
+        Event.category_id,
+        lambda count: _(
+            "Events in this category: %(count)d. A category in use cannot be deleted.",
+            count=count,
+        ),
+        _("This category is in use and cannot be deleted."),
     )
-    db.session.delete(category)
-    _commit_or_in_use(_("This category is in use and cannot be deleted."))
+
+
+def _apply_values(
+    model: type[Any],
+    record_id: int | None,
+    fields: tuple[str, ...],
+    values: dict[str, Any],
+    target_type: str,
+) -> Any:
+    """Create (record_id None) or update a venue or category and audit what changed;
+    the caller commits."""
+    if record_id is None:
+        record, before = model(), {}
+        db.session.add(record)
+    else:
+        record = db.session.get(model, record_id)
+        if record is None:
+            raise NotFound()
+        before = _values(record, fields)
+    for name in fields:
+        if name in values:
+            setattr(record, name, values[name])
+    db.session.flush()
+    old, new = _difference(before, _values(record, fields))
+    if new:
+        action = f"{target_type}.create" if record_id is None else f"{target_type}.update"
+        record_change(action, target_type, record.id, before=old, after=new)
+    return record
+
+
+def _delete_unused(
+    model: type[Any],
+    record_id: int,
+    fields: tuple[str, ...],
+    target_type: str,
+    event_column: Any,
+    in_use_message: Callable[[int], str],
+    raced_message: str,
+) -> None:
+    """Delete a venue or category that no event uses, and audit it."""
+    record = db.session.get(model, record_id)
+    if record is None:
+        raise NotFound()
+    used = db.session.scalar(select(func.count()).where(event_column == record_id))
+    if used:
+        raise ConsoleError(in_use_message(used), http_status=409)
+    record_change(f"{target_type}.delete", target_type, record.id, before=_values(record, fields))
+    db.session.delete(record)
+    _commit_or_in_use(raced_message)
+
+
+def _commit_or_in_use(message: str) -> None:
+    """An event may have started using the row since it was counted."""
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise ConsoleError(message, http_status=409) from error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -111,15 +112,7 @@ class AddRegistrationForm(ContactForm):
 
     def registration_details(self) -> RegistrationDetails:
         return RegistrationDetails(
-            name=self.name.data,
-            name_kana=self.name_kana.data,
-            email=self.email.data,
-            organization=self.organization.data,
-            job_title=self.job_title.data,
-            phone=self.phone.data,
-            member_type=self.member_type.data,
-            remarks=self.remarks.data,
-            locale=self.locale.data,
+            **asdict(self.contact_details()), remarks=self.remarks.data, locale=self.locale.data
         )
 
 
