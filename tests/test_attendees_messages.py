@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from cluster_events.admin.attendees import services
 from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, OutboxMessage, OutboxStatus, RegistrationStatus
+from tests.concurrency import run_at_once
 from tests.factories import make_event, make_registration
 
 BODY = "会場が3階の第2会議室に変わりました。\n\nお気をつけてお越しください。"
@@ -177,33 +178,19 @@ def test_registration_mail_is_not_listed_as_an_organizer_message(event, logged_i
 
 def test_two_sends_of_the_same_preview_at_once_queue_one_batch(event, app):
     """Two browser tabs (or a double click) sending the same preview at the same moment."""
-    import threading
-
     event_id = event.id
     db.session.rollback()  # the threads must not wait behind this session's transaction
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def send() -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                services.send_message(
-                    event_id, services.Audience.both, "お知らせ", BODY, batch_key="samebatch"
-                )
-                outcomes.append("sent")
-            except services.AttendeeError:
-                outcomes.append("refused")
-            except Exception as error:
-                outcomes.append(repr(error))
-            finally:
-                db.session.remove()
+    def send() -> str:
+        try:
+            services.send_message(
+                event_id, services.Audience.both, "お知らせ", BODY, batch_key="samebatch"
+            )
+        except services.AttendeeError:
+            return "refused"
+        return "sent"
 
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = run_at_once(app, 2, send, timeout=60)
     assert sorted(outcomes) == ["refused", "sent"]
     db.session.rollback()  # end the test's own read snapshot
     assert len(_outbox()) == 3

@@ -24,6 +24,7 @@ from cluster_events.extensions import db
 from cluster_events.mail import outbox
 from cluster_events.mail.messages import RenderedMail, add_to_outbox
 from cluster_events.models import OutboxMessage, OutboxStatus
+from tests.concurrency import run_at_once
 from tests.conftest import free_port
 from tests.factories import make_event
 
@@ -201,25 +202,12 @@ def test_a_lease_keeps_other_workers_away_until_it_expires(app, smtp_server):
 
 def test_worker_threads_at_once_send_each_message_once(app, smtp_server):
     ids = queue(40)
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            with app.app_context():
-                barrier.wait()
-                while outbox.deliver_due(limit=3).claimed:
-                    pass
-                db.session.remove()
-        except BaseException as error:  # reported below, not lost in the thread
-            errors.append(error)
+    def drain() -> None:
+        while outbox.deliver_due(limit=3).claimed:
+            pass
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
+    run_at_once(app, 4, drain)
     counts = received_recipients(smtp_server)
     assert len(counts) == len(ids)
     assert set(counts.values()) == {1}

@@ -3,7 +3,6 @@ however many at once) `send-reminders` runs."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -21,6 +20,7 @@ from cluster_events.models import (
     Registration,
     RegistrationStatus,
 )
+from tests.concurrency import run_at_once
 from tests.factories import make_event, make_registration
 
 
@@ -119,25 +119,7 @@ def test_runs_at_the_same_time_queue_each_reminder_once(app):
     event = make_event(starts_at=utcnow() + timedelta(hours=3))
     ids = {make_registration(event).id for _ in range(60)}
     db.session.commit()
-    barrier = threading.Barrier(3)
-    counts: list[int] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            with app.app_context():
-                barrier.wait()
-                counts.append(len(queue_due_reminders()))
-                db.session.remove()
-        except BaseException as error:  # reported below, not lost in the thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
+    counts = run_at_once(app, 3, lambda: len(queue_due_reminders()))
     assert sum(counts) == 60
     assert sorted(m.registration_id for m in reminders()) == sorted(ids)
 
