@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -249,25 +249,32 @@ def cancel_attendee(
     """Cancel; the registration service gives the seat to the first person waiting (who
     is always told), and records the action in the audit log. ``notify=False`` only
     spares the cancelled person the receipt (they asked by phone)."""
-    _require(event_id, registration_id)
-    db.session.rollback()
-    try:
-        return registration_services.cancel_registration(
-            registration_id, notify=notify, organizer_id=organizer_id
-        )
-    except registration_services.RegistrationError as error:
-        raise AttendeeError(str(error.message), error.http_status) from error
+    return _change_seat(
+        registration_services.cancel_registration, event_id, registration_id, organizer_id, notify
+    )
 
 
 def promote_attendee(
     event_id: int, registration_id: int, *, organizer_id: int, notify: bool = True
 ) -> Registration:
+    return _change_seat(
+        registration_services.promote_registration, event_id, registration_id, organizer_id, notify
+    )
+
+
+def _change_seat(
+    change: Callable[..., Registration],
+    event_id: int,
+    registration_id: int,
+    organizer_id: int,
+    notify: bool,
+) -> Registration:
+    """Hand a cancel or promote of this event's registration to the registration service,
+    which takes the event lock in a transaction of its own."""
     _require(event_id, registration_id)
     db.session.rollback()
     try:
-        return registration_services.promote_registration(
-            registration_id, notify=notify, organizer_id=organizer_id
-        )
+        return change(registration_id, notify=notify, organizer_id=organizer_id)
     except registration_services.RegistrationError as error:
         raise AttendeeError(str(error.message), error.http_status) from error
 
