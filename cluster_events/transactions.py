@@ -1,0 +1,107 @@
+"""The one way to change data: ``with write_transaction(): ...``.
+
+A write transaction starts by taking SQLite's write lock up front (``BEGIN
+IMMEDIATE``; PostgreSQL needs nothing at this point), optionally locks one event
+row (``SELECT ... FOR UPDATE``), commits when the block ends and rolls back when
+anything is raised out of it. Blocks nest: a service called inside another
+service's transaction joins it, so one change and everything it causes (a
+promotion, its email, the audit entry) commit together or not at all.
+
+Every change to an event's registrations, seat counters or capacity locks the
+event row first (``lock_event=``), so two gunicorn workers never count the same
+seat. This is the only module that rolls a session back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cluster_events.database import SQLITE_BEGIN_OPTION
+from cluster_events.errors import NotFound
+from cluster_events.extensions import db
+from cluster_events.models import Event
+
+_DEPTH_KEY = "write_transaction_depth"
+
+
+class EventNotFound(NotFound):
+    default_message = _l("This event could not be found.")
+
+
+@contextmanager
+def write_transaction(*, lock_event: int | None = None) -> Iterator[Event | None]:
+    """Run the block in one write transaction; yields the locked event, if one was asked for.
+
+    ``lock_event`` (an event id) locks that event's row for the rest of the
+    transaction, read afresh; an unknown id raises EventNotFound. Inside an outer
+    ``write_transaction`` the block joins it: only the outermost block commits,
+    and an error raised out of an inner block rolls back the whole transaction
+    when it leaves the outermost one.
+    """
+    session = db.session()
+    depth = session.info.get(_DEPTH_KEY, 0)
+    if depth == 0:
+        _begin(session)
+    session.info[_DEPTH_KEY] = depth + 1
+    try:
+        event = _lock_event(session, lock_event) if lock_event is not None else None
+        yield event
+        if depth == 0:
+            session.commit()
+    except BaseException:
+        if depth == 0:
+            session.rollback()
+        raise
+    finally:
+        if depth == 0:
+            session.info.pop(_DEPTH_KEY, None)
+        else:
+            session.info[_DEPTH_KEY] = depth
+
+
+def in_write_transaction() -> bool:
+    return db.session().info.get(_DEPTH_KEY, 0) > 0
+
+
+def end_read_transaction() -> None:
+    """End the read-only transaction a request or worker has open (it holds no changes),
+    so that nothing is held open while waiting on something slow, such as a mail server,
+    and the next read sees the latest committed data."""
+    session = db.session()
+    if in_write_transaction():
+        raise RuntimeError("end_read_transaction() inside write_transaction()")
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("end_read_transaction() with unsaved changes")
+    session.rollback()
+
+
+def _begin(session: Session) -> None:
+    """Start a transaction that may write, taking SQLite's write lock up front.
+
+    On SQLite a deferred transaction that reads and later writes can fail with
+    "database is locked" when another process wrote in between; ``BEGIN
+    IMMEDIATE`` waits for the lock (busy_timeout) instead. Any read-only
+    transaction already open is ended first; it must not hold unsaved changes.
+    """
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("write_transaction() started with unsaved changes")
+        session.rollback()
+    session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
+def _lock_event(session: Session, event_id: int) -> Event:
+    event = session.scalar(
+        select(Event)
+        .where(Event.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if event is None:
+        raise EventNotFound()
+    return event
