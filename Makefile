@@ -51,7 +51,7 @@ instance/config.py:
 run: $(VENV)/.installed translations instance/config.py
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo-if-empty
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	CLUSTER_EVENTS_LOCAL_SITE_URL=http://127.0.0.1:$(PORT) $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed-dev translations
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,12 @@ from typing import Any
 
 from flask import Flask
 
-from cluster_events.config import DEFAULT_SECRET_KEY, DefaultConfig, database_url_from_environment
+from cluster_events.config import (
+    DEFAULT_SECRET_KEY,
+    DefaultConfig,
+    database_url_from_environment,
+    local_site_url,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +50,8 @@ def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
         database_file = Path(app.instance_path) / "cluster_events.sqlite3"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database_file}"
     app.config["SQLALCHEMY_DATABASE_URI"] = _with_driver(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not app.config.get("SITE_URL"):
+        app.config["SITE_URL"] = local_site_url()
     if app.config.get("SESSION_COOKIE_SECURE") is None:
         app.config["SESSION_COOKIE_SECURE"] = not (
             app.debug or app.testing or _is_loopback_http(app.config.get("SITE_URL", ""))
@@ -122,8 +129,10 @@ def _init_extensions(app: Flask) -> None:
     i18n.init_app(app)
     errors.init_app(app)
     from cluster_events import mail as mail_delivery
+    from cluster_events.registration import notifications as registration_notifications
 
     mail_delivery.init_app(app)
+    registration_notifications.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

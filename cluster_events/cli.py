@@ -1,4 +1,5 @@
-"""Commands for operators and cron: `flask --app cluster_events <command>`."""
+"""Commands for operators and cron: `flask --app cluster_events <command>`; each domain
+keeps its own command beside its rules, and this module adds them all to the app."""
 
 from __future__ import annotations
 
@@ -26,14 +27,14 @@ def seed_demo_if_empty_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from cluster_events.admin.attendees.cli import purge_personal_data_command
+    from cluster_events.auth.cli import create_organizer_command
+    from cluster_events.mail import cli as mail_cli
+    from cluster_events.registration.purge import purge_personal_data_command
+    from cluster_events.registration.reminders import send_reminders_command
 
     app.cli.add_command(purge_personal_data_command)
-    from cluster_events.auth.cli import create_organizer_command
-
+    app.cli.add_command(send_reminders_command)
     app.cli.add_command(create_organizer_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(seed_demo_if_empty_command)
-    from cluster_events.mail import cli as mail_cli
-
     mail_cli.init_app(app)

@@ -52,8 +52,10 @@ class DefaultConfig:
     )
     SITE_PRIVACY_MARKDOWN = ""
     SITE_PRIVACY_MARKDOWN_EN = ""
-    #: Absolute base URL used where no request is at hand (mail worker, reminders, feeds).
-    SITE_URL = "http://127.0.0.1:5000"
+    #: The public site's address: every absolute URL (emails, .ics files, feeds, QR codes)
+    #: is built from it, never from the request. Unset, it is LOCAL_SITE_URL_ENV's value
+    #: (`make run PORT=N` sets it to http://127.0.0.1:N) or http://127.0.0.1:5000.
+    SITE_URL = ""
     #: How long personal data of registrations is kept after an event, in days.
     PERSONAL_DATA_RETENTION_DAYS = 365
 
@@ -109,3 +111,13 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+#: Set by `make run` to the address it serves, for a SITE_URL that nobody configured.
+LOCAL_SITE_URL_ENV = "CLUSTER_EVENTS_LOCAL_SITE_URL"
+FALLBACK_SITE_URL = "http://127.0.0.1:5000"
+
+
+def local_site_url() -> str:
+    """The SITE_URL of a development server when none is configured."""
+    return os.environ.get(LOCAL_SITE_URL_ENV) or FALLBACK_SITE_URL

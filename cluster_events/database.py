@@ -1,6 +1,6 @@
 """Database plumbing shared by every domain: the declarative base, a UTC datetime
-type that behaves the same on SQLite and PostgreSQL, and the write lock that
-keeps seat counting correct across gunicorn workers."""
+type that behaves the same on SQLite and PostgreSQL, and SQLite's transaction
+handling (``BEGIN IMMEDIATE`` for writes; see cluster_events.transactions)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, event
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -81,24 +81,6 @@ def _begin_sqlite(connection: Any) -> None:
         return
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "")
     connection.exec_driver_sql(f"BEGIN {mode}".strip())
-
-
-def begin_write_transaction(session: Session) -> None:
-    """Start a transaction that may write, taking SQLite's write lock up front.
-
-    On SQLite a deferred transaction that reads and later writes can fail with
-    "database is locked" when another process wrote in between; ``BEGIN
-    IMMEDIATE`` waits for the lock (busy_timeout) instead. On PostgreSQL the
-    caller locks the rows it counts with ``SELECT ... FOR UPDATE``.
-
-    Any read-only transaction the request already opened is ended first; it
-    must not hold unsaved changes.
-    """
-    if session.in_transaction():
-        if session.new or session.dirty or session.deleted:
-            raise RuntimeError("begin_write_transaction() called with unsaved changes")
-        session.rollback()
-    session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
 
 
 def render_migration_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

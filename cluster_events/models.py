@@ -17,11 +17,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
+    select,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from cluster_events.database import Base, UTCDateTime, utcnow
 
@@ -149,6 +151,17 @@ class Event(Base):
     @staticmethod
     def new_uid(domain: str) -> str:
         return f"{uuid.uuid4()}@{domain}"
+
+    @classmethod
+    def publicly_listed(cls) -> Select[tuple[Event]]:
+        """What the public may see: published or cancelled, never drafts; members-only
+        events stay hidden. Category and venue come in the same query."""
+        return (
+            select(cls)
+            .options(joinedload(cls.category), joinedload(cls.venue))
+            .where(cls.status.in_([EventStatus.published, EventStatus.cancelled]))
+            .where(cls.is_members_only.is_(False))
+        )
 
     @property
     def is_published(self) -> bool:

@@ -32,11 +32,6 @@ def render_markdown(source: str) -> str:
     )
 
 
-def markdown_to_plain_text(source: str) -> str:
-    """Plain text of Markdown, for calendar descriptions and email bodies."""
-    return nh3.clean(render_markdown(source), tags=set()).strip()
-
-
 def normalise_input(value: str | None) -> str:
     """NFKC (full-width ＠ and ０９０ become @ and 090) and trimmed, with inner runs of
     white space (including the ideographic space) folded to one."""

@@ -271,6 +271,12 @@ class SMTPRecorder:
             return [message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
 
 
+def sending_to(recorder: SMTPRecorder) -> dict[str, Any]:
+    """App settings that deliver mail to ``recorder`` (Flask-Mail suppresses sending
+    under TESTING unless told otherwise)."""
+    return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": recorder.port, "MAIL_SUPPRESS_SEND": False}
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SMTPRecorder]:
     from aiosmtpd.controller import Controller

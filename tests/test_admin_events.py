@@ -9,21 +9,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from cluster_events.admin import event_services
 from cluster_events.database import utcnow
+from cluster_events.events import services as event_services
 from cluster_events.extensions import db
 from cluster_events.models import (
     AuditLogEntry,
     Category,
     Event,
     EventStatus,
-    OutboxMessage,
     Registration,
     RegistrationStatus,
     Venue,
 )
 from cluster_events.timefmt import TOKYO
 from tests.factories import make_category, make_event, make_registration, make_venue
+from tests.records import audit_entries, outbox_messages
 
 
 def soon() -> datetime:
@@ -65,17 +65,6 @@ def form_values(event: Event, **changes) -> dict[str, str]:
         values["is_members_only"] = "y"
     values.update(changes)
     return {key: value for key, value in values.items() if value is not None}
-
-
-def outbox(kind: str | None = None) -> list[OutboxMessage]:
-    query = select(OutboxMessage).order_by(OutboxMessage.id)
-    if kind:
-        query = query.where(OutboxMessage.kind == kind)
-    return list(db.session.scalars(query))
-
-
-def audit(action: str) -> list[AuditLogEntry]:
-    return list(db.session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == action)))
 
 
 def fresh(event: Event) -> Event:
@@ -144,7 +133,7 @@ class TestCreate:
         assert event.status == EventStatus.draft
         assert event.uid.endswith("@test.example.org")
         assert response.headers["Location"] == f"/admin/events/{event.id}"
-        [entry] = audit("event.create")
+        [entry] = audit_entries("event.create")
         assert entry.after["title"] == "省エネ・環境経営セミナー（第２回）"
         assert entry.organizer_id == organizer_client.organizer.id
 
@@ -311,7 +300,7 @@ class TestDuplicate:
             source.body,
             source.venue_id,
         )
-        assert audit("event.duplicate")[0].after["copied_from"] == source.id
+        assert audit_entries("event.duplicate")[0].after["copied_from"] == source.id
 
     @pytest.mark.parametrize(
         ("start", "expected"),
@@ -357,7 +346,7 @@ class TestChangingTimeOrPlace:
         assert "Registered now (confirmed or waiting): 2." in page
         assert 'name="notify" value="yes"' in page and 'name="notify" value="no"' in page
         assert fresh(event).starts_at == event.starts_at
-        assert outbox() == []
+        assert outbox_messages() == []
 
     def test_yes_emails_every_active_registrant_with_the_new_ics(
         self, app, organizer_client, event
@@ -378,7 +367,7 @@ class TestChangingTimeOrPlace:
         event = fresh(event)
         assert event.starts_at == old_start + timedelta(days=7)
         assert event.sequence == old_sequence + 1
-        messages = outbox("event_changed")
+        messages = outbox_messages("event_changed")
         assert len(messages) == 2
         english = next(m for m in messages if "Yokohama office" in m.body_text)
         assert "was" in english.body_text
@@ -387,8 +376,8 @@ class TestChangingTimeOrPlace:
         for message in messages:
             [ics] = [a for a in message.attachments if "calendar" in a["content_type"]]
             assert f"SEQUENCE:{event.sequence}" in ics["data"]
-        assert audit("event.update")[0].before["venue_id"] != venue.id
-        assert audit("event.notify_change")[0].after["recipients"] == 2
+        assert audit_entries("event.update")[0].before["venue_id"] != venue.id
+        assert audit_entries("event.notify_change")[0].after["recipients"] == 2
 
     def test_no_saves_without_emails(self, app, organizer_client, event):
         venue = make_venue(name="横浜事務所")
@@ -398,7 +387,7 @@ class TestChangingTimeOrPlace:
             302
         )
         assert fresh(event).venue_id == venue.id
-        assert outbox() == []
+        assert outbox_messages() == []
 
     def test_a_change_of_text_alone_asks_nothing(self, app, organizer_client, event):
         data = form_values(event, summary="内容を追記しました。")
@@ -406,7 +395,7 @@ class TestChangingTimeOrPlace:
             302
         )
         assert fresh(event).summary == "内容を追記しました。"
-        assert outbox() == []
+        assert outbox_messages() == []
 
     def test_drafts_are_saved_without_asking(self, app, organizer_client):
         draft = make_event(status=EventStatus.draft, starts_at=soon())
@@ -450,7 +439,7 @@ class TestCapacity:
             "待ち2": ("confirmed", None),
             "待ち3": ("waiting", 1),
         }
-        assert len(outbox("promoted")) == 2
+        assert len(outbox_messages("promoted")) == 2
 
     def test_unlimited_capacity_promotes_everyone(self, app, organizer_client, event):
         organizer_client.post(
@@ -468,7 +457,7 @@ class TestCapacity:
         event = fresh(event)
         assert (event.capacity, event.title) != (1, "変更してはいけない")
         assert event.capacity == 2
-        assert audit("event.update") == []
+        assert audit_entries("event.update") == []
 
     def test_service_keeps_counts_right(self, app, event):
         with app.test_request_context():
@@ -506,17 +495,17 @@ class TestCancel:
         event = fresh(event)
         assert event.status == EventStatus.cancelled
         assert event.cancellation_reason == "講師の急病のため中止します。"
-        messages = outbox("event_cancelled")
+        messages = outbox_messages("event_cancelled")
         assert sorted(m.registration_id for m in messages) == sorted([confirmed.id, waiting.id])
         for message in messages:
             [ics] = [a for a in message.attachments if "calendar" in a["content_type"]]
             assert "METHOD:CANCEL" in ics["data"]
         page = client.get(f"/events/{event.slug}").get_data(as_text=True)
         assert "中止" in page and "講師の急病のため中止します。" in page
-        assert audit("event.cancel")[0].after["recipients"] == 2
+        assert audit_entries("event.cancel")[0].after["recipients"] == 2
         again = organizer_client.post(f"/admin/events/{event.id}/cancel", data={"reason": "x"})
         assert again.status_code == 409
-        assert len(outbox("event_cancelled")) == 2
+        assert len(outbox_messages("event_cancelled")) == 2
 
 
 class TestVenuesAndCategories:

@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from cluster_events.extensions import db
-from cluster_events.models import AuditLogEntry, OutboxMessage, Registration, RegistrationStatus
+from cluster_events.models import OutboxMessage, Registration, RegistrationStatus
 from tests.factories import make_event, make_registration
+from tests.records import audit_entries
 
 FORM = {
     "name": "山田　太郎",  # ideographic space, as people type it
@@ -21,14 +22,6 @@ FORM = {
     "remarks": "FAXで申込み",
     "locale": "ja",
 }
-
-
-def _audit(action: str) -> list[AuditLogEntry]:
-    return list(
-        db.session.scalars(
-            select(AuditLogEntry).where(AuditLogEntry.action == action).order_by(AuditLogEntry.id)
-        )
-    )
 
 
 def _outbox_count(registration_id: int | None = None) -> int:
@@ -58,7 +51,7 @@ def test_add_by_hand_normalises_and_chooses_the_email(app, logged_in_client, sen
     assert registration.source == "organizer"
     assert registration.status == RegistrationStatus.confirmed
     assert _outbox_count(registration.id) == (1 if send else 0)
-    [entry] = _audit("registration.add")
+    [entry] = audit_entries("registration.add")
     assert entry.organizer_id == client.organizer.id
     assert entry.target_id == registration.id
     assert entry.event_id == event.id
@@ -92,7 +85,7 @@ def test_add_by_hand_twice_does_not_duplicate(app, logged_in_client):
     )
     assert db.session.scalar(select(func.count()).select_from(Registration)) == 1
     assert "すでに申込み済みです" in response.get_data(as_text=True)
-    assert len(_audit("registration.add")) == 1
+    assert len(audit_entries("registration.add")) == 1
 
 
 def test_add_by_hand_with_bad_input_shows_the_form_again(app, logged_in_client):
@@ -140,7 +133,7 @@ def test_cancel_promotes_the_first_waiting_person_and_is_audited(app, logged_in_
     assert first.status == RegistrationStatus.confirmed
     assert (second.status, second.waiting_position) == (RegistrationStatus.waiting, 1)
     assert (event.confirmed_count, event.waiting_count) == (1, 1)
-    [entry] = _audit("registration.cancel")
+    [entry] = audit_entries("registration.cancel")
     assert entry.organizer_id == client.organizer.id
     assert entry.before == {"status": "confirmed"}
     assert entry.after == {"status": "cancelled"}
@@ -193,7 +186,7 @@ def test_promote_by_hand(app, logged_in_client):
     db.session.expire_all()
     assert second.status == RegistrationStatus.confirmed
     assert (event.confirmed_count, event.waiting_count) == (1, 1)
-    [entry] = _audit("registration.promote")
+    [entry] = audit_entries("registration.promote")
     assert entry.before["waiting_position"] == 2
 
 
@@ -209,7 +202,7 @@ def test_promote_without_a_free_seat_is_refused(app, logged_in_client):
     assert "flash--error" in response.get_data(as_text=True)
     db.session.expire_all()
     assert waiting.status == RegistrationStatus.waiting
-    assert _audit("registration.promote") == []
+    assert audit_entries("registration.promote") == []
 
 
 def test_edit_contact_details_records_before_and_after(app, logged_in_client):
@@ -227,7 +220,7 @@ def test_edit_contact_details_records_before_and_after(app, logged_in_client):
     db.session.expire_all()
     assert registration.email == "New@Example.org"
     assert registration.email_normalized == "new@example.org"
-    [entry] = _audit("registration.edit")
+    [entry] = audit_entries("registration.edit")
     assert entry.before["email"] == "old@example.org"
     assert entry.after["email"] == "New@Example.org"
     assert "name" not in entry.after  # unchanged fields are not listed
@@ -249,7 +242,7 @@ def test_edit_to_an_address_already_registered_is_refused(app, logged_in_client)
     assert 'value="TAKEN@example.org"' in html
     db.session.expire_all()
     assert registration.email == "mine@example.org"
-    assert _audit("registration.edit") == []
+    assert audit_entries("registration.edit") == []
 
 
 def test_private_note_is_saved_audited_and_not_on_the_personal_page(app, logged_in_client):
@@ -266,7 +259,7 @@ def test_private_note_is_saved_audited_and_not_on_the_personal_page(app, logged_
     assert note in response.get_data(as_text=True)
     db.session.expire_all()
     assert registration.organizer_note == note
-    [entry] = _audit("registration.note")
+    [entry] = audit_entries("registration.note")
     assert entry.after == {"organizer_note": note}
     from cluster_events.registration.tokens import personal_token
 

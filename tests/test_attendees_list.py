@@ -7,10 +7,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from cluster_events.admin.attendees import services
 from cluster_events.admin.attendees.forms import parse_filter
 from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, RegistrationStatus
+from cluster_events.registration import attendees as services
 from tests.factories import make_event, make_registration
 
 

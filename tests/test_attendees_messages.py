@@ -8,11 +8,13 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from cluster_events.admin.attendees import services
+from cluster_events.errors import ServiceError
 from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, OutboxMessage, OutboxStatus, RegistrationStatus
+from cluster_events.registration import messages as services
 from tests.concurrency import run_at_once
 from tests.factories import make_event, make_registration
+from tests.records import outbox_messages
 
 BODY = "会場が3階の第2会議室に変わりました。\n\nお気をつけてお越しください。"
 
@@ -26,10 +28,6 @@ def event(app):
     make_registration(event, name="取消 済", name_kana="とりけし", status="cancelled")
     db.session.commit()
     return event
-
-
-def _outbox() -> list[OutboxMessage]:
-    return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def _preview(client, event, audience="confirmed", subject="会場変更のお知らせ"):
@@ -59,7 +57,7 @@ def test_preview_then_send_queues_one_copy_per_recipient(
     assert preview.status_code == 200
     html = preview.get_data(as_text=True)
     assert "会場が3階の第2会議室に変わりました。" in html
-    assert _outbox() == []  # the preview sends nothing
+    assert outbox_messages() == []  # the preview sends nothing
     response = client.post(
         f"/admin/events/{event.id}/messages/send",
         data={
@@ -70,7 +68,7 @@ def test_preview_then_send_queues_one_copy_per_recipient(
         },
     )
     assert response.status_code == 302
-    messages = _outbox()
+    messages = outbox_messages()
     assert {"person" if m.recipient.startswith("person") else m.recipient for m in messages} == (
         expected
     )
@@ -95,7 +93,7 @@ def test_sending_twice_sends_once(event, logged_in_client):
     client.post(f"/admin/events/{event.id}/messages/send", data=form)
     again = client.post(f"/admin/events/{event.id}/messages/send", data=form, follow_redirects=True)
     assert "flash--error" in again.get_data(as_text=True)
-    assert len(_outbox()) == 2
+    assert len(outbox_messages()) == 2
 
 
 def test_missing_subject_returns_to_the_form_with_the_text_kept(event, logged_in_client):
@@ -119,7 +117,7 @@ def test_nobody_to_write_to_is_said_and_nothing_is_queued(app, logged_in_client)
     )
     assert "flash--error" in response.get_data(as_text=True)
     assert "/messages/send" not in html  # no send button in the preview
-    assert _outbox() == []
+    assert outbox_messages() == []
 
 
 def test_history_shows_delivery_status_and_failed_ones_can_be_retried(event, logged_in_client):
@@ -165,7 +163,7 @@ def test_history_shows_delivery_status_and_failed_ones_can_be_retried(event, log
 
 def test_registration_mail_is_not_listed_as_an_organizer_message(event, logged_in_client):
     client = logged_in_client()
-    from cluster_events.mail.notifications import queue_promoted
+    from cluster_events.registration.notifications import queue_promoted
 
     waiting = next(r for r in event.registrations if r.status == RegistrationStatus.waiting)
     queue_promoted(waiting)
@@ -186,11 +184,11 @@ def test_two_sends_of_the_same_preview_at_once_queue_one_batch(event, app):
             services.send_message(
                 event_id, services.Audience.both, "お知らせ", BODY, batch_key="samebatch"
             )
-        except services.AttendeeError:
+        except ServiceError:
             return "refused"
         return "sent"
 
     outcomes = run_at_once(app, 2, send, timeout=60)
     assert sorted(outcomes) == ["refused", "sent"]
     db.session.rollback()  # end the test's own read snapshot
-    assert len(_outbox()) == 3
+    assert len(outbox_messages()) == 3

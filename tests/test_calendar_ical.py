@@ -56,7 +56,8 @@ def test_single_event_file_carries_every_property_clients_need(app):
     )
     db.session.commit()
 
-    with app.test_request_context("/", base_url="https://events.example.org"):
+    app.config["SITE_URL"] = "https://events.example.org"
+    with app.test_request_context("/"):
         data = ical.event_to_ical(event, locale="ja")
 
     lines = unfolded(data)

@@ -39,7 +39,8 @@ def _query(url: str) -> dict[str, str]:
 def test_google_calendar_link_carries_encoded_japanese(app):
     event = _event()
     db.session.commit()
-    with app.test_request_context("/", base_url="https://events.example.org"):
+    app.config["SITE_URL"] = "https://events.example.org"
+    with app.test_request_context("/"):
         url = links.google_calendar_url(event, "ja")
     assert url.startswith("https://calendar.google.com/calendar/render?")
     values = _query(url)
@@ -57,7 +58,8 @@ def test_google_calendar_link_carries_encoded_japanese(app):
 def test_outlook_link_carries_encoded_japanese_and_iso_times(app):
     event = _event()
     db.session.commit()
-    with app.test_request_context("/", base_url="https://events.example.org"):
+    app.config["SITE_URL"] = "https://events.example.org"
+    with app.test_request_context("/"):
         url = links.outlook_calendar_url(event, "ja")
     assert url.startswith("https://outlook.live.com/calendar/0/action/compose?")
     values = _query(url)

@@ -10,9 +10,9 @@ import pytest
 
 from cluster_events.database import utcnow
 from cluster_events.events import queries
-from cluster_events.events.status import RegistrationState, can_register, registration_state
 from cluster_events.extensions import db
 from cluster_events.models import Event, EventStatus, RegistrationStatus
+from cluster_events.registration.status import RegistrationState, can_register, registration_state
 from cluster_events.timefmt import TOKYO
 from tests.factories import make_category, make_event, make_registration, make_venue
 

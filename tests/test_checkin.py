@@ -7,10 +7,11 @@ import re
 import pytest
 from sqlalchemy import select
 
-from cluster_events.admin.attendees import services
 from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, RegistrationStatus
-from cluster_events.registration.tokens import checkin_code, checkin_url
+from cluster_events.registration import attendees as services
+from cluster_events.registration.notifications import checkin_url
+from cluster_events.registration.tokens import checkin_code
 from tests.factories import make_event, make_registration
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from cluster_events.database import utcnow
 from cluster_events.demo import CATEGORIES, DEMO_EVENTS, database_is_empty, seed_demo
-from cluster_events.events.status import RegistrationState, registration_state
 from cluster_events.extensions import db
 from cluster_events.models import (
     Category,
@@ -20,6 +19,7 @@ from cluster_events.models import (
     RegistrationStatus,
     Venue,
 )
+from cluster_events.registration.status import RegistrationState, registration_state
 from cluster_events.registration.tokens import personal_token, registration_by_token
 
 

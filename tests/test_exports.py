@@ -11,9 +11,9 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from cluster_events.admin.attendees import exports
 from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, RegistrationStatus
+from cluster_events.registration import exports
 from tests.factories import make_event, make_registration
 
 HOSTILE = {

@@ -15,10 +15,12 @@ import segno
 from flask_babel import lazy_gettext
 from sqlalchemy import func, select
 
+from cluster_events.events import notifications as event_notifications
 from cluster_events.extensions import db
-from cluster_events.mail import notifications, outbox
+from cluster_events.mail import outbox
 from cluster_events.models import OutboxMessage, RegistrationStatus
-from cluster_events.registration import tokens
+from cluster_events.registration import notifications, tokens
+from tests.conftest import sending_to
 from tests.factories import make_event, make_registration, make_venue
 
 #: Sat 7 Dec 2030, 14:00-16:30 in Tokyo.
@@ -30,9 +32,7 @@ ENDS_AT = datetime(2030, 12, 7, 7, 30, tzinfo=UTC)
 def app_config(app_config: dict[str, Any], smtp_server) -> dict[str, Any]:
     return {
         **app_config,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_server.port,
-        "MAIL_SUPPRESS_SEND": False,
+        **sending_to(smtp_server),
         "MAIL_TIMEOUT": 5,
         "SITE_URL": "https://events.example.org",
         "SITE_CONTACT_PHONE": "046-000-1111",
@@ -120,16 +120,16 @@ def test_confirmation_in_japanese_arrives_with_details_link_calendar_and_qr(
         "1,000円（会員無料）",
         "046-000-1111",
         "contact@example.org",
-        tokens.personal_url(registration),
+        notifications.personal_url(registration),
         "https://events.example.org/events/iso-9001-seminar",
         "添付のファイル（iso-9001-seminar.ics）を開くと",
     ):
         assert expected in text
-    assert tokens.personal_url(registration).startswith("https://events.example.org/")
+    assert notifications.personal_url(registration).startswith("https://events.example.org/")
 
     html = message.get_body(("html",)).get_content()
     assert '<html lang="ja">' in html
-    assert tokens.personal_url(registration) in html
+    assert notifications.personal_url(registration) in html
     assert "2030年12月7日（土）14:00〜16:30" in html
 
     (image,) = parts_of(message)["image/png"]
@@ -139,7 +139,7 @@ def test_confirmation_in_japanese_arrives_with_details_link_calendar_and_qr(
     related = next(p for p in message.walk() if p.get_content_type() == "multipart/related")
     assert image in related.get_payload()
     expected_png = io.BytesIO()
-    segno.make(tokens.checkin_url(registration), error="m").save(
+    segno.make(notifications.checkin_url(registration), error="m").save(
         expected_png, kind="png", scale=5, border=4
     )
     assert image.get_payload(decode=True) == expected_png.getvalue()
@@ -175,7 +175,7 @@ def test_waiting_list_notice_in_english_gives_the_position_and_no_qr_code(
     assert "Sat 7 Dec 2030, 14:00–16:30 JST" in text
     assert "YRP Venture Building, room 209" in text
     assert "8-3 Hikarinooka, Yokosuka" in text
-    assert tokens.personal_url(waiting) in text
+    assert notifications.personal_url(waiting) in text
     assert '<html lang="en">' in message.get_body(("html",)).get_content()
     assert "image/png" not in parts_of(message)
     calendar, _part = calendar_of(message)
@@ -185,7 +185,7 @@ def test_waiting_list_notice_in_english_gives_the_position_and_no_qr_code(
 def test_the_outbox_never_holds_a_working_personal_link(app, seminar, smtp_server):
     registration = make_registration(seminar)
     token = tokens.personal_token(registration)
-    notifications.queue_registration_received(registration, token=token)
+    notifications.queue_registration_received(registration)
     db.session.commit()
     (row,) = db.session.scalars(select(OutboxMessage)).all()
     assert token not in row.body_text + row.body_html
@@ -238,7 +238,7 @@ def test_event_change_reaches_each_active_registrant_in_their_language(app, semi
     english = make_registration(seminar, email="en@example.org", locale="en")
     waiting = make_registration(seminar, email="wait@example.org", status="waiting")
     gone = make_registration(seminar, email="gone@example.org", status=RegistrationStatus.cancelled)
-    queued = notifications.queue_event_changed(
+    queued = event_notifications.queue_event_changed(
         seminar, [japanese, english, waiting, gone], [lazy_gettext("Venue")]
     )
     db.session.commit()
@@ -261,7 +261,7 @@ def test_event_change_reaches_each_active_registrant_in_their_language(app, semi
 
 def test_event_cancellation_carries_the_reason_and_a_cancel_calendar(app, seminar, smtp_server):
     registration = make_registration(seminar)
-    notifications.queue_event_cancelled(
+    event_notifications.queue_event_cancelled(
         seminar, [registration], "講師急病のため。\n\nご了承ください。"
     )
     db.session.commit()
@@ -294,7 +294,7 @@ def test_organizer_message_is_sent_as_written_and_escaped_in_html(app, seminar, 
     html = message.get_body(("html",)).get_content()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
-    assert tokens.personal_url(registration) in html
+    assert notifications.personal_url(registration) in html
 
 
 def test_notifications_only_add_to_the_callers_transaction(app, seminar):

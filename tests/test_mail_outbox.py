@@ -25,7 +25,7 @@ from cluster_events.mail import outbox
 from cluster_events.mail.messages import RenderedMail, add_to_outbox
 from cluster_events.models import OutboxMessage, OutboxStatus
 from tests.concurrency import run_at_once
-from tests.conftest import free_port
+from tests.conftest import free_port, sending_to
 from tests.factories import make_event
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def app_config(app_config: dict[str, Any], smtp_server) -> dict[str, Any]:
     return {
         **app_config,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_server.port,
-        "MAIL_SUPPRESS_SEND": False,
+        **sending_to(smtp_server),
         "MAIL_TIMEOUT": 5,
         "MAIL_MAX_ATTEMPTS": 4,
     }

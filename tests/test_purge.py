@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from cluster_events.admin.attendees import services
 from cluster_events.audit import record_change
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, OutboxMessage, Registration, RegistrationStatus
+from cluster_events.registration import purge as services
 from tests.factories import make_event, make_registration
 
 PERSONAL = ("name", "name_kana", "email", "organization", "job_title", "phone", "remarks")

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cluster_events.database import utcnow
+from cluster_events.events import services as event_services
 from cluster_events.extensions import db
 from cluster_events.models import (
     AuditLogEntry,
@@ -16,9 +17,11 @@ from cluster_events.models import (
     OutboxMessage,
     Registration,
 )
-from cluster_events.registration import services, tokens
+from cluster_events.registration import notifications, services, tokens
 from cluster_events.registration.services import RegistrationDetails
+from cluster_events.transactions import write_transaction
 from tests.factories import make_event, make_organizer
+from tests.records import outbox_kinds
 
 
 def details(number: int | str, **values) -> RegistrationDetails:
@@ -32,6 +35,22 @@ def committed_event(**values) -> Event:
     event = make_event(**values)
     db.session.commit()
     return event
+
+
+def change_event(event_id: int, **values) -> Event:
+    """Change an event's columns directly, under the event lock like every service."""
+    with write_transaction(lock_event=event_id) as event:
+        for name, value in values.items():
+            setattr(event, name, value)
+    return event
+
+
+def change_capacity(app, event_id: int, capacity: int | None) -> event_services.EventUpdate:
+    """Raise or lower the capacity as the office does, through the event service."""
+    data = event_services.EventData.from_event(db.session.get(Event, event_id))
+    data.capacity = capacity
+    with app.test_request_context():
+        return event_services.update_event(event_id, data)
 
 
 def register_many(event_id: int, count: int, start: int = 1) -> list[Registration]:
@@ -63,16 +82,6 @@ def assert_counters_match_rows(event_id: int) -> None:
     assert event.waiting_count == counts.get("waiting", 0)
     positions = [p for _, p in waiting_positions(event_id)]
     assert positions == list(range(1, event.waiting_count + 1))
-
-
-def outbox_kinds(registration_id: int) -> list[str]:
-    return list(
-        db.session.scalars(
-            select(OutboxMessage.kind)
-            .where(OutboxMessage.registration_id == registration_id)
-            .order_by(OutboxMessage.id)
-        )
-    )
 
 
 def test_seats_then_waiting_list_in_order(app):
@@ -184,9 +193,7 @@ def test_promote_out_of_turn_needs_a_free_seat(app):
         services.promote_registration(people[2].id, organizer_id=organizer.id)
     with pytest.raises(services.NotWaiting):
         services.promote_registration(people[0].id, organizer_id=organizer.id)
-    event = services.lock_event(event.id)
-    event.capacity = 2
-    db.session.commit()
+    event = change_event(event.id, capacity=2)
     services.promote_registration(people[2].id, organizer_id=organizer.id)
     assert waiting_positions(event.id) == [("person2@example.org", 1)]
     assert outbox_kinds(people[2].id) == ["waitlisted", "promoted"]
@@ -199,16 +206,14 @@ def test_promote_out_of_turn_needs_a_free_seat(app):
     assert_counters_match_rows(event.id)
 
 
-def test_fill_from_waiting_list_after_capacity_raised(app):
+def test_raised_capacity_goes_to_the_waiting_list_in_order(app):
     event = committed_event(capacity=2)
     people = register_many(event.id, 6)
-    event = services.lock_event(event.id)
-    event.capacity = 4
-    db.session.commit()
-    promoted = services.fill_from_waiting_list(event.id)
-    assert [p.id for p in promoted] == [people[2].id, people[3].id]
+    assert change_capacity(app, event.id, 4).promoted == 2
+    assert [db.session.get(Registration, p.id).status for p in people[2:4]] == ["confirmed"] * 2
+    assert outbox_kinds(people[2].id) == ["waitlisted", "promoted"]
     assert waiting_positions(event.id) == [("person5@example.org", 1), ("person6@example.org", 2)]
-    assert services.fill_from_waiting_list(event.id) == []
+    assert change_capacity(app, event.id, 4).promoted == 0
     assert_counters_match_rows(event.id)
 
 
@@ -288,7 +293,10 @@ def test_personal_token_is_stored_only_as_a_hash(app):
     forged = ("A" if outcome.token[0] != "A" else "B") + outcome.token[1:]
     assert tokens.registration_by_token(forged) is None
     assert tokens.registration_by_token("../../etc/passwd") is None
-    assert tokens.personal_url(registration) == f"http://localhost/registrations/{outcome.token}"
+    assert (
+        notifications.personal_url(registration)
+        == f"http://localhost/registrations/{outcome.token}"
+    )
 
 
 def test_personal_token_depends_on_the_secret_key(app):
@@ -312,7 +320,7 @@ def test_checkin_code_round_trip_and_forgery(app):
     assert tokens.registration_by_checkin_code("nonsense") is None
     # An id past what the column holds is simply unknown (PostgreSQL would refuse the query).
     assert tokens.registration_by_checkin_code("999999999999-AAAAAAAAAA") is None
-    assert tokens.checkin_url(registration) == f"http://localhost/admin/check-in/{code}"
+    assert notifications.checkin_url(registration) == f"http://localhost/admin/check-in/{code}"
 
 
 def test_register_query_count_does_not_grow_with_registrations(app, count_queries):
@@ -330,26 +338,22 @@ def test_register_query_count_does_not_grow_with_registrations(app, count_querie
 def test_no_automatic_promotion_for_a_cancelled_or_started_event(app, change):
     event = committed_event(capacity=1)
     people = register_many(event.id, 3)
-    event = services.lock_event(event.id)
     if change == "cancelled":
-        event.status = EventStatus.cancelled
+        event = change_event(event.id, status=EventStatus.cancelled)
     else:
-        event.starts_at = utcnow() - timedelta(minutes=10)
-    db.session.commit()
+        event = change_event(event.id, starts_at=utcnow() - timedelta(minutes=10))
     services.cancel_registration(people[0].id)
     assert db.session.get(Registration, people[1].id).status == "waiting"
     assert outbox_kinds(people[1].id) == ["waitlisted"]
     assert waiting_positions(event.id) == [("person2@example.org", 1), ("person3@example.org", 2)]
-    assert services.fill_from_waiting_list(event.id) == []
+    assert change_capacity(app, event.id, None).promoted == 0
     assert_counters_match_rows(event.id)
 
 
 def test_registrant_cannot_cancel_once_the_event_has_started(app):
     event = committed_event(capacity=1)
     person = services.register(event.id, details(1)).registration
-    event = services.lock_event(event.id)
-    event.starts_at = utcnow() - timedelta(minutes=1)
-    db.session.commit()
+    event = change_event(event.id, starts_at=utcnow() - timedelta(minutes=1))
     with pytest.raises(services.EventAlreadyStarted):
         services.cancel_registration(person.id, by_registrant=True)
     assert db.session.get(Registration, person.id).status == "confirmed"

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
-from cluster_events.mail.reminders import queue_due_reminders
 from cluster_events.models import (
     EventStatus,
     OutboxMessage,
@@ -20,7 +19,9 @@ from cluster_events.models import (
     Registration,
     RegistrationStatus,
 )
+from cluster_events.registration.reminders import queue_due_reminders
 from tests.concurrency import run_at_once
+from tests.conftest import sending_to
 from tests.factories import make_event, make_registration
 
 
@@ -28,9 +29,7 @@ from tests.factories import make_event, make_registration
 def app_config(app_config: dict[str, Any], smtp_server) -> dict[str, Any]:
     return {
         **app_config,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_server.port,
-        "MAIL_SUPPRESS_SEND": False,
+        **sending_to(smtp_server),
         "REMINDER_HOURS_BEFORE": 24,
     }
 

@@ -9,7 +9,6 @@ import pytest
 from cluster_events.text import (
     hiragana_to_katakana,
     katakana_to_hiragana,
-    markdown_to_plain_text,
     normalise_input,
     normalise_multiline,
     render_markdown,
@@ -67,7 +66,3 @@ def test_markdown_output_is_sanitised(hostile):
 
 def test_links_open_safely():
     assert 'rel="noopener noreferrer"' in render_markdown("[当会](https://example.org)")
-
-
-def test_plain_text_for_calendars_and_emails():
-    assert markdown_to_plain_text("## 内容\n\n**大切**なお知らせ") == "内容\n大切なお知らせ"

@@ -1,19 +1,18 @@
-"""Organizer console (事務局): events, attendee lists, check-in, exports.
+"""Organizer console (事務局): the screens for events, venues and categories, attendee
+lists, check-in, exports, messages, accounts and the audit log.
 
-View modules add their routes to the one blueprint; importing them here registers them
-(``access`` first: login is required for every /admin URL).
+Only routes, forms and access control live here; every rule they apply is a domain
+service (events/, registration/, auth/). Each screen group adds its routes to the
+one blueprint; importing them here registers them (``access`` first: login is
+required for every /admin URL).
 """
 
-from cluster_events.admin import (  # noqa: F401
-    access,
-    accounts,
-    audit_log,
-    categories,
-    dashboard,
-    events,
-    venues,
-)
-from cluster_events.admin.attendees import views as attendee_views  # noqa: F401
+from cluster_events.admin import access  # noqa: F401
+from cluster_events.admin.accounts import routes as account_routes  # noqa: F401
+from cluster_events.admin.attendees import routes as attendee_routes  # noqa: F401
+from cluster_events.admin.audit import routes as audit_routes  # noqa: F401
 from cluster_events.admin.blueprint import bp
+from cluster_events.admin.events import routes as event_routes  # noqa: F401
+from cluster_events.admin.venues_categories import routes as venue_category_routes  # noqa: F401
 
 __all__ = ["bp"]

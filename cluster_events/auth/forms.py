@@ -16,8 +16,14 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
+#: Made before the new-password fields, so that forms list (and report errors for) the
+#: current password first: WTForms orders fields by when they were made.
+_CURRENT_PASSWORD = PasswordField(_l("Current password"), validators=[DataRequired()])
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password, typed twice (an admin's reset of someone else's)."""
+
     password = PasswordField(
         _l("New password"),
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
@@ -27,3 +33,9 @@ class PasswordChangeForm(FlaskForm):
         _l("New password again"),
         validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
     )
+
+
+class PasswordChangeForm(NewPasswordForm):
+    """An organizer's own change: the current password is asked again."""
+
+    current_password = _CURRENT_PASSWORD

@@ -1,6 +1,6 @@
 """Organizer accounts: creating them, checking passwords, changing roles and passwords.
 
-Every function that changes an account commits its own transaction and records
+Every function that changes an account runs in one write transaction and records
 the change in the audit log; none of them ever stores or logs a password.
 """
 
@@ -12,9 +12,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from cluster_events.audit import record_change
 from cluster_events.database import utcnow
+from cluster_events.errors import NotFound, ServiceError
 from cluster_events.extensions import db
 from cluster_events.models import Organizer, OrganizerRole
 from cluster_events.text import normalise_input
+from cluster_events.transactions import write_transaction
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -23,14 +25,16 @@ MIN_PASSWORD_LENGTH = 10
 _DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
 
 
-class AccountError(Exception):
-    """A change to an account that the rules refuse; ``message`` is shown to the user."""
+class AccountError(ServiceError):
+    """A change to an account that the rules refuse; ``field`` names the form field
+    the message belongs to."""
 
     def __init__(self, message: str, *, field: str | None = None, http_status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.http_status = http_status
+        super().__init__(message, {field: message} if field else None, http_status)
+
+
+class AccountNotFound(NotFound):
+    pass
 
 
 def hash_password(password: str) -> str:
@@ -61,8 +65,8 @@ def authenticate(email: str, password: str) -> Organizer | None:
         return None
     if not check_password_hash(organizer.password_hash, password) or not organizer.is_enabled:
         return None
-    organizer.last_login_at = utcnow()
-    db.session.commit()
+    with write_transaction():
+        organizer.last_login_at = utcnow()
     return organizer
 
 
@@ -80,23 +84,28 @@ def create_organizer(
     if role not in OrganizerRole.__members__:
         raise AccountError(_("Choose a role."), field="role")
     check_password_rules(password)
-    if organizer_by_email(email) is not None:
-        raise AccountError(
-            _("An account with this email address already exists."), field="email", http_status=409
+    with write_transaction():
+        if organizer_by_email(email) is not None:
+            raise AccountError(
+                _("An account with this email address already exists."),
+                field="email",
+                http_status=409,
+            )
+        organizer = Organizer(
+            email=email,
+            name=normalise_input(name),
+            role=role,
+            password_hash=hash_password(password),
         )
-    organizer = Organizer(
-        email=email, name=normalise_input(name), role=role, password_hash=hash_password(password)
-    )
-    db.session.add(organizer)
-    db.session.flush()
-    if audit:
-        record_change(
-            "organizer.create",
-            "organizer",
-            organizer.id,
-            after={"email": email, "name": organizer.name, "role": role},
-        )
-    db.session.commit()
+        db.session.add(organizer)
+        db.session.flush()
+        if audit:
+            record_change(
+                "organizer.create",
+                "organizer",
+                organizer.id,
+                after={"email": email, "name": organizer.name, "role": role},
+            )
     return organizer
 
 
@@ -121,42 +130,47 @@ def update_organizer(
 ) -> Organizer:
     """Change name, role and whether the account may log in. The last enabled admin
     cannot be demoted or disabled, and nobody can lock themselves out."""
-    organizer = db.session.get(Organizer, organizer_id)
-    if organizer is None:
-        raise AccountError(_("This account does not exist."), http_status=404)
-    if role not in OrganizerRole.__members__:
-        raise AccountError(_("Choose a role."), field="role")
-    loses_admin = (
-        organizer.is_admin
-        and organizer.is_enabled
-        and (role != OrganizerRole.admin or not is_enabled)
-    )
-    if loses_admin and acting_id == organizer.id:
-        raise AccountError(
-            _("You cannot remove your own admin role or disable your own account."), field="role"
+    with write_transaction():
+        organizer = db.session.get(Organizer, organizer_id)
+        if organizer is None:
+            raise AccountNotFound(_("This account does not exist."))
+        if role not in OrganizerRole.__members__:
+            raise AccountError(_("Choose a role."), field="role")
+        loses_admin = (
+            organizer.is_admin
+            and organizer.is_enabled
+            and (role != OrganizerRole.admin or not is_enabled)
         )
-    if loses_admin and _enabled_admin_count() <= 1:
-        raise AccountError(_("At least one enabled admin account must remain."), field="role")
-    before = {"name": organizer.name, "role": organizer.role, "is_enabled": organizer.is_enabled}
-    organizer.name = normalise_input(name)
-    organizer.role = role
-    organizer.is_enabled = is_enabled
-    after = {"name": organizer.name, "role": organizer.role, "is_enabled": organizer.is_enabled}
-    if before != after:
-        record_change("organizer.update", "organizer", organizer.id, before=before, after=after)
-    db.session.commit()
+        if loses_admin and acting_id == organizer.id:
+            raise AccountError(
+                _("You cannot remove your own admin role or disable your own account."),
+                field="role",
+            )
+        if loses_admin and _enabled_admin_count() <= 1:
+            raise AccountError(_("At least one enabled admin account must remain."), field="role")
+        before = {
+            "name": organizer.name,
+            "role": organizer.role,
+            "is_enabled": organizer.is_enabled,
+        }
+        organizer.name = normalise_input(name)
+        organizer.role = role
+        organizer.is_enabled = is_enabled
+        after = {"name": organizer.name, "role": organizer.role, "is_enabled": organizer.is_enabled}
+        if before != after:
+            record_change("organizer.update", "organizer", organizer.id, before=before, after=after)
     return organizer
 
 
 def set_password(organizer_id: int, password: str, *, action: str = "organizer.reset_password"):
     """Set a new password (an admin's reset, or the organizer's own change)."""
-    organizer = db.session.get(Organizer, organizer_id)
-    if organizer is None:
-        raise AccountError(_("This account does not exist."), http_status=404)
     check_password_rules(password)
-    organizer.password_hash = hash_password(password)
-    record_change(action, "organizer", organizer.id, after={"email": organizer.email})
-    db.session.commit()
+    with write_transaction():
+        organizer = db.session.get(Organizer, organizer_id)
+        if organizer is None:
+            raise AccountNotFound(_("This account does not exist."))
+        organizer.password_hash = hash_password(password)
+        record_change(action, "organizer", organizer.id, after={"email": organizer.email})
     return organizer
 
 

@@ -1,3 +1,3 @@
 """Calendar feeds, per-event .ics downloads and the subscription page."""
 
-from cluster_events.calendar import services  # noqa: F401  (installs the SEQUENCE rule)
+from cluster_events.calendar import sequence  # noqa: F401  (installs the SEQUENCE rule)

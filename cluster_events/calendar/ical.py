@@ -6,7 +6,7 @@ Choices that calendar clients depend on:
 - times are written in UTC (``...Z``): a ``TZID`` without a matching VTIMEZONE
   is what makes Outlook shift times, and UTC reads the same everywhere;
 - the UID is the one stored at creation; SEQUENCE is ``Event.sequence`` (raised
-  by calendar.services whenever time, place, title or status changes);
+  by calendar.sequence whenever time, place, title or status changes);
 - cancelled events stay in feeds with STATUS:CANCELLED so subscribers' copies
   are marked, not silently orphaned;
 - DTSTAMP is the last change of the data, not the clock, so the same data gives

@@ -7,30 +7,18 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
-from flask import current_app, has_request_context, url_for
+from flask import current_app, url_for
 
 from cluster_events.models import Event
+from cluster_events.urls import absolute_url
 
 GOOGLE_TEMPLATE_URL = "https://calendar.google.com/calendar/render"
 OUTLOOK_COMPOSE_URL = "https://outlook.live.com/calendar/0/action/compose"
 
 #: Browsers and mail clients cut very long URLs; the event page holds the rest.
 LINK_DETAILS_LIMIT = 200
-
-
-def absolute_url(endpoint: str, **values: Any) -> str:
-    """An absolute URL: from the request inside one (so the host the reader used),
-    from config SITE_URL outside (mail worker, CLI)."""
-    if has_request_context():
-        return url_for(endpoint, _external=True, **values)
-    site = urlsplit(current_app.config["SITE_URL"])
-    adapter = current_app.url_map.bind(
-        site.netloc, script_name=site.path or "/", url_scheme=site.scheme or "https"
-    )
-    return adapter.build(endpoint, values, force_external=True)
 
 
 def event_url(event: Event) -> str:

@@ -16,6 +16,7 @@ from cluster_events.calendar.conditional import http_last_modified, is_not_modif
 from cluster_events.calendar.queries import FeedVersion
 from cluster_events.i18n import current_locale
 from cluster_events.models import Category
+from cluster_events.urls import absolute_url
 
 bp = Blueprint("calendar", __name__)
 
@@ -38,7 +39,7 @@ def _feed_locale() -> str:
 def _site_parts() -> tuple[str, ...]:
     config = current_app.config
     return (
-        request.host_url,
+        config["SITE_URL"],
         config["SITE_NAME"],
         config["SITE_NAME_EN"],
         config["SITE_CONTACT_EMAIL"],
@@ -149,7 +150,7 @@ class Subscription:
 def _subscription(title: str, endpoint: str, **values: str) -> Subscription:
     if current_locale() != current_app.config["BABEL_DEFAULT_LOCALE"]:
         values["lang"] = current_locale()
-    https_url = links.absolute_url(endpoint, **values)
+    https_url = absolute_url(endpoint, **values)
     return Subscription(title, https_url, links.webcal_url(https_url))
 
 

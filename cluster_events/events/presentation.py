@@ -14,8 +14,8 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext, ngettext
 
 from cluster_events.database import utcnow
-from cluster_events.events.status import RegistrationState, registration_state
 from cluster_events.models import Event
+from cluster_events.registration.status import RegistrationState, registration_state
 
 _STATE_LABELS = {
     RegistrationState.draft: _l("Draft"),

@@ -13,6 +13,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from cluster_events.events import queries
 from cluster_events.models import Category
+from cluster_events.registration.queries import public_event_by_slug
 from cluster_events.text import normalise_input
 
 bp = Blueprint("events", __name__)
@@ -81,7 +82,7 @@ def past():
 
 @bp.get("/events/<slug>")
 def detail(slug: str):
-    event = queries.public_event_by_slug(_checked_slug(slug))
+    event = public_event_by_slug(_checked_slug(slug))
     if event is None:
         abort(404)
     return render_template("events/detail.html", event=event)

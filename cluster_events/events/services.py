@@ -1,18 +1,24 @@
-"""What organizers do to events, venues and categories, and the rules they follow.
+"""The life of an event, as the office runs it: create, edit (time, place, capacity),
+publish, unpublish, duplicate for next month, cancel; and the rules each follows.
 
-Each public function is one transaction: it validates, changes, records the
-change in the audit log, queues any emails, and commits, or changes nothing
-at all. Changes to an event go through ``registration.services.lock_event`` so
-that capacity and the seat counters are read and written under the same lock
-the registration services use. The calendar SEQUENCE rises by itself
-(``calendar.services`` hooks every flush).
+Each public function runs in one ``write_transaction``: it validates, changes,
+records the change in the audit log, queues any emails, and commits, or changes
+nothing at all. Changes to an existing event lock its row first, the same lock the
+registration services take, so capacity and the seat counters are read and written
+under it. The calendar SEQUENCE rises by itself (``calendar.sequence`` hooks every
+flush).
+
+- The capacity may not drop below the confirmed count: ``_validate_event``.
+- Raised capacity goes to the waiting list in order: ``update_event`` calls
+  ``registration.services.fill_seats``.
+- A moved event notifies its registrants: ``update_event`` (``notify=True``) queues
+  ``events.notifications.queue_event_changed``.
 """
 
 from __future__ import annotations
 
 import calendar as month_calendar
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -20,57 +26,40 @@ from typing import Any
 from flask import current_app
 from flask_babel import LazyString
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from cluster_events.audit import record_change
-from cluster_events.database import utcnow
+from cluster_events.errors import Conflict, ServiceError
+from cluster_events.events import notifications
+from cluster_events.events.queries import active_registrations, get_event
 from cluster_events.extensions import db
 from cluster_events.i18n import current_locale
-from cluster_events.models import (
-    Category,
-    Event,
-    EventStatus,
-    Registration,
-    RegistrationStatus,
-    Venue,
-)
+from cluster_events.models import Category, Event, EventStatus, Venue
+from cluster_events.registration.services import fill_seats
 from cluster_events.timefmt import TOKYO, format_event_time, to_tokyo
+from cluster_events.transactions import write_transaction
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_MAX_LENGTH = 100
 
 
-class ConsoleError(Exception):
-    """A change the rules refuse. ``errors`` maps form fields (or "" for the whole
-    form) to messages in the organizer's language."""
-
-    http_status = 400
-
-    def __init__(self, errors: dict[str, str] | str, *, http_status: int | None = None) -> None:
-        self.errors = {"": errors} if isinstance(errors, str) else errors
-        self.message = " ".join(self.errors.values())
-        if http_status is not None:
-            self.http_status = http_status
-        super().__init__(self.message)
-
-
-class NotFound(ConsoleError):
-    http_status = 404
-
-    def __init__(self) -> None:
-        super().__init__(_("This could not be found."))
-
-
-class NotifyChoiceNeeded(Exception):
+class NotifyChoiceNeeded(ServiceError):
     """The time or place of a published event with registrants changes: the organizer
     must say whether they are told (nothing was saved)."""
 
+    http_status = 200
+
     def __init__(self, changes: list[str], registrant_count: int) -> None:
-        super().__init__("notify choice needed")
+        super().__init__("the organizer must choose whether registrants are told")
         self.changes = changes
         self.registrant_count = registrant_count
+
+
+def _slug_in_use() -> Conflict:
+    return Conflict(
+        field_errors={"slug": _("Another event already uses this address. Choose another one.")}
+    )
 
 
 @dataclass
@@ -114,63 +103,6 @@ class EventUpdate:
     changes: list[str]
     notified: int
     promoted: int
-
-
-# --- reading ----------------------------------------------------------------------------------
-
-EVENT_LIST_FILTERS = ("all", "upcoming", "draft", "past", "cancelled")
-
-
-def list_events(which: str = "all", now: datetime | None = None) -> list[Event]:
-    """Events for the console list, with category and venue loaded in the same query."""
-    now = now or utcnow()
-    query = select(Event).options(joinedload(Event.category), joinedload(Event.venue))
-    if which == "upcoming":
-        query = query.where(Event.ends_at >= now, Event.status != EventStatus.cancelled)
-        query = query.order_by(Event.starts_at)
-    elif which == "past":
-        query = query.where(Event.ends_at < now).order_by(Event.starts_at.desc())
-    elif which == "draft":
-        query = query.where(Event.status == EventStatus.draft).order_by(Event.starts_at)
-    elif which == "cancelled":
-        query = query.where(Event.status == EventStatus.cancelled)
-        query = query.order_by(Event.starts_at.desc())
-    else:
-        query = query.order_by(Event.starts_at.desc())
-    return list(db.session.scalars(query))
-
-
-def get_event(event_id: int) -> Event:
-    event = db.session.get(Event, event_id)
-    if event is None:
-        raise NotFound()
-    return event
-
-
-def active_registrations(event_id: int) -> list[Registration]:
-    return list(
-        db.session.scalars(
-            select(Registration)
-            .where(
-                Registration.event_id == event_id,
-                Registration.status != RegistrationStatus.cancelled,
-            )
-            .order_by(Registration.id)
-        )
-    )
-
-
-def event_choices() -> list[tuple[int, str]]:
-    """(id, title) of every event, newest first, for filters."""
-    return list(db.session.execute(select(Event.id, Event.title).order_by(Event.starts_at.desc())))
-
-
-def list_venues() -> list[Venue]:
-    return list(db.session.scalars(select(Venue).order_by(Venue.name)))
-
-
-def list_categories() -> list[Category]:
-    return list(db.session.scalars(select(Category).order_by(Category.sort_order, Category.id)))
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -256,41 +188,29 @@ def _snapshot(event: Event) -> dict[str, Any]:
     return values
 
 
-def _difference(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict, dict]:
-    changed = [key for key in after if before.get(key) != after[key]]
-    return {key: before.get(key) for key in changed}, {key: after[key] for key in changed}
-
-
 def _audit_event(action: str, event: Event, before: dict, after: dict) -> None:
-    old, new = _difference(before, after)
-    record_change(action, "event", event.id, event_id=event.id, before=old, after=new)
-
-
-def _commit_or_slug_error() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError as error:
-        db.session.rollback()
-        raise ConsoleError(
-            {"slug": _("Another event already uses this address. Choose another one.")},
-            http_status=409,
-        ) from error
+    record_change(
+        action, "event", event.id, event_id=event.id, before=before, after=after, changed_only=True
+    )
 
 
 def create_event(data: EventData) -> Event:
     """A new event, saved as a draft."""
-    data = _prepared(data, None)
-    if errors := _validate_event(data, None):
-        raise ConsoleError(errors)
-    event = Event(
-        **asdict(data),
-        status=EventStatus.draft,
-        uid=Event.new_uid(current_app.config["CALENDAR_UID_DOMAIN"]),
-    )
-    db.session.add(event)
-    db.session.flush()
-    _audit_event("event.create", event, {}, _snapshot(event))
-    _commit_or_slug_error()
+    try:
+        with write_transaction():
+            data = _prepared(data, None)
+            if errors := _validate_event(data, None):
+                raise ServiceError(field_errors=errors)
+            event = Event(
+                **asdict(data),
+                status=EventStatus.draft,
+                uid=Event.new_uid(current_app.config["CALENDAR_UID_DOMAIN"]),
+            )
+            db.session.add(event)
+            db.session.flush()
+            _audit_event("event.create", event, {}, _snapshot(event))
+    except IntegrityError as error:  # the same slug taken at the same moment
+        raise _slug_in_use() from error
     return event
 
 
@@ -350,86 +270,63 @@ def update_event(event_id: int, data: EventData, *, notify: bool | None = None) 
     updated .ics in the same transaction. Raising the capacity gives the new seats
     to the waiting list in order; lowering it below the confirmed count is refused.
     """
-    from cluster_events.mail import notifications
-    from cluster_events.registration.services import RegistrationError, fill_seats, lock_event
-
-    session = db.session
     try:
-        event = lock_event(event_id)
-    except RegistrationError as error:
-        raise NotFound() from error
-    try:
-        data = _prepared(data, event)
-        if errors := _validate_event(data, event):
-            raise ConsoleError(errors)
-        changes = preview_changes(event, data)
-        registrant_count = event.confirmed_count + event.waiting_count
-        must_ask = bool(changes) and event.is_published and registrant_count > 0
-        if must_ask and notify is None:
-            raise NotifyChoiceNeeded(changes, registrant_count)
-        before = _snapshot(event)
-        lines = _change_lines(changes, event, data) if must_ask and notify else []
-        for name in EVENT_FIELDS:
-            setattr(event, name, getattr(data, name))
-        session.flush()
-        session.expire(event, ["venue", "category"])
-        promoted = fill_seats(event)
-        for person in promoted:
-            notifications.queue_promoted(person)
-        notified = 0
-        if must_ask and notify:
-            registrations = active_registrations(event.id)
-            notifications.queue_event_changed(event, registrations, lines)
-            notified = len(registrations)
-        after = _snapshot(event)
-        if before != after:
-            _audit_event("event.update", event, before, after)
-            if promoted:
-                record_change(
-                    "event.fill_from_waiting_list",
-                    "event",
-                    event.id,
-                    event_id=event.id,
-                    after={"promoted": ", ".join(str(p.id) for p in promoted)},
-                )
-            if notified:
-                record_change(
-                    "event.notify_change",
-                    "event",
-                    event.id,
-                    event_id=event.id,
-                    after={"changes": ", ".join(changes), "recipients": notified},
-                )
-        _commit_or_slug_error()
-    except BaseException:
-        session.rollback()
-        raise
+        with write_transaction(lock_event=event_id) as event:
+            assert event is not None
+            data = _prepared(data, event)
+            if errors := _validate_event(data, event):
+                raise ServiceError(field_errors=errors)
+            changes = preview_changes(event, data)
+            registrant_count = event.confirmed_count + event.waiting_count
+            must_ask = bool(changes) and event.is_published and registrant_count > 0
+            if must_ask and notify is None:
+                raise NotifyChoiceNeeded(changes, registrant_count)
+            before = _snapshot(event)
+            lines = _change_lines(changes, event, data) if must_ask and notify else []
+            for name in EVENT_FIELDS:
+                setattr(event, name, getattr(data, name))
+            db.session.flush()
+            db.session.expire(event, ["venue", "category"])
+            promoted = fill_seats(event)
+            notified = 0
+            if must_ask and notify:
+                registrations = active_registrations(event.id)
+                notifications.queue_event_changed(event, registrations, lines)
+                notified = len(registrations)
+            after = _snapshot(event)
+            if before != after:
+                _audit_event("event.update", event, before, after)
+                if promoted:
+                    record_change(
+                        "event.fill_from_waiting_list",
+                        "event",
+                        event.id,
+                        event_id=event.id,
+                        after={"promoted": ", ".join(str(p.id) for p in promoted)},
+                    )
+                if notified:
+                    record_change(
+                        "event.notify_change",
+                        "event",
+                        event.id,
+                        event_id=event.id,
+                        after={"changes": ", ".join(changes), "recipients": notified},
+                    )
+    except IntegrityError as error:  # the same slug taken at the same moment
+        raise _slug_in_use() from error
     return EventUpdate(event=event, changes=changes, notified=notified, promoted=len(promoted))
 
 
 def _set_status(event_id: int, status: EventStatus, action: str, allowed: tuple) -> Event:
-    from cluster_events.registration.services import RegistrationError, lock_event
-
-    session = db.session
-    try:
-        event = lock_event(event_id)
-    except RegistrationError as error:
-        raise NotFound() from error
-    try:
+    with write_transaction(lock_event=event_id) as event:
+        assert event is not None
         if event.status == status:
-            session.rollback()
             return event
         if event.status not in allowed:
-            raise ConsoleError(
-                _("A cancelled event cannot be published or unpublished."), http_status=409
-            )
+            raise Conflict(_("A cancelled event cannot be published or unpublished."))
         before = _snapshot(event)
         event.status = status
         _audit_event(action, event, before, _snapshot(event))
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return event
 
 
@@ -445,25 +342,20 @@ def unpublish_event(event_id: int) -> Event:
 def cancel_event(event_id: int, reason: str) -> tuple[Event, int]:
     """Cancel (中止) the event: it stays on the site marked cancelled, and every confirmed
     and waiting registrant is told, with a METHOD:CANCEL .ics. Returns how many."""
-    from cluster_events.mail import notifications
-    from cluster_events.registration.services import RegistrationError, lock_event
-
     reason = reason.strip()
     if not reason:
-        raise ConsoleError({"reason": _("Write the reason; registrants will read it.")})
-    session = db.session
-    try:
-        event = lock_event(event_id)
-    except RegistrationError as error:
-        raise NotFound() from error
-    try:
+        raise ServiceError(
+            field_errors={"reason": _("Write the reason; registrants will read it.")}
+        )
+    with write_transaction(lock_event=event_id) as event:
+        assert event is not None
         if event.is_cancelled:
-            raise ConsoleError(_("This event has already been cancelled."), http_status=409)
+            raise Conflict(_("This event has already been cancelled."))
         before = _snapshot(event)
         before["cancellation_reason"] = event.cancellation_reason
         event.status = EventStatus.cancelled
         event.cancellation_reason = reason
-        session.flush()
+        db.session.flush()
         registrations = active_registrations(event.id)
         if registrations:
             notifications.queue_event_cancelled(event, registrations, reason)
@@ -471,10 +363,6 @@ def cancel_event(event_id: int, reason: str) -> tuple[Event, int]:
         after["cancellation_reason"] = reason
         after["recipients"] = len(registrations)
         _audit_event("event.cancel", event, before, after)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return event, len(registrations)
 
 
@@ -509,7 +397,15 @@ def _next_slug(slug: str, starts_at: datetime) -> str:
 def duplicate_event(event_id: int) -> Event:
     """A draft copy of an event for the same weekday next month: everything but the
     dates, registrations, counters and calendar UID. The organizer checks the dates."""
-    source = get_event(event_id)
+    try:
+        with write_transaction():
+            copy = _copy_for_next_month(get_event(event_id))
+    except IntegrityError as error:  # the same slug taken at the same moment
+        raise _slug_in_use() from error
+    return copy
+
+
+def _copy_for_next_month(source: Event) -> Event:
     starts_at = same_weekday_next_month(source.starts_at)
     copy = Event(
         title=_next_title(source.title),
@@ -534,139 +430,4 @@ def duplicate_event(event_id: int) -> Event:
     after = _snapshot(copy)
     after["copied_from"] = source.id
     _audit_event("event.duplicate", copy, {}, after)
-    _commit_or_slug_error()
     return copy
-
-
-# --- venues and categories --------------------------------------------------------------------
-
-VENUE_FIELDS = ("name", "name_en", "address", "address_en", "access_notes", "map_url")
-CATEGORY_FIELDS = ("slug", "name_ja", "name_en", "sort_order")
-
-
-def _values(model: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: getattr(model, name) for name in names}
-
-
-def save_venue(venue_id: int | None, values: dict[str, Any]) -> Venue:
-    if not values.get("name", "").strip():
-        raise ConsoleError({"name": _("Enter the name of the venue.")})
-    map_url = values.get("map_url", "")
-    if map_url and not map_url.startswith(("https://", "http://")):
-        raise ConsoleError({"map_url": _("The map link must start with https://.")})
-    venue = _apply_values(Venue, venue_id, VENUE_FIELDS, values, "venue")
-    db.session.commit()
-    return venue
-
-
-def delete_venue(venue_id: int) -> None:
-    _delete_unused(
-        Venue,
-        venue_id,
-        VENUE_FIELDS,
-        "venue",
-        Event.venue_id,
-        lambda count: _(
-            "Events at this venue: %(count)d. A venue in use cannot be deleted.", count=count
-        ),
-        _("This venue is in use and cannot be deleted."),
-    )
-
-
-def save_category(category_id: int | None, values: dict[str, Any]) -> Category:
-    errors = {}
-    slug = values.get("slug", "")
-    if not SLUG_PATTERN.match(slug) or len(slug) > 64:
-        errors["slug"] = _("Use only lower-case letters a-z, digits and single hyphens.")
-    else:
-        query = select(Category.id).where(Category.slug == slug)
-        if category_id is not None:
-            query = query.where(Category.id != category_id)
-        if db.session.scalar(query) is not None:
-            errors["slug"] = _("Another category already uses this address.")
-    if not values.get("name_ja", "").strip():
-        errors["name_ja"] = _("Enter the Japanese name.")
-    if not values.get("name_en", "").strip():
-        errors["name_en"] = _("Enter the English name.")
-    if errors:
-        raise ConsoleError(errors)
-    category = _apply_values(Category, category_id, CATEGORY_FIELDS, values, "category")
-    try:
-        db.session.commit()
-    except IntegrityError as error:
-        db.session.rollback()
-        raise ConsoleError({"slug": _("Another category already uses this address.")}) from error
-    return category
-
-
-def delete_category(category_id: int) -> None:
-    _delete_unused(
-        Category,
-        category_id,
-        CATEGORY_FIELDS,
-        "category",
-        Event.category_id,
-        lambda count: _(
-            "Events in this category: %(count)d. A category in use cannot be deleted.",
-            count=count,
-        ),
-        _("This category is in use and cannot be deleted."),
-    )
-
-
-def _apply_values(
-    model: type[Any],
-    record_id: int | None,
-    fields: tuple[str, ...],
-    values: dict[str, Any],
-    target_type: str,
-) -> Any:
-    """Create (record_id None) or update a venue or category and audit what changed;
-    the caller commits."""
-    if record_id is None:
-        record, before = model(), {}
-        db.session.add(record)
-    else:
-        record = db.session.get(model, record_id)
-        if record is None:
-            raise NotFound()
-        before = _values(record, fields)
-    for name in fields:
-        if name in values:
-            setattr(record, name, values[name])
-    db.session.flush()
-    old, new = _difference(before, _values(record, fields))
-    if new:
-        action = f"{target_type}.create" if record_id is None else f"{target_type}.update"
-        record_change(action, target_type, record.id, before=old, after=new)
-    return record
-
-
-def _delete_unused(
-    model: type[Any],
-    record_id: int,
-    fields: tuple[str, ...],
-    target_type: str,
-    event_column: Any,
-    in_use_message: Callable[[int], str],
-    raced_message: str,
-) -> None:
-    """Delete a venue or category that no event uses, and audit it."""
-    record = db.session.get(model, record_id)
-    if record is None:
-        raise NotFound()
-    used = db.session.scalar(select(func.count()).where(event_column == record_id))
-    if used:
-        raise ConsoleError(in_use_message(used), http_status=409)
-    record_change(f"{target_type}.delete", target_type, record.id, before=_values(record, fields))
-    db.session.delete(record)
-    _commit_or_in_use(raced_message)
-
-
-def _commit_or_in_use(message: str) -> None:
-    """An event may have started using the row since it was counted."""
-    try:
-        db.session.commit()
-    except IntegrityError as error:
-        db.session.rollback()
-        raise ConsoleError(message, http_status=409) from error

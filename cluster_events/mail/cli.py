@@ -1,14 +1,13 @@
-"""`flask --app cluster_events mail-worker` and `send-reminders`."""
+"""`flask --app cluster_events mail-worker`."""
 
 from __future__ import annotations
 
 import logging
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
 from cluster_events.mail import outbox
-from cluster_events.mail.reminders import queue_due_reminders
 
 
 @click.command("mail-worker")
@@ -25,19 +24,5 @@ def mail_worker_command(once: bool, interval: float, batch: int) -> None:
     click.echo(f"Sent {report.sent}, to retry {report.retrying}, failed {report.failed}.", err=True)
 
 
-@click.command("send-reminders")
-def send_reminders_command() -> None:
-    """Queue the reminders that are due (safe to run from cron every 10 minutes).
-
-    With MAIL_DELIVERY=inline they are sent at once; otherwise the worker sends them.
-    """
-    messages = queue_due_reminders()
-    click.echo(f"Queued {len(messages)} reminders.", err=True)
-    if messages and current_app.config["MAIL_DELIVERY"] == "inline":
-        report = outbox.deliver(ids=[m.id for m in messages], limit=len(messages))
-        click.echo(f"Sent {report.sent}, to retry {report.retrying}.", err=True)
-
-
 def init_app(app: Flask) -> None:
     app.cli.add_command(mail_worker_command)
-    app.cli.add_command(send_reminders_command)

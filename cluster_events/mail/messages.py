@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import smtplib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
@@ -13,23 +14,43 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
-from urllib.parse import urlsplit
 
 import flask_mail
-from flask import current_app
+from flask import Flask, current_app
 from flask_babel import force_locale
 
 from cluster_events.extensions import db
 from cluster_events.models import OutboxMessage
 from cluster_events.timefmt import TOKYO
+from cluster_events.urls import site_root_url
 
 #: 7-bit clean on the wire (base64 / quoted-printable bodies, RFC 2047 headers): no mail
 #: server on the way needs to support 8BITMIME.
 MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
-#: Stands for the registrant's personal link in stored messages; replaced when the
-#: message is sent. The link lets anyone cancel the registration, and the database
-#: keeps only a hash of it: the outbox must not be the place where it leaks.
-PERSONAL_URL_MARK = "__PERSONAL_URL__"
+_SEND_TIME_VALUES = "mail_send_time_values"
+
+#: Works out, for one outbox row, the text that a placeholder stands for (None: leave it).
+SendTimeValue = Callable[[OutboxMessage], "str | None"]
+
+
+def register_send_time_value(app: Flask, placeholder: str, value: SendTimeValue) -> None:
+    """Have ``placeholder`` in a stored message replaced when the message is sent.
+
+    For what must not be kept in the outbox, such as a secret personal link: the
+    domain that writes the email stores the placeholder and tells mail how to
+    work out the value from the row.
+    """
+    app.extensions.setdefault(_SEND_TIME_VALUES, {})[placeholder] = value
+
+
+def _fill_send_time_values(row: OutboxMessage, text: str, html: str) -> tuple[str, str]:
+    for placeholder, value_of in current_app.extensions.get(_SEND_TIME_VALUES, {}).items():
+        if placeholder not in text + html:
+            continue
+        value = value_of(row)
+        if value is not None:
+            text, html = text.replace(placeholder, value), html.replace(placeholder, value)
+    return text, html
 
 
 @dataclass
@@ -108,18 +129,9 @@ def site_context(locale: str) -> dict[str, Any]:
         "site_contact_email": config["SITE_CONTACT_EMAIL"],
         "site_contact_phone": config["SITE_CONTACT_PHONE"],
         "site_contact_address": config["SITE_CONTACT_ADDRESS"],
-        "site_url": site_url_for("events.index"),
+        "site_url": site_root_url(),
         "label_separator": ": " if english else "：",
     }
-
-
-def site_url_for(endpoint: str, **values: Any) -> str:
-    """An absolute URL on the public site (config SITE_URL), with or without a request."""
-    parts = urlsplit(current_app.config["SITE_URL"])
-    adapter = current_app.url_map.bind(
-        parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme or "https"
-    )
-    return adapter.build(endpoint, values, force_external=True)
 
 
 def add_to_outbox(
@@ -161,13 +173,7 @@ class OutboxMail(flask_mail.Message):
     def __init__(self, row: OutboxMessage) -> None:
         config = current_app.config
         self.from_name, self.from_address = _sender(row)
-        text, html = row.body_text, row.body_html
-        if row.registration is not None and PERSONAL_URL_MARK in text + html:
-            from cluster_events.registration import tokens
-
-            link = tokens.personal_url(row.registration)
-            text = text.replace(PERSONAL_URL_MARK, link)
-            html = html.replace(PERSONAL_URL_MARK, link)
+        text, html = _fill_send_time_values(row, row.body_text, row.body_html)
         super().__init__(
             subject=row.subject,
             recipients=[row.recipient],

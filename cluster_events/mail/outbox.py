@@ -27,10 +27,12 @@ from flask import Flask, Response, current_app, g, has_request_context
 from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
-from cluster_events.database import begin_write_transaction, utcnow
+from cluster_events.database import utcnow
+from cluster_events.errors import Conflict, NotFound
 from cluster_events.extensions import db
 from cluster_events.mail.messages import OutboxMail, TimedConnection
 from cluster_events.models import OutboxMessage, OutboxStatus
+from cluster_events.transactions import end_read_transaction, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,11 @@ class DeliveryReport:
         self.failed += other.failed
 
 
-class MessageNotRetryable(Exception):
+class MessageNotFound(NotFound, LookupError):
+    """retry_message() was given an unknown id."""
+
+
+class MessageNotRetryable(Conflict):
     """retry_message() was given a message that is not failed."""
 
 
@@ -139,8 +145,6 @@ def claim(
     """Mark due messages as ``sending`` under a lease and commit; returns (id, lease)."""
     now = now or utcnow()
     lease = now + timedelta(seconds=_lease_seconds(limit))
-    session = db.session()
-    begin_write_transaction(session)
     due = or_(
         and_(OutboxMessage.status == OutboxStatus.queued, OutboxMessage.next_attempt_at <= now),
         and_(OutboxMessage.status == OutboxStatus.sending, OutboxMessage.locked_until < now),
@@ -153,17 +157,16 @@ def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = session.scalars(query).all()
     claimed = []
-    for row in rows:
-        if row.status == OutboxStatus.sending and row.attempts >= _max_attempts():
-            _give_up(row, "the last attempt did not finish (worker stopped?)")
-            continue
-        row.status = OutboxStatus.sending
-        row.locked_until = lease
-        row.attempts += 1
-        claimed.append((row.id, lease))
-    session.commit()
+    with write_transaction():
+        for row in db.session.scalars(query).all():
+            if row.status == OutboxStatus.sending and row.attempts >= _max_attempts():
+                _give_up(row, "the last attempt did not finish (worker stopped?)")
+                continue
+            row.status = OutboxStatus.sending
+            row.locked_until = lease
+            row.attempts += 1
+            claimed.append((row.id, lease))
     return claimed
 
 
@@ -182,15 +185,15 @@ def _send_claimed(
         for message_id, lease in claimed:
             row = db.session.get(OutboxMessage, message_id)
             if row is None or row.locked_until != lease or time.monotonic() > deadline:
-                db.session.rollback()
+                end_read_transaction()
                 continue
             if _is_reserved_address(row.recipient):  # e.g. personal data deleted meanwhile
-                _give_up(row, "no deliverable address")
-                db.session.commit()
+                with write_transaction():
+                    _give_up(db.session.get(OutboxMessage, message_id), "no deliverable address")
                 report.failed += 1
                 continue
             mail = OutboxMail(row)
-            db.session.rollback()  # no transaction open while talking to the server
+            end_read_transaction()  # no transaction open while talking to the server
             try:
                 connection.send(mail)
             except (smtplib.SMTPServerDisconnected, OSError) as error:
@@ -218,41 +221,38 @@ def _reconnect(connection: TimedConnection, timeout: float) -> TimedConnection:
 
 
 def _record_sent(message_id: int, lease: datetime) -> None:
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.locked_until == lease)
-        .values(status=OutboxStatus.sent, sent_at=utcnow(), locked_until=None, last_error="")
-    )
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.locked_until == lease)
+            .values(status=OutboxStatus.sent, sent_at=utcnow(), locked_until=None, last_error="")
+        )
 
 
 def _record_failure(
     message_id: int, lease: datetime, error: Exception, now: datetime | None
 ) -> DeliveryReport:
-    session = db.session()
-    begin_write_transaction(session)
-    row = session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.locked_until == lease)
-        .with_for_update()
-    ).first()
     report = DeliveryReport()
-    if row is None:
-        session.rollback()
-        return report
-    description = _describe(error)
-    if _is_permanent(error) or row.attempts >= _max_attempts():
-        _give_up(row, description)
-        report.failed += 1
-        log.warning("outbox message %s failed for good: %s", message_id, description)
-    else:
-        row.status = OutboxStatus.queued
-        row.locked_until = None
-        row.last_error = description
-        row.next_attempt_at = (now or utcnow()) + retry_delay(row.attempts)
-        report.retrying += 1
-        log.info("outbox message %s not sent (%s); retrying later", message_id, description)
-    session.commit()
+    with write_transaction():
+        row = db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.locked_until == lease)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return report
+        description = _describe(error)
+        if _is_permanent(error) or row.attempts >= _max_attempts():
+            _give_up(row, description)
+            report.failed += 1
+            log.warning("outbox message %s failed for good: %s", message_id, description)
+        else:
+            row.status = OutboxStatus.queued
+            row.locked_until = None
+            row.last_error = description
+            row.next_attempt_at = (now or utcnow()) + retry_delay(row.attempts)
+            report.retrying += 1
+            log.info("outbox message %s not sent (%s); retrying later", message_id, description)
     return report
 
 
@@ -318,25 +318,21 @@ def _inline_timeout() -> float:
 def retry_message(message_id: int) -> OutboxMessage:
     """Put a failed message back in the queue for a fresh series of attempts.
 
-    Commits. Raises LookupError for an unknown id and MessageNotRetryable when the
-    message is not failed (sent ones are never sent again).
+    Commits. Raises MessageNotFound for an unknown id and MessageNotRetryable when
+    the message is not failed (sent ones are never sent again).
     """
-    session = db.session()
-    begin_write_transaction(session)
-    row = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
-    ).first()
-    if row is None:
-        session.rollback()
-        raise LookupError(message_id)
-    if row.status != OutboxStatus.failed:
-        session.rollback()
-        raise MessageNotRetryable(message_id)
-    row.status = OutboxStatus.queued
-    row.attempts = 0
-    row.next_attempt_at = utcnow()
-    row.locked_until = None
-    session.commit()
+    with write_transaction():
+        row = db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
+        ).first()
+        if row is None:
+            raise MessageNotFound()
+        if row.status != OutboxStatus.failed:
+            raise MessageNotRetryable()
+        row.status = OutboxStatus.queued
+        row.attempts = 0
+        row.next_attempt_at = utcnow()
+        row.locked_until = None
     if has_request_context():
         g.setdefault("outbox_committed_ids", []).append(message_id)
     return row

@@ -14,13 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from flask_babel import pgettext
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from cluster_events.audit import record_change
 from cluster_events.models import Event, Registration
+from cluster_events.registration.labels import (
+    LANGUAGE_NAMES,
+    MEMBER_TYPE_LABELS,
+    SOURCE_LABELS,
+    STATUS_LABELS,
+    translated,
+)
 from cluster_events.timefmt import to_tokyo
+from cluster_events.transactions import write_transaction
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -33,7 +41,6 @@ CP932_EQUIVALENTS = str.maketrans(
     }
 )
 CP932_REPLACEMENT = "?"
-LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
 
 
 @dataclass(frozen=True)
@@ -72,31 +79,13 @@ def columns() -> list[Column]:
     ]
 
 
-def status_labels() -> dict[str, str]:
-    return {
-        "confirmed": _("Confirmed"),
-        "waiting": _("Waiting list"),
-        "cancelled": pgettext("registration status", "Cancelled"),
-    }
-
-
-def member_type_labels() -> dict[str, str]:
-    return {
-        "corporate": _("Corporate member"),
-        "individual": _("Individual member"),
-        "general": _("Non-member"),
-    }
-
-
-def source_labels() -> dict[str, str]:
-    return {"web": _("Web form"), "organizer": _("Office (phone or fax)")}
-
-
 def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
     """One row per registration in the order given; times are Tokyo times without zone."""
     keys = [column.key for column in columns()]
     # Labels are translated once per file, not once per row.
-    statuses, member_types, sources = status_labels(), member_type_labels(), source_labels()
+    statuses = translated(STATUS_LABELS)
+    member_types = translated(MEMBER_TYPE_LABELS)
+    sources = translated(SOURCE_LABELS)
     rows: list[list[object]] = []
     for number, registration in enumerate(registrations, start=1):
         values: dict[str, object] = {
@@ -210,3 +199,15 @@ def export_filename(event: Event, extension: str) -> str:
     title = "".join(c for c in event.title if c not in '\\/:*?"<>|\r\n\t')[:60]
     date = to_tokyo(event.starts_at).strftime("%Y%m%d")
     return f"{date}_{title}_{_('attendees')}.{extension}"
+
+
+def record_export(event_id: int, file_format: str, rows: int) -> None:
+    """Downloads of personal data are logged like changes: who took which list, when."""
+    with write_transaction():
+        record_change(
+            "attendees.export",
+            "event",
+            event_id,
+            event_id=event_id,
+            after={"format": file_format, "rows": rows},
+        )

@@ -11,6 +11,7 @@ from wtforms import BooleanField, RadioField, SelectChoice, StringField, TextAre
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from cluster_events.models import MemberType
+from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.services import RegistrationDetails
 from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
 
@@ -22,12 +23,6 @@ _PHONE = re.compile(r"^\+?\(?[0-9][0-9 ()-]*$")
 _DASHES = str.maketrans(dict.fromkeys("ー‐‑‒–—―−ｰ", "-"))
 
 REMARKS_MAX_LENGTH = 2000
-
-MEMBER_TYPE_LABELS = {
-    MemberType.corporate.value: _l("Corporate member"),
-    MemberType.individual.value: _l("Individual member"),
-    MemberType.general.value: _l("Non-member"),
-}
 
 
 def _length(maximum: int) -> Length:

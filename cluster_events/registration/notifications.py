@@ -1,9 +1,12 @@
-"""The emails registrants receive (interface C).
+"""Which email a registrant gets for which change of their registration, and what
+every email to a registrant carries (event details, personal link, QR code, .ics).
 
-Each function only adds OutboxMessage rows to ``db.session``: the caller's
-transaction commits them together with the change they announce, so an email is
-never sent for a change that was rolled back, and never lost for one that was
-committed. Every message is rendered at once, in the registrant's own language.
+Each function only adds OutboxMessage rows to ``db.session`` (through mail's
+``add_to_outbox``): the caller's transaction commits them together with the change
+they announce, so an email is never sent for a change that was rolled back, and
+never lost for one that was committed. Every message is rendered at once, in the
+registrant's own language. Emails about a change of the event itself are in
+``events/notifications.py``, on top of the helpers here.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import segno
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from cluster_events import timefmt
@@ -22,63 +26,80 @@ from cluster_events.calendar import ical
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.mail.messages import (
-    PERSONAL_URL_MARK,
     Attachment,
     RenderedMail,
     add_to_outbox,
+    register_send_time_value,
     render_mail,
 )
-from cluster_events.mail.messages import site_url_for as _site_url_for
 from cluster_events.models import Event, OutboxMessage, Registration, RegistrationStatus
+from cluster_events.registration import tokens
+from cluster_events.urls import absolute_url
 
 QR_SCALE = 5
 QR_BORDER = 4
+#: Stands for the registrant's personal link in stored messages; mail writes the link
+#: in when the message is sent. The link lets anyone cancel the registration, and the
+#: database keeps only a hash of it: the outbox must not be the place where it leaks.
+PERSONAL_URL_MARK = "__PERSONAL_URL__"
 
 
-def queue_registration_received(
-    registration: Registration, token: str | None = None
-) -> list[OutboxMessage]:
-    """Confirmation, or the waiting-list notice with the person's position.
+def personal_url(registration: Registration) -> str:
+    """The registrant's own page, where they see and cancel their registration."""
+    return absolute_url("registration.manage", token=tokens.personal_token(registration))
 
-    ``token`` is accepted for the registration service's convenience but not needed:
-    the personal link is derived from the registration when the message is sent.
-    """
+
+def checkin_url(registration: Registration) -> str:
+    """What the QR code in the confirmation email opens, for the staff at the door."""
+    return absolute_url("admin.checkin_scan", code=tokens.checkin_code(registration))
+
+
+def _personal_url_of(message: OutboxMessage) -> str | None:
+    return personal_url(message.registration) if message.registration is not None else None
+
+
+def init_app(app: Flask) -> None:
+    register_send_time_value(app, PERSONAL_URL_MARK, _personal_url_of)
+
+
+def queue_registration_received(registration: Registration) -> list[OutboxMessage]:
+    """Confirmation, or the waiting-list notice with the person's position."""
     event = registration.event
-    title = _title(event, registration)
+    title = title_for(event, registration)
     if registration.status == RegistrationStatus.waiting:
         kind = "waitlisted"
-        mail = _render_for(registration, kind, _l("Waiting list: %(title)s", title=title))
+        mail = render_for(registration, kind, _l("Waiting list: %(title)s", title=title))
     else:
         kind = "confirmation"
         subject = _l("Registration received: %(title)s", title=title)
-        mail = _render_for(registration, kind, subject, with_qr=True)
-    mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
-    return [_add(mail, kind, registration)]
+        mail = render_for(registration, kind, subject, with_qr=True)
+    mail.attachments.append(calendar_file(event, "PUBLISH", registration))
+    return [add_for(mail, kind, registration)]
 
 
 def queue_promoted(registration: Registration) -> list[OutboxMessage]:
     event = registration.event
-    subject = _l("You have a seat: %(title)s", title=_title(event, registration))
-    mail = _render_for(registration, "promoted", subject, with_qr=True)
-    mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
-    return [_add(mail, "promoted", registration)]
+    subject = _l("You have a seat: %(title)s", title=title_for(event, registration))
+    mail = render_for(registration, "promoted", subject, with_qr=True)
+    mail.attachments.append(calendar_file(event, "PUBLISH", registration))
+    return [add_for(mail, "promoted", registration)]
 
 
 def queue_cancellation_receipt(registration: Registration) -> list[OutboxMessage]:
     """Receipt for a cancelled registration (or a person leaving the waiting list), with
     a METHOD:CANCEL calendar file that takes the event out of their calendar."""
     event = registration.event
-    subject = _l("Cancellation received: %(title)s", title=_title(event, registration))
-    mail = _render_for(registration, "cancellation_receipt", subject)
-    mail.attachments.append(_calendar_file(event, "CANCEL", registration))
-    return [_add(mail, "cancellation_receipt", registration)]
+    subject = _l("Cancellation received: %(title)s", title=title_for(event, registration))
+    mail = render_for(registration, "cancellation_receipt", subject)
+    mail.attachments.append(calendar_file(event, "CANCEL", registration))
+    return [add_for(mail, "cancellation_receipt", registration)]
 
 
 def queue_reminder(registration: Registration, now: datetime | None = None) -> list[OutboxMessage]:
     """The reminder before the event. Its dedupe key makes a second one for the same
     registration fail at the database (see mail.reminders)."""
     event = registration.event
-    title = _title(event, registration)
+    title = title_for(event, registration)
     days_ahead = _days_ahead(event.starts_at, now or utcnow())
     if days_ahead <= 0:
         subject = _l("Reminder: %(title)s is today", title=title)
@@ -87,44 +108,9 @@ def queue_reminder(registration: Registration, now: datetime | None = None) -> l
     else:
         date = timefmt.format_date(event.starts_at, _locale(registration))
         subject = _l("Reminder: %(title)s on %(date)s", title=title, date=date)
-    mail = _render_for(registration, "reminder", subject, with_qr=True)
-    mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
-    return [_add(mail, "reminder", registration, dedupe_key=f"reminder:{registration.id}")]
-
-
-def queue_event_changed(
-    event: Event, registrations: Iterable[Registration], changes: list[str]
-) -> list[OutboxMessage]:
-    """Tell every active registrant what changed, with the updated calendar entry
-    (same UID, the event's raised SEQUENCE). ``changes`` are lines shown as given; lazy
-    strings among them are rendered in each registrant's language."""
-    messages = []
-    for registration in _active(registrations):
-        subject = _l("Change of details: %(title)s", title=_title(event, registration))
-        mail = _render_for(registration, "event_changed", subject, changes=changes)
-        mail.attachments.append(_calendar_file(event, "PUBLISH", registration))
-        messages.append(_add(mail, "event_changed", registration))
-    return messages
-
-
-def queue_event_cancelled(
-    event: Event, registrations: Iterable[Registration], reason: str
-) -> list[OutboxMessage]:
-    """Tell the given registrants (already cancelled along with the event, or not) that
-    the event will not take place, with a METHOD:CANCEL calendar file."""
-    messages = []
-    for registration in _reachable(registrations):
-        subject = _l("Event cancelled: %(title)s", title=_title(event, registration))
-        mail = _render_for(
-            registration,
-            "event_cancelled",
-            subject,
-            reason=reason,
-            reason_paragraphs=_paragraphs(reason),
-        )
-        mail.attachments.append(_calendar_file(event, "CANCEL", registration))
-        messages.append(_add(mail, "event_cancelled", registration))
-    return messages
+    mail = render_for(registration, "reminder", subject, with_qr=True)
+    mail.attachments.append(calendar_file(event, "PUBLISH", registration))
+    return [add_for(mail, "reminder", registration, dedupe_key=f"reminder:{registration.id}")]
 
 
 def queue_organizer_message(
@@ -132,19 +118,19 @@ def queue_organizer_message(
 ) -> list[OutboxMessage]:
     """A message the organizer wrote, sent as written, with each person's own link."""
     messages = []
-    for registration in _active(registrations):
-        mail = _render_for(
+    for registration in active(registrations):
+        mail = render_for(
             registration,
             "organizer_message",
             subject,
             message_body=body,
-            message_paragraphs=_paragraphs(body),
+            message_paragraphs=paragraphs(body),
         )
-        messages.append(_add(mail, "organizer_message", registration))
+        messages.append(add_for(mail, "organizer_message", registration))
     return messages
 
 
-def _render_for(
+def render_for(
     registration: Registration,
     template: str,
     subject: Any,
@@ -185,11 +171,11 @@ def _event_context(event: Event, locale: str) -> dict[str, Any]:
         "map_url": venue.map_url if venue else "",
         "online_url": event.online_url,
         "fee": event.fee_text,
-        "event_url": _site_url_for("events.detail", slug=event.slug),
+        "event_url": absolute_url("events.detail", slug=event.slug),
     }
 
 
-def _add(
+def add_for(
     mail: RenderedMail, kind: str, registration: Registration, dedupe_key: str | None = None
 ) -> OutboxMessage:
     return add_to_outbox(
@@ -202,20 +188,20 @@ def _add(
     )
 
 
-def _active(registrations: Iterable[Registration]) -> list[Registration]:
-    return [r for r in _reachable(registrations) if r.status != RegistrationStatus.cancelled]
+def active(registrations: Iterable[Registration]) -> list[Registration]:
+    return [r for r in reachable(registrations) if r.status != RegistrationStatus.cancelled]
 
 
-def _reachable(registrations: Iterable[Registration]) -> list[Registration]:
+def reachable(registrations: Iterable[Registration]) -> list[Registration]:
     return [r for r in registrations if r.personal_data_purged_at is None and r.email]
 
 
-def _paragraphs(text: str) -> list[list[str]]:
+def paragraphs(text: str) -> list[list[str]]:
     """Plain text as paragraphs of lines, for the HTML part."""
     return [block.splitlines() for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
 
 
-def _title(event: Event, registration: Registration) -> str:
+def title_for(event: Event, registration: Registration) -> str:
     return event.display_title(_locale(registration))
 
 
@@ -230,9 +216,7 @@ def _days_ahead(starts_at: datetime, now: datetime) -> int:
 
 def _checkin_qr(registration: Registration) -> tuple[Attachment, int]:
     """The check-in QR code as an inline PNG, and its width in pixels."""
-    from cluster_events.registration import tokens
-
-    code = segno.make(tokens.checkin_url(registration), error="m")
+    code = segno.make(checkin_url(registration), error="m")
     buffer = io.BytesIO()
     code.save(buffer, kind="png", scale=QR_SCALE, border=QR_BORDER)
     width, _height = code.symbol_size(scale=QR_SCALE, border=QR_BORDER)
@@ -240,7 +224,7 @@ def _checkin_qr(registration: Registration) -> tuple[Attachment, int]:
     return Attachment.inline_png(buffer.getvalue(), "checkin-qr.png", content_id), width
 
 
-def _calendar_file(event: Event, method: str, registration: Registration) -> Attachment:
+def calendar_file(event: Event, method: str, registration: Registration) -> Attachment:
     """The event as an .ics in the registrant's language, from the calendar module
     (same UID as the feeds; a CANCEL names the registrant and carries a higher SEQUENCE)."""
     attendee = registration.email if method == "CANCEL" else None

@@ -1,16 +1,18 @@
-"""Reminders before an event: one per confirmed registration, however often cron runs."""
+"""Reminders before an event: one per confirmed registration, however often cron runs,
+and the `send-reminders` command that queues them."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import click
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from cluster_events.database import begin_write_transaction, utcnow
+from cluster_events.database import utcnow
 from cluster_events.extensions import db
-from cluster_events.mail.notifications import queue_reminder
+from cluster_events.mail import outbox
 from cluster_events.models import (
     Event,
     EventStatus,
@@ -18,6 +20,8 @@ from cluster_events.models import (
     Registration,
     RegistrationStatus,
 )
+from cluster_events.registration.notifications import queue_reminder
+from cluster_events.transactions import write_transaction
 
 BATCH_SIZE = 50
 
@@ -52,49 +56,59 @@ def queue_due_reminders(now: datetime | None = None) -> list[OutboxMessage]:
     queued: list[OutboxMessage] = []
     skipped: set[int] = set()
     while True:
-        session = db.session()
-        begin_write_transaction(session)
-        registrations = session.scalars(due.where(Registration.id.not_in(skipped))).all()
-        if not registrations:
-            session.rollback()
-            return queued
         batch: list[OutboxMessage] = []
-        for registration in registrations:
-            batch.extend(queue_reminder(registration, now=now))
-            registration.reminder_sent_at = now
+        ids: list[int] = []
         try:
-            session.commit()
+            with write_transaction():
+                registrations = db.session.scalars(due.where(Registration.id.not_in(skipped))).all()
+                ids = [registration.id for registration in registrations]
+                for registration in registrations:
+                    batch.extend(queue_reminder(registration, now=now))
+                    registration.reminder_sent_at = now
         except IntegrityError:
             # Another run queued one of these in the meantime; redo one by one.
-            session.rollback()
-            batch = _queue_one_by_one([r.id for r in registrations], now, skipped)
+            batch = _queue_one_by_one(ids, now, skipped)
+        if not ids:
+            return queued
         queued.extend(batch)
 
 
 def _queue_one_by_one(ids: list[int], now: datetime, skipped: set[int]) -> list[OutboxMessage]:
     queued = []
     for registration_id in ids:
-        session = db.session()
-        begin_write_transaction(session)
-        registration = session.get(Registration, registration_id, with_for_update=True)
-        if registration is None or registration.reminder_sent_at is not None:
-            session.rollback()
-            skipped.add(registration_id)
-            continue
-        messages = queue_reminder(registration, now=now)
-        registration.reminder_sent_at = now
         try:
-            session.commit()
+            with write_transaction():
+                registration = db.session.get(Registration, registration_id, with_for_update=True)
+                if registration is None or registration.reminder_sent_at is not None:
+                    skipped.add(registration_id)
+                    continue
+                messages = queue_reminder(registration, now=now)
+                registration.reminder_sent_at = now
         except IntegrityError:
             # Its reminder is already in the outbox: record that, so it is not tried again.
-            session.rollback()
-            session.execute(
-                update(Registration)
-                .where(Registration.id == registration_id, Registration.reminder_sent_at.is_(None))
-                .values(reminder_sent_at=now)
-            )
-            session.commit()
+            with write_transaction():
+                db.session.execute(
+                    update(Registration)
+                    .where(
+                        Registration.id == registration_id,
+                        Registration.reminder_sent_at.is_(None),
+                    )
+                    .values(reminder_sent_at=now)
+                )
             skipped.add(registration_id)
             continue
         queued.extend(messages)
     return queued
+
+
+@click.command("send-reminders")
+def send_reminders_command() -> None:
+    """Queue the reminders that are due (safe to run from cron every 10 minutes).
+
+    With MAIL_DELIVERY=inline they are sent at once; otherwise the worker sends them.
+    """
+    messages = queue_due_reminders()
+    click.echo(f"Queued {len(messages)} reminders.", err=True)
+    if messages and current_app.config["MAIL_DELIVERY"] == "inline":
+        report = outbox.deliver(ids=[m.id for m in messages], limit=len(messages))
+        click.echo(f"Sent {report.sent}, to retry {report.retrying}.", err=True)

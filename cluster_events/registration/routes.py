@@ -19,13 +19,15 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from cluster_events.events import queries
-from cluster_events.events.status import RegistrationState, can_register, registration_state
+from cluster_events.errors import ServiceError
 from cluster_events.extensions import limiter
 from cluster_events.i18n import current_locale
 from cluster_events.models import Event, Registration, RegistrationStatus
 from cluster_events.registration import services, tokens
-from cluster_events.registration.forms import MEMBER_TYPE_LABELS, RegistrationForm
+from cluster_events.registration.forms import RegistrationForm
+from cluster_events.registration.labels import MEMBER_TYPE_LABELS
+from cluster_events.registration.queries import public_event_by_slug
+from cluster_events.registration.status import RegistrationState, can_register, registration_state
 
 bp = Blueprint("registration", __name__)
 
@@ -63,13 +65,13 @@ def registration_panel(event: Event, form: RegistrationForm | None = None) -> Re
 
 
 def _public_event(slug: str) -> Event:
-    event = queries.public_event_by_slug(slug)
+    event = public_event_by_slug(slug)
     if event is None:
         abort(404)
     return event
 
 
-def _refused(error: services.RegistrationError, event: Event | None = None) -> tuple[str, int]:
+def _refused(error: ServiceError, event: Event | None = None) -> tuple[str, int]:
     return (
         render_template("registration/refused.html", message=error.message, event=event),
         error.http_status,
@@ -89,7 +91,7 @@ def register(slug: str):
     event = _public_event(slug)
     try:
         services.ensure_registration_open(event)
-    except services.RegistrationError as error:
+    except ServiceError as error:
         return _refused(error, event)
     form = RegistrationForm()
     if form.is_bot:
@@ -99,7 +101,7 @@ def register(slug: str):
         return render_template("events/detail.html", event=event, registration_form=form), 400
     try:
         outcome = services.register(event.id, form.details(current_locale()))
-    except services.RegistrationError as error:
+    except ServiceError as error:
         return _refused(error, event)
     registration = outcome.registration
     if not outcome.created:
@@ -169,7 +171,7 @@ def cancel(token: str):
             message=error.message,
         )
         return _private(make_response(html, error.http_status))
-    except services.RegistrationError as error:
+    except ServiceError as error:
         html = render_template(
             "registration/refused.html",
             heading=_("The registration could not be cancelled"),

@@ -1,7 +1,8 @@
 """Registering, cancelling and promoting: every rule about seats and the waiting list.
 
-Each public function is one transaction and commits it. Seats are counted and
-given out under a lock on the event row (``lock_event``): ``BEGIN IMMEDIATE`` on
+Each public function runs in ``write_transaction()``: on its own it commits, inside
+another service's transaction it joins it. Seats are counted and given out under a
+lock on the event row (``write_transaction(lock_event=...)``): ``BEGIN IMMEDIATE`` on
 SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL. Every change to an event's
 registrations takes that lock first, so ``Event.confirmed_count`` and
 ``Event.waiting_count`` always equal the rows, and waiting positions run
@@ -20,68 +21,49 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from cluster_events import audit
-from cluster_events.database import begin_write_transaction, utcnow
-from cluster_events.events.status import RegistrationState, can_register, registration_state
+from cluster_events.database import utcnow
+from cluster_events.errors import Conflict, NotFound
 from cluster_events.extensions import db
-from cluster_events.mail import notifications
-from cluster_events.models import Event, Registration, RegistrationStatus
-from cluster_events.registration import tokens
+from cluster_events.models import Event, MemberType, Registration, RegistrationStatus
+from cluster_events.registration import notifications, tokens
+from cluster_events.registration.labels import CONTACT_FIELDS
+from cluster_events.registration.status import (
+    RegistrationState,
+    can_register,
+    registration_state,
+)
+from cluster_events.transactions import EventNotFound, write_transaction
+
+__all__ = ["EventNotFound"]  # raised here too, by the event lock
 
 
-class RegistrationError(Exception):
-    """A request the rules refuse; ``message`` is shown to the person as it is."""
-
-    http_status = 409
-
-    def __init__(self, message: str | LazyString | None = None) -> None:
-        #: Translated lazily, in the language of the request that shows it.
-        self.message = message if message is not None else _l("This could not be done.")
-        super().__init__(self.message)
+class RegistrationNotFound(NotFound):
+    default_message = _l("This registration could not be found.")
 
 
-class EventNotFound(RegistrationError):
-    http_status = 404
-
-    def __init__(self) -> None:
-        super().__init__(_l("This event could not be found."))
-
-
-class RegistrationNotFound(RegistrationError):
-    http_status = 404
-
-    def __init__(self) -> None:
-        super().__init__(_l("This registration could not be found."))
-
-
-class RegistrationNotOpen(RegistrationError):
+class RegistrationNotOpen(Conflict):
     def __init__(self, state: RegistrationState) -> None:
         self.state = state
         super().__init__(_not_open_message(state))
 
 
-class AlreadyCancelled(RegistrationError):
-    def __init__(self) -> None:
-        super().__init__(_l("This registration has already been cancelled."))
+class AlreadyCancelled(Conflict):
+    default_message = _l("This registration has already been cancelled.")
 
 
-class EventAlreadyStarted(RegistrationError):
-    def __init__(self) -> None:
-        super().__init__(
-            _l(
-                "The event has already started, so the registration can no longer be "
-                "cancelled here. Please contact the office."
-            )
-        )
+class EventAlreadyStarted(Conflict):
+    default_message = _l(
+        "The event has already started, so the registration can no longer be "
+        "cancelled here. Please contact the office."
+    )
 
 
-class NotWaiting(RegistrationError):
-    def __init__(self) -> None:
-        super().__init__(_l("Only a person on the waiting list can be given a seat."))
+class NotWaiting(Conflict):
+    default_message = _l("Only a person on the waiting list can be given a seat.")
 
 
-class NoSeatAvailable(RegistrationError):
-    def __init__(self) -> None:
-        super().__init__(_l("No seat is free. Raise the capacity or cancel a seat first."))
+class NoSeatAvailable(Conflict):
+    default_message = _l("No seat is free. Raise the capacity or cancel a seat first.")
 
 
 def _not_open_message(state: RegistrationState) -> LazyString:
@@ -99,8 +81,9 @@ def _not_open_message(state: RegistrationState) -> LazyString:
 
 
 @dataclass(frozen=True)
-class RegistrationDetails:
-    """What a person gives when registering, already normalised by the form."""
+class ContactDetails:
+    """Who a registrant is and how to reach them, already normalised by the form; the
+    office may correct these later (``registration.attendees.update_contact``)."""
 
     name: str
     name_kana: str
@@ -108,7 +91,13 @@ class RegistrationDetails:
     organization: str = ""
     job_title: str = ""
     phone: str = ""
-    member_type: str = "general"
+    member_type: str = MemberType.general.value
+
+
+@dataclass(frozen=True)
+class RegistrationDetails(ContactDetails):
+    """What a person gives when registering, already normalised by the form."""
+
     remarks: str = ""
     locale: str = "ja"
 
@@ -138,26 +127,6 @@ def can_cancel_online(registration: Registration, now: datetime | None = None) -
     return registration.is_active and (now or utcnow()) < registration.event.starts_at
 
 
-def lock_event(event_id: int) -> Event:
-    """Start a write transaction and lock the event row; the caller commits or rolls back.
-
-    Anything that changes an event's registrations, counters or capacity takes
-    this lock first, so two workers never count the same seat.
-    """
-    session = db.session()
-    begin_write_transaction(session)
-    event = session.scalar(
-        select(Event)
-        .where(Event.id == event_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if event is None:
-        session.rollback()
-        raise EventNotFound()
-    return event
-
-
 def register(
     event_id: int,
     details: RegistrationDetails,
@@ -177,42 +146,32 @@ def register(
     (``source="organizer"``) may add people outside the public sign-up period,
     but not to a cancelled event.
     """
-    session = db.session
     now = now or utcnow()
-    event = lock_event(event_id)
+    session = db.session
     try:
-        if source == "web":
-            ensure_registration_open(event, now)
-        elif event.is_cancelled:
-            raise RegistrationNotOpen(RegistrationState.cancelled)
-        existing = _active_registration(event_id, details.email_normalized)
-        if existing is not None:
-            session.commit()
-            return RegistrationOutcome(existing, False, tokens.personal_token(existing))
-        registration = _new_registration(event, details, source, now)
-        session.add(registration)
-        session.flush()
-        token = tokens.personal_token(registration)
-        if notify:
-            notifications.queue_registration_received(registration, token)
-        if organizer_id is not None:
-            _audit_added(registration, notify, organizer_id)
-        session.commit()
+        with write_transaction(lock_event=event_id) as event:
+            assert event is not None
+            if source == "web":
+                ensure_registration_open(event, now)
+            elif event.is_cancelled:
+                raise RegistrationNotOpen(RegistrationState.cancelled)
+            existing = _active_registration(event_id, details.email_normalized)
+            if existing is not None:
+                return RegistrationOutcome(existing, False, tokens.personal_token(existing))
+            registration = _new_registration(event, details, source, now)
+            session.add(registration)
+            session.flush()
+            if notify:
+                notifications.queue_registration_received(registration)
+            if organizer_id is not None:
+                _audit_added(registration, notify, organizer_id)
     except IntegrityError:
         # The partial unique index caught a duplicate that slipped past the check.
-        session.rollback()
         existing = _active_registration(event_id, details.email_normalized)
         if existing is None:
             raise
-        session.commit()
         return RegistrationOutcome(existing, False, tokens.personal_token(existing))
-    except BaseException:
-        session.rollback()
-        raise
-    return RegistrationOutcome(registration, True, token)
-
-
-AUDITED_FIELDS = ("name", "name_kana", "email", "organization", "job_title", "phone", "member_type")
+    return RegistrationOutcome(registration, True, tokens.personal_token(registration))
 
 
 def _audit_added(registration: Registration, notified: bool, organizer_id: int) -> None:
@@ -222,7 +181,7 @@ def _audit_added(registration: Registration, notified: bool, organizer_id: int) 
         registration.id,
         event_id=registration.event_id,
         after={
-            **{name: getattr(registration, name) for name in AUDITED_FIELDS},
+            **audit.snapshot(registration, CONTACT_FIELDS),
             "status": registration.status,
             "notify": notified,
         },
@@ -279,6 +238,7 @@ def _has_free_seat(event: Event) -> bool:
 def cancel_registration(
     registration_id: int,
     *,
+    event_id: int | None = None,
     notify: bool = True,
     organizer_id: int | None = None,
     by_registrant: bool = False,
@@ -289,10 +249,10 @@ def cancel_registration(
     ``notify`` concerns the receipt to the person cancelled (an organizer may
     cancel quietly); whoever is promoted is always told, or they would not come.
     With ``by_registrant`` (the personal link) cancelling stops when the event starts.
+    ``event_id``, when given, must be the registration's event.
     """
-    session = db.session
-    registration = _locked_registration(registration_id)
-    try:
+    with write_transaction():
+        registration = _locked_registration(registration_id, event_id)
         event = registration.event
         if registration.status == RegistrationStatus.cancelled:
             raise AlreadyCancelled()
@@ -306,7 +266,6 @@ def cancel_registration(
             _leave_waiting_list(registration)
         registration.status = RegistrationStatus.cancelled
         registration.cancelled_at = now
-        promoted = fill_seats(event, now=now)
         if organizer_id is not None:
             audit.record_change(
                 "registration.cancel",
@@ -319,22 +278,20 @@ def cancel_registration(
             )
         if notify:
             notifications.queue_cancellation_receipt(registration)
-        for person in promoted:
-            notifications.queue_promoted(person)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        fill_seats(event, now=now)
     return registration
 
 
 def promote_registration(
-    registration_id: int, *, notify: bool = True, organizer_id: int | None = None
+    registration_id: int,
+    *,
+    event_id: int | None = None,
+    notify: bool = True,
+    organizer_id: int | None = None,
 ) -> Registration:
     """An organizer gives a free seat to one person on the waiting list, out of turn."""
-    session = db.session
-    registration = _locked_registration(registration_id)
-    try:
+    with write_transaction():
+        registration = _locked_registration(registration_id, event_id)
         event = registration.event
         if registration.status != RegistrationStatus.waiting:
             raise NotWaiting()
@@ -355,32 +312,13 @@ def promote_registration(
             )
         if notify:
             notifications.queue_promoted(registration)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return registration
 
 
-def fill_from_waiting_list(event_id: int, *, notify: bool = True) -> list[Registration]:
-    """Give free seats to the waiting list in order (after the capacity was raised)."""
-    session = db.session
-    event = lock_event(event_id)
-    try:
-        promoted = fill_seats(event)
-        if notify:
-            for person in promoted:
-                notifications.queue_promoted(person)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return promoted
-
-
 def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registration]:
-    """Inside a ``lock_event`` transaction: promote waiting people in order while
-    seats are free, and close up the positions of those still waiting. Queues nothing.
+    """Inside a transaction that locked ``event``: promote waiting people in order while
+    seats are free, close up the positions of those still waiting, and queue the email
+    that tells each promoted person. Returns who was promoted.
 
     Nobody is promoted for a cancelled event or once it has started: a seat that
     frees up at the door is the organizer's to give (``promote_registration``).
@@ -417,6 +355,8 @@ def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registratio
         .values(waiting_position=Registration.waiting_position - len(promoted))
         .execution_options(synchronize_session="fetch")
     )
+    for registration in promoted:
+        notifications.queue_promoted(registration)
     return promoted
 
 
@@ -445,20 +385,20 @@ def _leave_waiting_list(registration: Registration) -> None:
     )
 
 
-def _locked_registration(registration_id: int) -> Registration:
-    """Lock the registration's event, then read the registration afresh under that lock."""
-    session = db.session
-    event_id = session.scalar(
+def _locked_registration(registration_id: int, event_id: int | None) -> Registration:
+    """Lock the registration's event, then read the registration afresh under that lock.
+    With ``event_id``, a registration of another event is not found."""
+    found_event_id = db.session.scalar(
         select(Registration.event_id).where(Registration.id == registration_id)
     )
-    if event_id is None:
-        session.rollback()
+    if found_event_id is None or (event_id is not None and found_event_id != event_id):
         raise RegistrationNotFound()
-    lock_event(event_id)
-    registration = session.scalar(
-        select(Registration)
-        .where(Registration.id == registration_id)
-        .execution_options(populate_existing=True)
-    )
-    assert registration is not None
+    with write_transaction(lock_event=found_event_id):
+        registration = db.session.scalar(
+            select(Registration)
+            .where(Registration.id == registration_id)
+            .execution_options(populate_existing=True)
+        )
+    if registration is None:
+        raise RegistrationNotFound()
     return registration

@@ -1,4 +1,5 @@
-"""Personal links and check-in codes.
+"""Personal tokens and check-in codes: making and checking them (the URLs that carry
+them are built in registration/notifications.py).
 
 A registration keeps only a random salt and the SHA-256 of its personal token.
 The token is an HMAC of the salt under the secret key, so every later email can
@@ -66,15 +67,3 @@ def registration_by_checkin_code(code: str) -> Registration | None:
     if registration is None or not hmac.compare_digest(checkin_code(registration), found.group(0)):
         return None
     return registration
-
-
-def _site_url() -> str:
-    return current_app.config["SITE_URL"].rstrip("/")
-
-
-def personal_url(registration: Registration) -> str:
-    return f"{_site_url()}/registrations/{personal_token(registration)}"
-
-
-def checkin_url(registration: Registration) -> str:
-    return f"{_site_url()}/admin/check-in/{checkin_code(registration)}"

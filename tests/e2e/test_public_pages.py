@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from cluster_events.events.status import RegistrationState, registration_state
+from cluster_events.registration.status import RegistrationState, registration_state
 
 pytestmark = pytest.mark.browser
 

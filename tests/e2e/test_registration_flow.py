@@ -18,6 +18,7 @@ from sqlalchemy import select
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.models import Event, Registration, RegistrationStatus
+from tests.conftest import sending_to
 from tests.e2e.visitors import register_in_browser
 from tests.factories import make_event
 
@@ -30,10 +31,8 @@ MAIL_WAIT_SECONDS = 20
 def app_config(app_config: dict[str, Any], smtp_server: Any) -> dict[str, Any]:
     return {
         **app_config,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_server.port,
+        **sending_to(smtp_server),
         "MAIL_DELIVERY": "inline",
-        "MAIL_SUPPRESS_SEND": False,  # Flask-Mail suppresses sending under TESTING
     }
 
 

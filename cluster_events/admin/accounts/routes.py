@@ -9,19 +9,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from cluster_events.admin.access import admin_required
+from cluster_events.admin.accounts.forms import AccountForm, NewAccountForm, PasswordResetForm
 from cluster_events.admin.blueprint import bp
-from cluster_events.admin.forms import AccountForm, NewAccountForm, PasswordResetForm
 from cluster_events.auth import services
 from cluster_events.auth.forms import PasswordChangeForm
-
-
-def _show_error(form: Any, error: services.AccountError) -> None:
-    if error.http_status == 404:
-        abort(404)
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        form.form_errors.append(error.message)
+from cluster_events.errors import ServiceError, show_on_form
 
 
 @bp.route("/accounts")
@@ -41,8 +33,8 @@ def account_new() -> Any:
             organizer = services.create_organizer(
                 form.email.data, form.password.data, name=form.name.data, role=form.role.data
             )
-        except services.AccountError as error:
-            _show_error(form, error)
+        except ServiceError as error:
+            show_on_form(form, error)
         else:
             flash(_("The account %(email)s was created.", email=organizer.email), "success")
             return redirect(url_for("admin.accounts"))
@@ -65,8 +57,8 @@ def account_edit(organizer_id: int) -> Any:
                     is_enabled=form.is_enabled.data,
                     acting_id=current_user.organizer.id,
                 )
-            except services.AccountError as error:
-                _show_error(form, error)
+            except ServiceError as error:
+                show_on_form(form, error)
             else:
                 flash(_("The account was saved."), "success")
                 return redirect(url_for("admin.accounts"))
@@ -85,8 +77,8 @@ def account_password(organizer_id: int) -> Any:
     if password_form.validate_on_submit():
         try:
             services.set_password(organizer_id, password_form.password.data)
-        except services.AccountError as error:
-            _show_error(password_form, error)
+        except ServiceError as error:
+            show_on_form(password_form, error)
         else:
             flash(_("A new password was set for %(email)s.", email=organizer.email), "success")
             return redirect(url_for("admin.account_edit", organizer_id=organizer_id))
@@ -107,8 +99,8 @@ def own_password() -> Any:
             services.change_own_password(
                 current_user.organizer.id, form.current_password.data, form.password.data
             )
-        except services.AccountError as error:
-            _show_error(form, error)
+        except ServiceError as error:
+            show_on_form(form, error)
         else:
             flash(_("Your password was changed."), "success")
             return redirect(url_for("admin.index"))

@@ -20,14 +20,11 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
 
-from cluster_events.admin.attendees.services import (
-    AttendeeFilter,
-    Audience,
-    ContactDetails,
-    SortOrder,
-)
 from cluster_events.models import MemberType, RegistrationStatus
-from cluster_events.registration.services import RegistrationDetails
+from cluster_events.registration.attendees import AttendeeFilter, SortOrder
+from cluster_events.registration.labels import LANGUAGE_NAMES, MEMBER_TYPE_LABELS
+from cluster_events.registration.messages import Audience
+from cluster_events.registration.services import ContactDetails, RegistrationDetails
 from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
 
 _IDEOGRAPHS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
@@ -51,11 +48,7 @@ def _no_kanji(form: FlaskForm, field: StringField) -> None:
 
 
 def member_type_choices() -> list[SelectChoice]:
-    return [
-        SelectChoice(MemberType.corporate.value, _l("Corporate member")),
-        SelectChoice(MemberType.individual.value, _l("Individual member")),
-        SelectChoice(MemberType.general.value, _l("Non-member")),
-    ]
+    return [SelectChoice(value, label) for value, label in MEMBER_TYPE_LABELS.items()]
 
 
 class ContactForm(FlaskForm):
@@ -98,7 +91,7 @@ class AddRegistrationForm(ContactForm):
     remarks = TextAreaField(_l("Remarks"), filters=[_multiline], validators=[Length(max=2000)])
     locale = SelectField(
         _l("Language of the emails"),
-        choices=[SelectChoice("ja", "日本語"), SelectChoice("en", "English")],
+        choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()],
         default="ja",
     )
     send_confirmation = BooleanField(
@@ -122,10 +115,6 @@ class NoteForm(FlaskForm):
         filters=[_multiline],
         validators=[Length(max=5000)],
     )
-
-
-class ConfirmForm(FlaskForm):
-    """A form with only the CSRF token, for buttons that change something."""
 
 
 class MessageForm(FlaskForm):

@@ -1,7 +1,8 @@
 """Attendee pages of the console: list, one registration, check-in at the door, exports,
 the printed roster, messages to registrants and the purge of personal data.
 
-Views parse the request, call cluster_events.admin.attendees.services, and show the result.
+Views parse the request, call the registration services (registration/services.py,
+attendees.py, checkin.py, messages.py, exports.py, purge.py) and show the result.
 """
 
 from __future__ import annotations
@@ -24,47 +25,41 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from cluster_events.admin.access import MAX_ID, admin_required, resumable
-from cluster_events.admin.attendees import exports, services
 from cluster_events.admin.attendees.forms import (
     AddRegistrationForm,
-    ConfirmForm,
     ContactForm,
     MessageForm,
     NoteForm,
     parse_filter,
 )
 from cluster_events.admin.blueprint import bp
+from cluster_events.admin.forms import ConfirmForm
 from cluster_events.calendar.ical import event_to_ical
+from cluster_events.errors import ServiceError, flash_error, show_on_form
+from cluster_events.events.queries import get_event
 from cluster_events.models import Event, Registration, RegistrationStatus
+from cluster_events.registration import attendees as attendee_list
+from cluster_events.registration import checkin as door
+from cluster_events.registration import exports, messages, purge, services
+from cluster_events.registration.labels import (
+    LANGUAGE_NAMES,
+    MEMBER_TYPE_LABELS,
+    SOURCE_LABELS,
+    STATUS_LABELS,
+    translated,
+)
 from cluster_events.registration.tokens import registration_by_checkin_code
 
 EVENT_URL = "/events/<int:event_id>"
 ATTENDEE_URL = EVENT_URL + "/attendees/<int:registration_id>"
 
 
-def _event_or_404(event_id: int) -> Event:
-    event = services.find_event(event_id)
-    if event is None:
-        abort(404)
-    return event
-
-
-def _registration_or_404(event_id: int, registration_id: int) -> tuple[Event, Registration]:
-    event = _event_or_404(event_id)
-    registration = services.find_registration(event_id, registration_id)
-    if registration is None:
-        abort(404)
-    return event, registration
+def _registration_of(event_id: int, registration_id: int) -> tuple[Event, Registration]:
+    return get_event(event_id), attendee_list.get_registration(event_id, registration_id)
 
 
 def _organizer_id() -> int:
     return current_user.organizer.id
-
-
-def _show_error(error: services.AttendeeError) -> None:
-    if error.http_status == 404:
-        abort(404)
-    flash(error.message, "error")
 
 
 def _page(template: str, event: Event, **context: Any) -> str:
@@ -77,7 +72,7 @@ def _page(template: str, event: Event, **context: Any) -> str:
         f"admin/attendees/{template}",
         event=event,
         event_page_url=event_page,
-        counts=services.count_attendees(event.id),
+        counts=attendee_list.count_attendees(event.id),
         **context,
     )
 
@@ -88,15 +83,15 @@ def _page(template: str, event: Event, **context: Any) -> str:
 @bp.get(EVENT_URL + "/attendees")
 def attendees(event_id: int) -> str:
     """The attendee list, searched, filtered and sorted with GET parameters."""
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     attendee_filter = parse_filter(request.args)
     return _page(
         "list.html",
         event,
         attendee_filter=attendee_filter,
-        registrations=services.list_attendees(event_id, attendee_filter),
-        status_labels=exports.status_labels(),
-        member_type_labels=exports.member_type_labels(),
+        registrations=attendee_list.list_attendees(event_id, attendee_filter),
+        status_labels=translated(STATUS_LABELS),
+        member_type_labels=translated(MEMBER_TYPE_LABELS),
     )
 
 
@@ -109,20 +104,21 @@ def _resumed() -> bool:
 @resumable
 def attendee_add(event_id: int) -> Any:
     """A registration taken by phone or fax."""
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     form = AddRegistrationForm()
     if _resumed():
         return _page("add.html", event, form=form, resumed=True)
     if form.validate_on_submit():
         try:
-            outcome = services.add_registration(
+            outcome = services.register(
                 event_id,
                 form.registration_details(),
+                source="organizer",
                 notify=form.send_confirmation.data,
-                organizer_id=current_user.organizer.id,
+                organizer_id=_organizer_id(),
             )
-        except services.AttendeeError as error:
-            _show_error(error)
+        except ServiceError as error:
+            flash_error(error)
         else:
             registration = outcome.registration
             if not outcome.created:
@@ -146,7 +142,7 @@ def attendee_add(event_id: int) -> Any:
 
 @bp.get(ATTENDEE_URL)
 def attendee_detail(event_id: int, registration_id: int) -> str:
-    event, registration = _registration_or_404(event_id, registration_id)
+    event, registration = _registration_of(event_id, registration_id)
     return _registration_page(event, registration)
 
 
@@ -165,10 +161,10 @@ def _registration_page(
         contact_form=contact_form or ContactForm(obj=registration, formdata=None),
         note_form=note_form or NoteForm(obj=registration, formdata=None),
         action_form=ConfirmForm(),
-        status_labels=exports.status_labels(),
-        member_type_labels=exports.member_type_labels(),
-        source_labels=exports.source_labels(),
-        language_names=exports.LANGUAGE_NAMES,
+        status_labels=translated(STATUS_LABELS),
+        member_type_labels=translated(MEMBER_TYPE_LABELS),
+        source_labels=translated(SOURCE_LABELS),
+        language_names=LANGUAGE_NAMES,
         resumed=resumed,
     )
     return body, status
@@ -177,20 +173,18 @@ def _registration_page(
 @bp.post(ATTENDEE_URL + "/contact")
 @resumable
 def attendee_update_contact(event_id: int, registration_id: int) -> Any:
-    event, registration = _registration_or_404(event_id, registration_id)
+    event, registration = _registration_of(event_id, registration_id)
     form = ContactForm()
     if _resumed():
         return _registration_page(event, registration, contact_form=form, resumed=True)
     if not form.validate():
         return _registration_page(event, registration, contact_form=form, status=400)
     try:
-        services.update_contact(event_id, registration_id, form.contact_details())
-    except services.AttendeeError as error:
-        if error.http_status == 404:
-            abort(404)
-        form.email.errors = [*form.email.errors, error.message]
-        registration = services.find_registration(event_id, registration_id) or registration
-        return _registration_page(event, registration, contact_form=form, status=409)
+        attendee_list.update_contact(event_id, registration_id, form.contact_details())
+    except ServiceError as error:
+        show_on_form(form, error, default_field="email")
+        registration = attendee_list.get_registration(event_id, registration_id)
+        return _registration_page(event, registration, contact_form=form, status=error.http_status)
     flash(_("The contact details were saved."), "success")
     return _back_to_detail(event_id, registration_id)
 
@@ -198,16 +192,16 @@ def attendee_update_contact(event_id: int, registration_id: int) -> Any:
 @bp.post(ATTENDEE_URL + "/note")
 @resumable
 def attendee_update_note(event_id: int, registration_id: int) -> Any:
-    event, registration = _registration_or_404(event_id, registration_id)
+    event, registration = _registration_of(event_id, registration_id)
     form = NoteForm()
     if _resumed():
         return _registration_page(event, registration, note_form=form, resumed=True)
     if not form.validate():
         return _registration_page(event, registration, note_form=form, status=400)
     try:
-        services.update_note(event_id, registration_id, form.organizer_note.data)
-    except services.AttendeeError as error:
-        _show_error(error)
+        attendee_list.update_note(event_id, registration_id, form.organizer_note.data)
+    except ServiceError as error:
+        flash_error(error)
     else:
         flash(_("The note was saved."), "success")
     return _back_to_detail(event_id, registration_id)
@@ -216,16 +210,16 @@ def attendee_update_note(event_id: int, registration_id: int) -> Any:
 @bp.route(ATTENDEE_URL + "/cancel", methods=["GET", "POST"])
 def attendee_cancel(event_id: int, registration_id: int) -> Any:
     """Cancel after a confirmation step; the first person waiting moves up."""
-    event, registration = _registration_or_404(event_id, registration_id)
+    event, registration = _registration_of(event_id, registration_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate():
         notify = request.form.get("notify") == "yes"
         try:
-            services.cancel_attendee(
-                event_id, registration_id, organizer_id=_organizer_id(), notify=notify
+            services.cancel_registration(
+                registration_id, event_id=event_id, organizer_id=_organizer_id(), notify=notify
             )
-        except services.AttendeeError as error:
-            _show_error(error)
+        except ServiceError as error:
+            flash_error(error)
         else:
             flash(_("The registration was cancelled."), "success")
         return _back_to_detail(event_id, registration_id)
@@ -236,18 +230,18 @@ def attendee_cancel(event_id: int, registration_id: int) -> Any:
 
 @bp.post(ATTENDEE_URL + "/promote")
 def attendee_promote(event_id: int, registration_id: int) -> Any:
-    _registration_or_404(event_id, registration_id)
+    _registration_of(event_id, registration_id)
     if not ConfirmForm().validate():
         abort(400)
     try:
-        registration = services.promote_attendee(
-            event_id,
+        registration = services.promote_registration(
             registration_id,
+            event_id=event_id,
             organizer_id=_organizer_id(),
             notify=request.form.get("notify", "yes") == "yes",
         )
-    except services.AttendeeError as error:
-        _show_error(error)
+    except ServiceError as error:
+        flash_error(error)
     else:
         flash(_("%(name)s now has a seat.", name=registration.name), "success")
     return _back_to_detail(event_id, registration_id)
@@ -265,27 +259,27 @@ def _back_to_detail(event_id: int, registration_id: int) -> Response:
 @bp.get(EVENT_URL + "/check-in")
 def checkin(event_id: int) -> str:
     """The reception desk on a phone: search, then one tap per person."""
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     query = request.args.get("q", "")[:100]
     return _page(
         "checkin.html",
         event,
         query=query,
-        registrations=services.checkin_list(event_id, query),
+        registrations=door.checkin_list(event_id, query),
         form=ConfirmForm(),
     )
 
 
 @bp.post(ATTENDEE_URL + "/check-in")
 def attendee_check_in(event_id: int, registration_id: int) -> Any:
-    _registration_or_404(event_id, registration_id)
+    _registration_of(event_id, registration_id)
     if not ConfirmForm().validate():
         abort(400)
     arrived = request.form.get("action", "arrived") != "undo"
     try:
-        registration = services.check_in(event_id, registration_id, arrived=arrived)
-    except services.AttendeeError as error:
-        _show_error(error)
+        registration = door.check_in(event_id, registration_id, arrived=arrived)
+    except ServiceError as error:
+        flash_error(error)
     else:
         if arrived:
             flash(_("%(name)s: arrival recorded.", name=registration.name), "success")
@@ -321,7 +315,7 @@ def checkin_scan(code: str) -> str:
         registration=registration,
         code=code,
         form=ConfirmForm(),
-        status_labels=exports.status_labels(),
+        status_labels=translated(STATUS_LABELS),
     )
 
 
@@ -329,7 +323,7 @@ def checkin_scan(code: str) -> str:
 
 
 def _export_data(event_id: int) -> tuple[list[str], list[list[object]]]:
-    registrations = services.list_attendees(event_id, parse_filter(request.args))
+    registrations = attendee_list.list_attendees(event_id, parse_filter(request.args))
     header = [column.header for column in exports.columns()]
     return header, exports.attendee_rows(registrations)
 
@@ -337,7 +331,7 @@ def _export_data(event_id: int) -> tuple[list[str], list[list[object]]]:
 @bp.get(EVENT_URL + "/export")
 def attendee_export(event_id: int) -> str:
     """Choose a format; says before the download what a Shift_JIS file would lose."""
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     header, rows = _export_data(event_id)
     return _page(
         "export.html",
@@ -350,7 +344,7 @@ def attendee_export(event_id: int) -> str:
 
 @bp.get(EVENT_URL + "/attendees.csv")
 def attendee_csv(event_id: int) -> Response:
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     encoding = request.args.get("encoding", "utf-8")
     if encoding not in ("utf-8", "cp932"):
         abort(400)
@@ -362,7 +356,7 @@ def attendee_csv(event_id: int) -> Response:
     else:
         data, replaced = exports.to_csv_utf8(header, rows), 0
         content_type = "text/csv; charset=utf-8"
-    services.record_export(event_id, f"csv-{encoding}", len(rows))
+    exports.record_export(event_id, f"csv-{encoding}", len(rows))
     response = _download(data, exports.export_filename(event, "csv"), content_type)
     response.headers["X-Replaced-Characters"] = str(replaced)
     return response
@@ -370,9 +364,9 @@ def attendee_csv(event_id: int) -> Response:
 
 @bp.get(EVENT_URL + "/attendees.xlsx")
 def attendee_xlsx(event_id: int) -> Response:
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     header, rows = _export_data(event_id)
-    services.record_export(event_id, "xlsx", len(rows))
+    exports.record_export(event_id, "xlsx", len(rows))
     return _download(
         exports.to_xlsx(event, header, rows),
         exports.export_filename(event, "xlsx"),
@@ -382,7 +376,7 @@ def attendee_xlsx(event_id: int) -> Response:
 
 @bp.get(EVENT_URL + "/event.ics")
 def event_ics(event_id: int) -> Response:
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     return _download(
         event_to_ical(event),
         f"{event.slug}.ics",
@@ -400,12 +394,12 @@ def _download(data: bytes, filename: str, content_type: str) -> Response:
 @bp.get(EVENT_URL + "/roster")
 def attendee_roster(event_id: int) -> str:
     """受付名簿: confirmed people in kana order, for printing on A4."""
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     return _page(
         "roster.html",
         event,
-        registrations=services.checkin_list(event_id),
-        member_type_labels=exports.member_type_labels(),
+        registrations=door.checkin_list(event_id),
+        member_type_labels=translated(MEMBER_TYPE_LABELS),
     )
 
 
@@ -414,7 +408,7 @@ def attendee_roster(event_id: int) -> str:
 
 @bp.get(EVENT_URL + "/messages")
 def event_messages(event_id: int) -> str:
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     return _messages_page(event, MessageForm(formdata=None))
 
 
@@ -425,7 +419,7 @@ def _messages_page(
         "messages.html",
         event,
         form=form,
-        batches=services.message_history(event.id),
+        batches=messages.message_history(event.id),
         retry_form=ConfirmForm(),
         resumed=resumed,
     ), status
@@ -434,49 +428,49 @@ def _messages_page(
 @bp.post(EVENT_URL + "/messages/preview")
 @resumable
 def event_message_preview(event_id: int) -> Any:
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     form = MessageForm()
     if _resumed():
         return _messages_page(event, form, resumed=True)
     if not form.validate() or request.form.get("edit"):
         return _messages_page(event, form, status=200 if request.form.get("edit") else 400)
-    audience = services.Audience(form.audience.data)
-    form.batch_key.data = form.batch_key.data or services.new_batch_key()
+    audience = messages.Audience(form.audience.data)
+    form.batch_key.data = form.batch_key.data or messages.new_batch_key()
     return _page(
         "message_preview.html",
         event,
         form=form,
-        recipients=services.recipients(event_id, audience),
+        recipients=messages.recipients(event_id, audience),
     )
 
 
 @bp.post(EVENT_URL + "/messages/send")
 @resumable
 def event_message_send(event_id: int) -> Any:
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     form = MessageForm()
     if _resumed():
         return _messages_page(event, form, resumed=True)
     if not form.validate() or not form.batch_key.data:
         return _messages_page(event, form, status=400)
     try:
-        messages = services.send_message(
+        queued = messages.send_message(
             event_id,
-            services.Audience(form.audience.data),
+            messages.Audience(form.audience.data),
             form.subject.data,
             form.body.data,
             batch_key=form.batch_key.data[:20],
         )
-    except services.AttendeeError as error:
-        _show_error(error)
+    except ServiceError as error:
+        flash_error(error)
     else:
-        flash(_("The message was queued for %(count)s people.", count=len(messages)), "success")
+        flash(_("The message was queued for %(count)s people.", count=len(queued)), "success")
     return redirect(url_for("admin.event_messages", event_id=event_id))
 
 
 @bp.post(EVENT_URL + "/messages/retry")
 def event_message_retry(event_id: int) -> Any:
-    _event_or_404(event_id)
+    get_event(event_id)
     if not ConfirmForm().validate():
         abort(400)
     ids = [
@@ -484,7 +478,7 @@ def event_message_retry(event_id: int) -> Any:
         for value in request.form.getlist("message_id")
         if value.isdigit() and int(value) <= MAX_ID
     ]
-    retried = services.retry_failed(event_id, ids)
+    retried = messages.retry_failed(event_id, ids)
     flash(_("%(count)s emails will be sent again.", count=retried), "success")
     return redirect(url_for("admin.event_messages", event_id=event_id))
 
@@ -496,15 +490,15 @@ def event_message_retry(event_id: int) -> Any:
 @admin_required
 def event_purge(event_id: int) -> Any:
     """Delete the personal data of one past event's registrations, after a confirmation."""
-    event = _event_or_404(event_id)
+    event = get_event(event_id)
     form = ConfirmForm()
     if request.method == "POST":
         if not form.validate():
             abort(400)
         try:
-            purged = services.purge_event(event_id)
-        except services.AttendeeError as error:
-            _show_error(error)
+            purged = purge.purge_event(event_id)
+        except ServiceError as error:
+            flash_error(error)
         else:
             flash(
                 _("The personal data of %(count)s registrations was deleted.", count=purged),
@@ -515,6 +509,6 @@ def event_purge(event_id: int) -> Any:
         "purge.html",
         event,
         form=form,
-        has_ended=services.event_has_ended(event),
+        has_ended=purge.event_has_ended(event),
         retention_days=current_app.config["PERSONAL_DATA_RETENTION_DAYS"],
     )

@@ -5,12 +5,10 @@ from __future__ import annotations
 from flask import abort, render_template, request
 from flask_babel import lazy_gettext as _l
 
-from cluster_events.admin import event_services
 from cluster_events.admin.access import MAX_ID, admin_required
 from cluster_events.admin.blueprint import bp
 from cluster_events.audit import recent_entries
-from cluster_events.extensions import db
-from cluster_events.models import Event
+from cluster_events.events.queries import event_choices, get_event
 
 PER_PAGE = 50
 
@@ -55,7 +53,7 @@ def audit_log() -> str:
     page = request.args.get("page", 1, type=int)
     if page < 1 or page > 100_000 or (event_id is not None and not 0 < event_id <= MAX_ID):
         abort(400)
-    event = db.get_or_404(Event, event_id) if event_id is not None else None
+    event = get_event(event_id) if event_id is not None else None
     entries, total = recent_entries(
         event_id=event.id if event else None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
@@ -63,7 +61,7 @@ def audit_log() -> str:
         "admin/audit_log.html",
         entries=entries,
         event=event,
-        events=event_services.event_choices(),
+        events=event_choices(),
         page=page,
         has_next=page * PER_PAGE < total,
         action_labels=ACTION_LABELS,

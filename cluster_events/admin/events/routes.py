@@ -1,5 +1,5 @@
-"""Console pages for events: list, create, edit (with Markdown preview), publish,
-duplicate and cancel. They parse, call event_services, and show the result."""
+"""Console pages for events: the dashboard, list, create, edit (with Markdown preview),
+publish, duplicate and cancel. They parse, call events/services.py, and show the result."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from cluster_events.admin import event_services as services
 from cluster_events.admin.access import resumable
-from cluster_events.admin.audit_log import ACTION_LABELS
+from cluster_events.admin.audit.routes import ACTION_LABELS
 from cluster_events.admin.blueprint import bp
-from cluster_events.admin.forms import CancelEventForm, ConfirmForm, EventForm
+from cluster_events.admin.events.forms import CancelEventForm, EventForm
+from cluster_events.admin.forms import ConfirmForm
 from cluster_events.audit import recent_entries
-from cluster_events.extensions import db
+from cluster_events.errors import ServiceError, flash_error, show_on_form
+from cluster_events.events import queries, services
 from cluster_events.models import Event
 from cluster_events.text import render_markdown
 
@@ -33,15 +34,7 @@ ATTENDEE_PAGES = (
 
 
 def _event_form(**kwargs: Any) -> EventForm:
-    return EventForm(categories=services.list_categories(), venues=services.list_venues(), **kwargs)
-
-
-def _show_errors(form: EventForm | Any, error: services.ConsoleError) -> None:
-    for field, message in error.errors.items():
-        if field and field in form:
-            form[field].errors = [*form[field].errors, message]
-        else:
-            form.form_errors.append(message)
+    return EventForm(categories=queries.all_categories(), venues=queries.list_venues(), **kwargs)
 
 
 def _render_event_form(
@@ -58,16 +51,27 @@ def _is_preview() -> bool:
     return "preview" in request.form or "_resume" in request.form
 
 
+@bp.route("/")
+def index() -> str:
+    """The console's first page: what is coming up and what is still a draft."""
+    upcoming = queries.list_events("upcoming")
+    return render_template(
+        "admin/index.html",
+        upcoming=[event for event in upcoming if not event.is_draft][:10],
+        drafts=[event for event in upcoming if event.is_draft],
+    )
+
+
 @bp.route("/events")
 def events() -> str:
     which = request.args.get("show", "all")
-    if which not in services.EVENT_LIST_FILTERS:
+    if which not in queries.EVENT_LIST_FILTERS:
         abort(400)
     return render_template(
         "admin/events/list.html",
-        events=services.list_events(which),
+        events=queries.list_events(which),
         which=which,
-        filters=services.EVENT_LIST_FILTERS,
+        filters=queries.EVENT_LIST_FILTERS,
     )
 
 
@@ -85,8 +89,8 @@ def event_new() -> Any:
         return _render_event_form(form, None, 400)
     try:
         event = services.create_event(form.to_data())
-    except services.ConsoleError as error:
-        _show_errors(form, error)
+    except ServiceError as error:
+        show_on_form(form, error)
         return _render_event_form(form, None, error.http_status)
     flash(_("The event was saved as a draft. Publish it when it is ready."), "success")
     return redirect(url_for("admin.event_detail", event_id=event.id))
@@ -94,7 +98,7 @@ def event_new() -> Any:
 
 @bp.route(EVENT_URL)
 def event_detail(event_id: int) -> str:
-    event = db.get_or_404(Event, event_id)
+    event = queries.get_event(event_id)
     audit_entries = recent_entries(event_id=event.id, limit=10)[0] if current_user.is_admin else []
     links = [
         (url_for(endpoint, event_id=event.id), label)
@@ -114,7 +118,7 @@ def event_detail(event_id: int) -> str:
 @bp.route(EVENT_URL + "/edit", methods=["GET", "POST"])
 @resumable
 def event_edit(event_id: int) -> Any:
-    event = db.get_or_404(Event, event_id)
+    event = queries.get_event(event_id)
     form = _event_form()
     if request.method == "GET":
         form.fill_from_event(event)
@@ -128,15 +132,15 @@ def event_edit(event_id: int) -> Any:
     try:
         result = services.update_event(event_id, form.to_data(), notify=notify)
     except services.NotifyChoiceNeeded as choice:
-        event = db.get_or_404(Event, event_id)
         return _render_event_form(
-            form, event, changes=choice.changes, registrant_count=choice.registrant_count
+            form,
+            queries.get_event(event_id),
+            changes=choice.changes,
+            registrant_count=choice.registrant_count,
         )
-    except services.ConsoleError as error:
-        if isinstance(error, services.NotFound):
-            abort(404)
-        _show_errors(form, error)
-        return _render_event_form(form, db.get_or_404(Event, event_id), error.http_status)
+    except ServiceError as error:
+        show_on_form(form, error)
+        return _render_event_form(form, queries.get_event(event_id), error.http_status)
     flash(_("Your changes were saved."), "success")
     if result.notified:
         flash(_("Registrants to be told by email: %(count)d.", count=result.notified), "success")
@@ -156,10 +160,8 @@ def _status_action(event_id: int, action: Any, message: str) -> Any:
         abort(400)
     try:
         action(event_id)
-    except services.ConsoleError as error:
-        if error.http_status == 404:
-            abort(404)
-        flash(error.message, "error")
+    except ServiceError as error:
+        flash_error(error)
     else:
         flash(message, "success")
     return redirect(url_for("admin.event_detail", event_id=event_id))
@@ -185,10 +187,7 @@ def event_unpublish(event_id: int) -> Any:
 def event_duplicate(event_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
-        copy = services.duplicate_event(event_id)
-    except services.NotFound:
-        abort(404)
+    copy = services.duplicate_event(event_id)
     flash(
         _(
             "A draft copy was made for the same weekday next month. Check the date, time "
@@ -202,7 +201,7 @@ def event_duplicate(event_id: int) -> Any:
 @bp.route(EVENT_URL + "/cancel", methods=["GET", "POST"])
 @resumable
 def event_cancel(event_id: int) -> Any:
-    event = db.get_or_404(Event, event_id)
+    event = queries.get_event(event_id)
     form = CancelEventForm()
     resumed = "_resume" in request.form
     if request.method == "GET" or resumed or event.is_cancelled:
@@ -213,15 +212,13 @@ def event_cancel(event_id: int) -> Any:
     if form.validate_on_submit():
         try:
             count = services.cancel_event(event_id, form.reason.data)[1]
-        except services.ConsoleError as error:
-            if error.http_status == 404:
-                abort(404)
-            _show_errors(form, error)
+        except ServiceError as error:
+            show_on_form(form, error)
         else:
             message = _(
                 "The event was cancelled. Registrants to be told by email: %(count)d.", count=count
             )
             flash(message, "success")
             return redirect(url_for("admin.event_detail", event_id=event_id))
-    event = db.get_or_404(Event, event_id)
+    event = queries.get_event(event_id)
     return render_template("admin/events/cancel.html", event=event, form=form), 400

@@ -1,0 +1,1 @@
+"""The audit log screen (admins only)."""

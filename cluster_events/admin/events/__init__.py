@@ -1,0 +1,1 @@
+"""Console screens for events: the dashboard, the list, create, edit, publish, duplicate, cancel."""

@@ -1,0 +1,176 @@
+"""The event form and the cancel form: they parse and normalise what organizers type;
+the rules live in events/services.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from cluster_events.admin.forms import normalise_address, strip_multiline, strip_text
+from cluster_events.events.services import EventData
+from cluster_events.models import Category, Event, Venue
+from cluster_events.timefmt import TOKYO, to_tokyo
+
+LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+def _plausible_year(form: Any, field: Any) -> None:
+    if field.data is not None and not 2000 <= field.data.year <= 2100:
+        raise ValidationError(_l("Enter a date between the years 2000 and 2100."))
+
+
+def from_tokyo_local(value: datetime | None) -> datetime | None:
+    """A datetime-local value means Tokyo wall-clock time, whatever the server's zone."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=TOKYO)
+
+
+def utc_to_tokyo_local(value: datetime | None) -> datetime | None:
+    return to_tokyo(value).replace(tzinfo=None) if value else None
+
+
+class EventForm(FlaskForm):
+    title = StringField(
+        _l("Title (Japanese)"), validators=[DataRequired(), Length(max=200)], filters=[strip_text]
+    )
+    title_en = StringField(
+        _l("Title (English)"),
+        validators=[Length(max=200)],
+        filters=[strip_text],
+        description=_l("Shown on the English pages. Leave empty to show the Japanese title."),
+    )
+    slug = StringField(
+        _l("Address of the event page"),
+        validators=[Length(max=100)],
+        filters=[lambda value: normalise_address(value).lower() if value else ""],
+        description=_l(
+            "Lower-case letters, digits and hyphens, e.g. kondankai-2026-12. "
+            "Leave empty and one is suggested."
+        ),
+    )
+    category_id = SelectField(_l("Category"), coerce=int, validators=[InputRequired()])
+    starts_at = DateTimeLocalField(
+        _l("Starts"), format=LOCAL_FORMATS, validators=[InputRequired(), _plausible_year]
+    )
+    ends_at = DateTimeLocalField(
+        _l("Ends"), format=LOCAL_FORMATS, validators=[InputRequired(), _plausible_year]
+    )
+    venue_id = SelectField(
+        _l("Venue"),
+        coerce=lambda value: int(value) if value not in (None, "") else None,
+        validate_choice=True,
+    )
+    online_url = StringField(
+        _l("Online meeting link"),
+        validators=[Optional(), Length(max=500)],
+        filters=[normalise_address],
+        description=_l("Only for online events. Registrants receive it by email."),
+    )
+    capacity = IntegerField(
+        _l("Capacity (seats)"),
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100_000, message=_l("Enter a number from 0 to 100,000.")),
+        ],
+        description=_l("Leave empty for no limit."),
+    )
+    fee_text = StringField(
+        _l("Fee"),
+        validators=[Length(max=200)],
+        filters=[strip_text],
+        description=_l("As it should read, e.g. 無料 or 1,000円（会員無料）."),
+    )
+    registration_opens_at = DateTimeLocalField(
+        _l("Registration opens"),
+        format=LOCAL_FORMATS,
+        validators=[Optional(), _plausible_year],
+        description=_l("Leave empty to open as soon as the event is published."),
+    )
+    registration_closes_at = DateTimeLocalField(
+        _l("Registration deadline"),
+        format=LOCAL_FORMATS,
+        validators=[Optional(), _plausible_year],
+        description=_l("Leave empty to take registrations until the event starts."),
+    )
+    accepts_registrations = BooleanField(_l("Take registrations on this site"), default=True)
+    is_members_only = BooleanField(_l("Members only (not shown to the public)"))
+    summary = TextAreaField(
+        _l("Summary"),
+        filters=[strip_multiline],
+        description=_l("One or two sentences for the list of events."),
+    )
+    body = TextAreaField(
+        _l("Description"),
+        filters=[strip_multiline],
+        description=_l(
+            "Markdown: ## for a heading, - for a list, **bold**. "
+            "Press Preview to see how it will look."
+        ),
+    )
+
+    def __init__(self, *args: Any, categories: list[Category], venues: list[Venue], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.category_id.choices = [
+            SelectChoice(str(c.id), f"{c.name_ja} / {c.name_en}") for c in categories
+        ]
+        self.venue_id.choices = [
+            SelectChoice("", _l("No venue (online or to be announced)")),
+            *(SelectChoice(str(v.id), v.name) for v in venues),
+        ]
+
+    def fill_from_event(self, event: Event) -> None:
+        for name in EventData.__dataclass_fields__:
+            value = getattr(event, name)
+            if isinstance(value, datetime):
+                value = utc_to_tokyo_local(value)
+            getattr(self, name).data = value
+
+    def to_data(self) -> EventData:
+        return EventData(
+            title=self.title.data or "",
+            title_en=self.title_en.data or "",
+            slug=self.slug.data or "",
+            category_id=self.category_id.data,
+            summary=self.summary.data or "",
+            body=self.body.data or "",
+            starts_at=from_tokyo_local(self.starts_at.data),
+            ends_at=from_tokyo_local(self.ends_at.data),
+            venue_id=self.venue_id.data,
+            online_url=self.online_url.data or "",
+            capacity=self.capacity.data,
+            fee_text=self.fee_text.data or "",
+            registration_opens_at=from_tokyo_local(self.registration_opens_at.data),
+            registration_closes_at=from_tokyo_local(self.registration_closes_at.data),
+            accepts_registrations=bool(self.accepts_registrations.data),
+            is_members_only=bool(self.is_members_only.data),
+        )
+
+
+class CancelEventForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason for the cancellation"),
+        validators=[DataRequired(message=_l("Write the reason; registrants will read it."))],
+        filters=[strip_multiline],
+        description=_l("Sent to every registrant and shown on the event page."),
+    )

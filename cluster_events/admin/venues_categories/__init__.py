@@ -1,0 +1,1 @@
+"""Console screens for the venues and categories that events point to."""

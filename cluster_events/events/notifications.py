@@ -1,0 +1,56 @@
+"""Which email registrants get when the event itself changes: it moves (time or
+place) or it is cancelled. Built on the registrant emails' helpers, and queued in
+the caller's transaction like every other email."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from cluster_events.models import Event, OutboxMessage, Registration
+from cluster_events.registration.notifications import (
+    active,
+    add_for,
+    calendar_file,
+    paragraphs,
+    reachable,
+    render_for,
+    title_for,
+)
+
+
+def queue_event_changed(
+    event: Event, registrations: Iterable[Registration], changes: list[Any]
+) -> list[OutboxMessage]:
+    """Tell every active registrant what changed, with the updated calendar entry
+    (same UID, the event's raised SEQUENCE). ``changes`` are lines shown as given; lazy
+    strings among them are rendered in each registrant's language."""
+    messages = []
+    for registration in active(registrations):
+        subject = _l("Change of details: %(title)s", title=title_for(event, registration))
+        mail = render_for(registration, "event_changed", subject, changes=changes)
+        mail.attachments.append(calendar_file(event, "PUBLISH", registration))
+        messages.append(add_for(mail, "event_changed", registration))
+    return messages
+
+
+def queue_event_cancelled(
+    event: Event, registrations: Iterable[Registration], reason: str
+) -> list[OutboxMessage]:
+    """Tell the given registrants (already cancelled along with the event, or not) that
+    the event will not take place, with a METHOD:CANCEL calendar file."""
+    messages = []
+    for registration in reachable(registrations):
+        subject = _l("Event cancelled: %(title)s", title=title_for(event, registration))
+        mail = render_for(
+            registration,
+            "event_cancelled",
+            subject,
+            reason=reason,
+            reason_paragraphs=paragraphs(reason),
+        )
+        mail.attachments.append(calendar_file(event, "CANCEL", registration))
+        messages.append(add_for(mail, "event_cancelled", registration))
+    return messages

@@ -1,0 +1,197 @@
+"""One event's attendee list as the office works on it: find, count, sort, correct
+contact details, keep notes.
+
+Seats and waiting positions are changed only by ``registration.services``
+(register, cancel, promote); the functions here change what a registration says,
+each in one audited transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from cluster_events.audit import record_change, snapshot
+from cluster_events.errors import Conflict, NotFound
+from cluster_events.extensions import db
+from cluster_events.models import MemberType, Registration, RegistrationStatus
+from cluster_events.registration.labels import CONTACT_FIELDS
+from cluster_events.registration.services import ContactDetails
+from cluster_events.text import katakana_to_hiragana, normalise_input
+from cluster_events.transactions import write_transaction
+
+
+class RegistrationNotInEvent(NotFound):
+    """A registration id taken from another event (or none at all)."""
+
+
+class SortOrder(enum.StrEnum):
+    kana = "kana"
+    registered = "registered"
+    organization = "organization"
+
+
+@dataclass(frozen=True)
+class AttendeeFilter:
+    """What the list shows: all of it comes from GET parameters (see the console's forms)."""
+
+    query: str = ""
+    status: RegistrationStatus | None = None
+    member_type: MemberType | None = None
+    sort: SortOrder = SortOrder.kana
+
+
+@dataclass(frozen=True)
+class AttendeeCounts:
+    confirmed: int = 0
+    waiting: int = 0
+    cancelled: int = 0
+    checked_in: int = 0
+
+
+# Reading -------------------------------------------------------------------------------
+
+
+def get_registration(event_id: int, registration_id: int) -> Registration:
+    """A registration of this event only: an id taken from another event finds nothing."""
+    registration = db.session.scalar(
+        select(Registration).where(
+            Registration.id == registration_id, Registration.event_id == event_id
+        )
+    )
+    if registration is None:
+        raise RegistrationNotInEvent(_("This registration does not belong to this event."))
+    return registration
+
+
+def count_attendees(event_id: int) -> AttendeeCounts:
+    rows = db.session.execute(
+        select(Registration.status, func.count(), func.count(Registration.checked_in_at))
+        .where(Registration.event_id == event_id)
+        .group_by(Registration.status)
+    ).all()
+    by_status = {status: (total, arrived) for status, total, arrived in rows}
+    return AttendeeCounts(
+        confirmed=by_status.get(RegistrationStatus.confirmed, (0, 0))[0],
+        waiting=by_status.get(RegistrationStatus.waiting, (0, 0))[0],
+        cancelled=by_status.get(RegistrationStatus.cancelled, (0, 0))[0],
+        checked_in=by_status.get(RegistrationStatus.confirmed, (0, 0))[1],
+    )
+
+
+def normalise_query(query: str) -> str:
+    """What people type into the search box, in the form names are stored in."""
+    return katakana_to_hiragana(normalise_input(query)).replace(" ", "").lower()
+
+
+def list_attendees(event_id: int, attendee_filter: AttendeeFilter) -> list[Registration]:
+    statement = select(Registration).where(Registration.event_id == event_id)
+    if attendee_filter.status is not None:
+        statement = statement.where(Registration.status == attendee_filter.status)
+    if attendee_filter.member_type is not None:
+        statement = statement.where(Registration.member_type == attendee_filter.member_type)
+    if needle := normalise_query(attendee_filter.query):
+        statement = statement.where(
+            or_(
+                *(
+                    _compact(column).contains(needle, autoescape=True)
+                    for column in (
+                        Registration.name,
+                        Registration.name_kana,
+                        Registration.email_normalized,
+                        Registration.organization,
+                    )
+                )
+            )
+        )
+    return sort_attendees(db.session.scalars(statement), attendee_filter.sort)
+
+
+def _compact(column: Any) -> Any:
+    return func.lower(func.replace(column, " ", ""))
+
+
+def sort_attendees(
+    registrations: Iterable[Registration], order: SortOrder = SortOrder.kana
+) -> list[Registration]:
+    """Sorted in Python, not SQL: hiragana in code point order is 五十音順 on every
+    database, whatever collation PostgreSQL was installed with."""
+    if order == SortOrder.registered:
+        key: Any = lambda r: (r.created_at, r.id)  # noqa: E731
+    elif order == SortOrder.organization:
+        key = lambda r: (r.organization == "", r.organization, r.name_kana, r.id)  # noqa: E731
+    else:
+        key = lambda r: (r.name_kana, r.id)  # noqa: E731
+    return sorted(registrations, key=key)
+
+
+# Changing what a registration says --------------------------------------------------------
+
+
+def update_contact(event_id: int, registration_id: int, details: ContactDetails) -> Registration:
+    try:
+        with write_transaction():
+            registration = lock_registration(event_id, registration_id)
+            refuse_purged(registration)
+            before = snapshot(registration, CONTACT_FIELDS)
+            for name in CONTACT_FIELDS:
+                setattr(registration, name, getattr(details, name))
+            registration.email_normalized = details.email.lower()
+            db.session.flush()
+            record_change(
+                "registration.edit",
+                "registration",
+                registration.id,
+                event_id=event_id,
+                before=before,
+                after=snapshot(registration, CONTACT_FIELDS),
+                changed_only=True,
+            )
+    except IntegrityError as error:
+        raise Conflict(
+            field_errors={
+                "email": _("Another registration for this event already uses this email address.")
+            }
+        ) from error
+    return registration
+
+
+def update_note(event_id: int, registration_id: int, note: str) -> Registration:
+    with write_transaction():
+        registration = lock_registration(event_id, registration_id)
+        refuse_purged(registration)
+        record_change(
+            "registration.note",
+            "registration",
+            registration.id,
+            event_id=event_id,
+            before={"organizer_note": registration.organizer_note},
+            after={"organizer_note": note},
+            changed_only=True,
+        )
+        registration.organizer_note = note
+    return registration
+
+
+def lock_registration(event_id: int, registration_id: int) -> Registration:
+    """Inside a write transaction: this event's registration, locked and read afresh."""
+    registration = db.session.scalar(
+        select(Registration)
+        .where(Registration.id == registration_id, Registration.event_id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if registration is None:
+        raise RegistrationNotInEvent(_("This registration does not belong to this event."))
+    return registration
+
+
+def refuse_purged(registration: Registration) -> None:
+    if registration.personal_data_purged_at is not None:
+        raise Conflict(_("The personal data of this registration has been deleted."))

@@ -1,0 +1,41 @@
+"""The words for a registration's fixed values, defined once for every page, form,
+email and export, and the list of a registrant's contact fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask_babel import LazyString, lazy_pgettext
+from flask_babel import lazy_gettext as _l
+
+from cluster_events.models import MemberType, RegistrationStatus
+
+MEMBER_TYPE_LABELS: Mapping[str, LazyString] = {
+    MemberType.corporate.value: _l("Corporate member"),
+    MemberType.individual.value: _l("Individual member"),
+    MemberType.general.value: _l("Non-member"),
+}
+
+STATUS_LABELS: Mapping[str, LazyString] = {
+    RegistrationStatus.confirmed.value: _l("Confirmed"),
+    RegistrationStatus.waiting.value: _l("Waiting list"),
+    # "Cancelled" alone also names a cancelled event (中止).
+    RegistrationStatus.cancelled.value: lazy_pgettext("registration status", "Cancelled"),
+}
+
+SOURCE_LABELS: Mapping[str, LazyString] = {
+    "web": _l("Web form"),
+    "organizer": _l("Office (phone or fax)"),
+}
+
+#: Languages of the emails, each named in its own language.
+LANGUAGE_NAMES: Mapping[str, str] = {"ja": "日本語", "en": "English"}
+
+#: What a registrant tells about themselves, and what the office may correct.
+CONTACT_FIELDS = ("name", "name_kana", "email", "organization", "job_title", "phone", "member_type")
+
+
+def translated(labels: Mapping[str, LazyString | str]) -> dict[str, str]:
+    """The labels in the current language, translated once (for a page or a file of
+    many rows, rather than once per row)."""
+    return {value: str(label) for value, label in labels.items()}
