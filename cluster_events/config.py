@@ -72,6 +72,9 @@ class DefaultConfig:
     MAIL_PORT = 25
     MAIL_DEFAULT_SENDER = "office@example.org"
     MAIL_TIMEOUT = 10
+    #: STARTTLS (MAIL_USE_TLS) and SSL (MAIL_USE_SSL) check the server's certificate and
+    #: host name; False only for a server with a self-signed certificate you trust.
+    MAIL_TLS_VERIFY = True
     #: "inline" delivers after the response is sent; "worker" leaves it to `flask mail-worker`.
     MAIL_DELIVERY = "inline"
     MAIL_MAX_ATTEMPTS = 8

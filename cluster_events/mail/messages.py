@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import smtplib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -273,9 +274,21 @@ def message_id(row: OutboxMessage) -> str:
     return f"<outbox-{row.id}-{stamp}@{domain}>"
 
 
+def tls_context() -> ssl.SSLContext:
+    """TLS for SMTP (STARTTLS or SSL) checks the server's certificate and host name, as
+    a browser does; MAIL_TLS_VERIFY = False turns that off for a server with a
+    self-signed certificate on a trusted network."""
+    context = ssl.create_default_context()
+    if not current_app.config.get("MAIL_TLS_VERIFY", True):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class TimedConnection(flask_mail.Connection):
-    """Flask-Mail's connection with a socket timeout (MAIL_TIMEOUT), which Flask-Mail
-    itself does not offer: a slow mail server must not hold a request or a worker."""
+    """Flask-Mail's connection with what Flask-Mail itself does not offer: a socket
+    timeout (MAIL_TIMEOUT), so a slow mail server cannot hold a request or a worker,
+    and TLS that verifies the server (``tls_context``)."""
 
     def __init__(self, timeout: float) -> None:
         super().__init__(current_app.extensions["mail"])
@@ -283,14 +296,15 @@ class TimedConnection(flask_mail.Connection):
 
     def configure_host(self) -> smtplib.SMTP:
         state = self.mail
+        context = tls_context()
         host: smtplib.SMTP
         if state.use_ssl:
-            host = smtplib.SMTP_SSL(state.server, state.port, timeout=self.timeout)
+            host = smtplib.SMTP_SSL(state.server, state.port, timeout=self.timeout, context=context)
         else:
             host = smtplib.SMTP(state.server, state.port, timeout=self.timeout)
         host.set_debuglevel(int(state.debug))
         if state.use_tls:
-            host.starttls()
+            host.starttls(context=context)
         if state.username and state.password:
             host.login(state.username, state.password)
         return host

@@ -173,51 +173,79 @@ def claim(
 def _send_claimed(
     claimed: list[tuple[int, datetime]], timeout: float, deadline: float, now: datetime | None
 ) -> DeliveryReport:
+    """Send the claimed messages over one connection, reconnecting once it drops.
+
+    A message is marked sent only when the server accepted it. When the connection
+    cannot be opened (or opened again after it dropped), every message not yet
+    tried is released for a later attempt rather than "sent" on a dead connection.
+    """
     report = DeliveryReport()
+    connection, connect_error = _connect(timeout)
+    pending = list(claimed)
     try:
-        connection = TimedConnection(timeout)
-        connection.__enter__()
-    except (smtplib.SMTPException, OSError) as error:
-        for message_id, lease in claimed:
-            report.add(_record_failure(message_id, lease, error, now))
-        return report
-    try:
-        for message_id, lease in claimed:
-            row = db.session.get(OutboxMessage, message_id)
-            if row is None or row.locked_until != lease or time.monotonic() > deadline:
-                end_read_transaction()
-                continue
-            if _is_reserved_address(row.recipient):  # e.g. personal data deleted meanwhile
-                with write_transaction():
-                    _give_up(db.session.get(OutboxMessage, message_id), "no deliverable address")
-                report.failed += 1
-                continue
-            mail = OutboxMail(row)
-            end_read_transaction()  # no transaction open while talking to the server
+        while pending:
+            if connection is None:
+                log.warning(
+                    "mail server unreachable (%s); %d messages wait", connect_error, len(pending)
+                )
+                for message_id, lease in pending:
+                    report.add(_record_failure(message_id, lease, connect_error, now))
+                break
+            message_id, lease = pending.pop(0)
             try:
-                connection.send(mail)
+                outcome = _send_one(connection, message_id, lease, deadline)
             except (smtplib.SMTPServerDisconnected, OSError) as error:
                 report.add(_record_failure(message_id, lease, error, now))
-                connection = _reconnect(connection, timeout)
+                _close(connection)
+                connection, connect_error = _connect(timeout)
             except smtplib.SMTPException as error:
                 report.add(_record_failure(message_id, lease, error, now))
+            except Exception as error:  # a message that cannot even be built
+                log.exception("outbox message %s could not be sent", message_id)
+                report.add(_record_failure(message_id, lease, error, now))
             else:
-                _record_sent(message_id, lease)
-                report.sent += 1
-                log.info("outbox message %s sent", message_id)
+                if outcome == "sent":
+                    report.sent += 1
+                elif outcome == "failed":
+                    report.failed += 1
     finally:
-        connection.__exit__(None, None, None)
+        if connection is not None:
+            _close(connection)
     return report
 
 
-def _reconnect(connection: TimedConnection, timeout: float) -> TimedConnection:
-    connection.__exit__(None, None, None)
-    fresh = TimedConnection(timeout)
+def _send_one(
+    connection: TimedConnection, message_id: int, lease: datetime, deadline: float
+) -> str:
+    """Send one claimed message; "sent", "failed" (no address to send to) or "skipped"
+    (the claim was lost, or the batch ran out of time)."""
+    row = db.session.get(OutboxMessage, message_id)
+    if row is None or row.locked_until != lease or time.monotonic() > deadline:
+        end_read_transaction()
+        return "skipped"
+    if _is_reserved_address(row.recipient):  # e.g. personal data deleted meanwhile
+        with write_transaction():
+            _give_up(db.session.get(OutboxMessage, message_id), "no deliverable address")
+        return "failed"
+    mail = OutboxMail(row)
+    end_read_transaction()  # no transaction open while talking to the server
+    connection.send(mail)
+    _record_sent(message_id, lease)
+    log.info("outbox message %s sent", message_id)
+    return "sent"
+
+
+def _connect(timeout: float) -> tuple[TimedConnection | None, Exception | None]:
+    connection = TimedConnection(timeout)
     try:
-        fresh.__enter__()
-    except (smtplib.SMTPException, OSError):
-        fresh.host = None
-    return fresh
+        connection.__enter__()
+    except (smtplib.SMTPException, OSError) as error:
+        return None, error
+    return connection, None
+
+
+def _close(connection: TimedConnection) -> None:
+    connection.__exit__(None, None, None)
 
 
 def _record_sent(message_id: int, lease: datetime) -> None:
