@@ -11,7 +11,7 @@ from werkzeug.http import parse_date, parse_etags
 
 #: Raise when the iCalendar output changes for the same data (new properties,
 #: other wording), so that clients holding an old ETag get the new format.
-FEED_FORMAT_VERSION = "1"
+FEED_FORMAT_VERSION = "2"
 
 
 def strong_etag(*parts: object) -> str:

@@ -96,7 +96,7 @@ def _context(locale: str) -> _Context:
         )
 
 
-def _description(event: Event, context: _Context, page_url: str) -> str:
+def _description(event: Event, context: _Context, page_url: str, include_online_link: bool) -> str:
     parts = []
     if event.is_cancelled:
         notice = context.cancelled_notice
@@ -106,7 +106,7 @@ def _description(event: Event, context: _Context, page_url: str) -> str:
     if event.summary:
         parts.append(event.summary)
     facts = [(context.fee_label, event.fee_text or context.free_text)]
-    if event.online_url:
+    if event.online_url and include_online_link:
         facts.append((context.online_label, event.online_url))
     facts.append((context.details_label, page_url))
     parts.append(
@@ -122,7 +122,10 @@ def _component(
     sequence: int | None = None,
     cancelled: bool | None = None,
     stamp: datetime | None = None,
+    include_online_link: bool = False,
 ) -> icalendar.Event:
+    """One event. The online meeting link is left out unless asked for: only confirmed
+    registrants (their emails) and the office (its own .ics) may have it."""
     cancelled = event.is_cancelled if cancelled is None else cancelled
     page_url = links.event_url(event)
     modified = last_modified(event)
@@ -139,10 +142,11 @@ def _component(
     component.add("dtstart", _utc(event.starts_at))
     component.add("dtend", _utc(event.ends_at))
     component.add("summary", title)
-    location = links.location_text(event, context.locale)
+    online = event.online_url if include_online_link else context.online_label
+    location = links.location_text(event, context.locale, online)
     if location:
         component.add("location", location)
-    component.add("description", _description(event, context, page_url))
+    component.add("description", _description(event, context, page_url, include_online_link))
     component.add("url", page_url)
     component.add("organizer", context.organizer)
     component.add("categories", [event.category.name(context.locale)])
@@ -200,7 +204,13 @@ def events_to_ical(
     return calendar.to_ical()
 
 
-def event_to_ical(event: Event, method: str = "PUBLISH", *, locale: str | None = None) -> bytes:
+def event_to_ical(
+    event: Event,
+    method: str = "PUBLISH",
+    *,
+    locale: str | None = None,
+    include_online_link: bool = False,
+) -> bytes:
     """One event as a calendar: METHOD:PUBLISH for a download or a confirmation
     email (the updated entry for a change notice), METHOD:CANCEL to remove it."""
     if method.upper() == "CANCEL":
@@ -208,7 +218,7 @@ def event_to_ical(event: Event, method: str = "PUBLISH", *, locale: str | None =
     locale = locale or _default_locale()
     context = _context(locale)
     calendar = _calendar(method.upper())
-    calendar.add_component(_component(event, context))
+    calendar.add_component(_component(event, context, include_online_link=include_online_link))
     return calendar.to_ical()
 
 
@@ -239,13 +249,14 @@ def ical_attachment(
     *,
     locale: str | None = None,
     attendee_email: str | None = None,
+    include_online_link: bool = False,
 ) -> dict[str, str]:
     """An entry for ``OutboxMessage.attachments``: filename, content type and text."""
     method = method.upper()
     if method == "CANCEL":
         data = cancellation_ical(event, locale=locale, attendee_email=attendee_email)
     else:
-        data = event_to_ical(event, method, locale=locale)
+        data = event_to_ical(event, method, locale=locale, include_online_link=include_online_link)
     return {
         "filename": ics_filename(event),
         "content_type": attachment_content_type(method),

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from flask import current_app, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from cluster_events.models import Event
 from cluster_events.urls import absolute_url
@@ -39,13 +41,20 @@ def _shorten(text: str, limit: int = LINK_DETAILS_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def location_text(event: Event, locale: str) -> str:
-    """Venue name and address on one line, or the online address for online events."""
+def location_text(event: Event, locale: str, online: str = "") -> str:
+    """Venue name and address on one line; for an online event, ``online`` (the meeting
+    link for those who may have it, else the word for "online", or nothing)."""
     if event.venue is not None:
         name = event.venue.display_name(locale)
         address = event.venue.display_address(locale)
         return f"{name}, {address}" if address else name
-    return event.online_url
+    return online if event.online_url else ""
+
+
+def _public_location(event: Event, locale: str) -> str:
+    """Public links never carry the meeting link: it goes to confirmed registrants only."""
+    with force_locale(locale):
+        return location_text(event, locale, _("Online"))
 
 
 def _link_details(event: Event, locale: str) -> str:
@@ -68,7 +77,7 @@ def google_calendar_url(event: Event, locale: str) -> str:
         "text": event.display_title(locale),
         "dates": dates,
         "details": _link_details(event, locale),
-        "location": location_text(event, locale),
+        "location": _public_location(event, locale),
         "ctz": "Asia/Tokyo",
     }
     return f"{GOOGLE_TEMPLATE_URL}?{_query(values)}"
@@ -80,7 +89,7 @@ def outlook_calendar_url(event: Event, locale: str) -> str:
         "startdt": _utc(event.starts_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "enddt": _utc(event.ends_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "body": _link_details(event, locale),
-        "location": location_text(event, locale),
+        "location": _public_location(event, locale),
     }
     return f"{OUTLOOK_COMPOSE_URL}?{_query(values)}"
 

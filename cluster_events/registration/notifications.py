@@ -142,7 +142,7 @@ def render_for(
         db.session.flush()
     locale = _locale(registration)
     context = {
-        **_event_context(registration.event, locale),
+        **_event_context(registration.event, locale, _may_join_online(registration)),
         "name": registration.name,
         "waiting_position": registration.waiting_position,
         # The link is written in when the message is sent: the outbox never holds it.
@@ -160,7 +160,12 @@ def render_for(
     return mail
 
 
-def _event_context(event: Event, locale: str) -> dict[str, Any]:
+def _may_join_online(registration: Registration) -> bool:
+    """The online meeting link goes to people with a seat, and to nobody else."""
+    return registration.status == RegistrationStatus.confirmed
+
+
+def _event_context(event: Event, locale: str, with_online_link: bool) -> dict[str, Any]:
     venue = event.venue
     return {
         "event_title": event.display_title(locale),
@@ -169,7 +174,7 @@ def _event_context(event: Event, locale: str) -> dict[str, Any]:
         "venue_address": venue.display_address(locale) if venue else "",
         "access_notes": venue.access_notes if venue else "",
         "map_url": venue.map_url if venue else "",
-        "online_url": event.online_url,
+        "online_url": event.online_url if with_online_link else "",
         "fee": event.fee_text,
         "event_url": absolute_url("events.detail", slug=event.slug),
     }
@@ -229,5 +234,11 @@ def calendar_file(event: Event, method: str, registration: Registration) -> Atta
     (same UID as the feeds; a CANCEL names the registrant and carries a higher SEQUENCE)."""
     attendee = registration.email if method == "CANCEL" else None
     return Attachment.from_json(
-        ical.ical_attachment(event, method, locale=_locale(registration), attendee_email=attendee)
+        ical.ical_attachment(
+            event,
+            method,
+            locale=_locale(registration),
+            attendee_email=attendee,
+            include_online_link=_may_join_online(registration),
+        )
     )

@@ -378,7 +378,7 @@ def attendee_xlsx(event_id: int) -> Response:
 def event_ics(event_id: int) -> Response:
     event = get_event(event_id)
     return _download(
-        event_to_ical(event),
+        event_to_ical(event, include_online_link=True),
         f"{event.slug}.ics",
         "text/calendar; charset=utf-8; method=PUBLISH",
     )
