@@ -287,73 +287,44 @@ def root() -> Path:
     return PACKAGE_DIR
 
 
-def test_data_layer_imports_no_web_module(root: Path) -> None:
-    violations = find_data_layer_violations(root)
+RULES = {
+    "data layer imports no web module": (
+        find_data_layer_violations,
+        "models.py / database.py import a web module or a project package:",
+        "models import only sqlalchemy + cluster_events.database; "
+        "database imports no flask/werkzeug/wtforms and no subpackage",
+    ),
+    "only admin imports admin": (
+        find_admin_imports,
+        "cluster_events.admin imported from outside admin/:",
+        "admin is the console on top of the domains; only the app-assembly modules may wire it in",
+    ),
+    "mail and calendar import no domain": (
+        find_serving_to_domain_imports,
+        "mail/ or calendar/ imports a domain package:",
+        "mail and calendar serve events, registration, auth, members and admin; "
+        "pass them the data instead of importing the domain",
+    ),
+    "no import cycle between packages": (
+        find_package_cycles,
+        "import cycle between packages:",
+        "a cycle means the packages cannot be understood or moved separately",
+    ),
+    "core modules import no subpackage": (
+        find_core_to_subpackage_imports,
+        "core module imports a subpackage:",
+        "core modules sit below every package; only __init__, cli, demo, "
+        "template_helpers and pages may import packages",
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_the_package_keeps_the_rule(root: Path, rule: str) -> None:
+    find, title, why = RULES[rule]
+    violations = find(root)
     if violations:
-        pytest.fail(
-            report(
-                "models.py / database.py import a web module or a project package:",
-                "models import only sqlalchemy + cluster_events.database; "
-                "database imports no flask/werkzeug/wtforms and no subpackage",
-                violations,
-            ),
-            pytrace=False,
-        )
-
-
-def test_only_admin_imports_admin(root: Path) -> None:
-    violations = find_admin_imports(root)
-    if violations:
-        pytest.fail(
-            report(
-                "cluster_events.admin imported from outside admin/:",
-                "admin is the console on top of the domains; only the app-assembly modules "
-                "may wire it in",
-                violations,
-            ),
-            pytrace=False,
-        )
-
-
-def test_serving_packages_import_no_domain_package(root: Path) -> None:
-    violations = find_serving_to_domain_imports(root)
-    if violations:
-        pytest.fail(
-            report(
-                "mail/ or calendar/ imports a domain package:",
-                "mail and calendar serve events, registration, auth, members and admin; "
-                "pass them the data instead of importing the domain",
-                violations,
-            ),
-            pytrace=False,
-        )
-
-
-def test_no_import_cycle_between_packages(root: Path) -> None:
-    cycles = find_package_cycles(root)
-    if cycles:
-        pytest.fail(
-            report(
-                "import cycle between packages:",
-                "a cycle means the packages cannot be understood or moved separately",
-                cycles,
-            ),
-            pytrace=False,
-        )
-
-
-def test_core_modules_import_no_subpackage(root: Path) -> None:
-    violations = find_core_to_subpackage_imports(root)
-    if violations:
-        pytest.fail(
-            report(
-                "core module imports a subpackage:",
-                "core modules sit below every package; only __init__, cli, demo, "
-                "template_helpers and pages may import packages",
-                violations,
-            ),
-            pytrace=False,
-        )
+        pytest.fail(report(title, why, violations), pytrace=False)
 
 
 # --- self-tests: the checker can fail ------------------------------------------------------
