@@ -52,11 +52,22 @@ def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = _with_driver(app.config["SQLALCHEMY_DATABASE_URI"])
     if not app.config.get("SITE_URL"):
         app.config["SITE_URL"] = local_site_url()
+    elif app.config.get("TRUSTED_HOSTS") is None and not (app.debug or app.testing):
+        _trust_only_the_site_host(app)
     if app.config.get("SESSION_COOKIE_SECURE") is None:
         app.config["SESSION_COOKIE_SECURE"] = not (
             app.debug or app.testing or _is_loopback_http(app.config.get("SITE_URL", ""))
         )
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
+
+
+def _trust_only_the_site_host(app: Flask) -> None:
+    """In production (SITE_URL configured, not debug or testing), a request whose Host (or
+    trusted X-Forwarded-Host) is not SITE_URL's host gets a 400 page. ``make run`` with no
+    SITE_URL accepts any host, and TRUSTED_HOSTS set explicitly wins (``[]``: any host)."""
+    from cluster_events.urls import site_host
+
+    app.config["TRUSTED_HOSTS"] = [site_host(app.config["SITE_URL"])]
 
 
 def _is_loopback_http(url: str) -> bool:

@@ -56,6 +56,9 @@ class DefaultConfig:
     #: is built from it, never from the request. Unset, it is LOCAL_SITE_URL_ENV's value
     #: (`make run PORT=N` sets it to http://127.0.0.1:N) or http://127.0.0.1:5000.
     SITE_URL = ""
+    #: Host names the site answers to; any other Host gets a 400 page. None: SITE_URL's
+    #: host when SITE_URL is set (outside debug and tests), else any host. [] allows any.
+    TRUSTED_HOSTS: list[str] | None = None
     #: How long personal data of registrations is kept after an event, in days.
     PERSONAL_DATA_RETENTION_DAYS = 365
 

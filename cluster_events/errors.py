@@ -16,7 +16,7 @@ from flask import Flask, current_app, flash, render_template
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 Message = str | LazyString
 
@@ -99,6 +99,18 @@ def _render_http_error(error: HTTPException) -> tuple[str, int]:
     return render_template("errors/error.html", code=code, error=error), code
 
 
+def _render_untrusted_host(error: SecurityError) -> tuple[str, int]:
+    """A Host outside TRUSTED_HOSTS: Flask made no URL adapter for it, so the page's
+    links are built for SITE_URL (relative, as on every page)."""
+    from flask.globals import request_ctx
+
+    from cluster_events.urls import site_url_adapter
+
+    if request_ctx.url_adapter is None:
+        request_ctx.url_adapter = site_url_adapter()
+    return _render_http_error(error)
+
+
 def _render_csrf_error(error: CSRFError) -> tuple[str, int]:
     return render_template("errors/error.html", code=400, error=error, csrf_failed=True), 400
 
@@ -111,6 +123,7 @@ def _render_unexpected_error(error: Exception) -> tuple[str, int]:
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _render_csrf_error)
     app.register_error_handler(HTTPException, _render_http_error)
+    app.register_error_handler(SecurityError, _render_untrusted_host)
     app.register_error_handler(ServiceError, _render_service_error)
     if not app.debug and not app.testing:
         app.register_error_handler(Exception, _render_unexpected_error)
