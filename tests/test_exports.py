@@ -192,9 +192,12 @@ def test_unknown_encoding_is_400(event, logged_in_client):
 def test_roster_is_a4_in_kana_order_with_check_and_signature_columns(event, logged_in_client):
     client = logged_in_client()
     html = client.get(f"/admin/events/{event.id}/roster").get_data(as_text=True)
-    assert "size: A4" in html
-    assert "break-inside: avoid" in html
-    assert "display: table-header-group" in html
+    assert 'href="/static/css/roster.css"' in html
+    with client.get("/static/css/roster.css") as style_sheet:
+        css = style_sheet.get_data(as_text=True)
+    assert "size: A4" in css
+    assert "break-inside: avoid" in css
+    assert "display: table-header-group" in css
     assert html.index("あいざわ はなこ") < html.index("たかはし よしお")
     assert "佐々木 実" not in html  # only people with a seat
     assert "Signature" in html or "署名" in html

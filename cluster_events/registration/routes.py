@@ -28,6 +28,7 @@ from cluster_events.registration.forms import RegistrationForm
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.queries import public_event_by_slug
 from cluster_events.registration.status import RegistrationState, can_register, registration_state
+from cluster_events.security_headers import token_in_url
 
 bp = Blueprint("registration", __name__)
 
@@ -135,12 +136,12 @@ def _registration_or_404(token: str) -> Registration:
 
 def _private(response: Response) -> Response:
     response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
 
 
 @bp.get("/registrations/<token>")
+@token_in_url
 def manage(token: str):
     """The personal page: details, status, place on the waiting list, and cancelling
     (the cancel button first asks again on this page; no JavaScript needed)."""
@@ -159,6 +160,7 @@ def manage(token: str):
 
 
 @bp.post("/registrations/<token>/cancel")
+@token_in_url
 def cancel(token: str):
     registration = _registration_or_404(token)
     try:

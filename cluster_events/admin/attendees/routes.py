@@ -49,6 +49,7 @@ from cluster_events.registration.labels import (
     translated,
 )
 from cluster_events.registration.tokens import registration_by_checkin_code
+from cluster_events.security_headers import token_in_url
 
 EVENT_URL = "/events/<int:event_id>"
 ATTENDEE_URL = EVENT_URL + "/attendees/<int:registration_id>"
@@ -300,6 +301,7 @@ def attendee_check_in(event_id: int, registration_id: int) -> Any:
 
 
 @bp.get("/check-in/<code>")
+@token_in_url
 def checkin_scan(code: str) -> str:
     """Where the QR code in a confirmation email leads. Only logged-in organizers get
     here (the blueprint sends everyone else to the login page before this runs)."""
