@@ -172,7 +172,9 @@ def test_cookies_are_secure_outside_debug_testing_and_local_http(app_config, sit
         make_organizer(email="s@example.org")
         db.session.commit()
         response = app.test_client().post(
-            "/login", data={"email": "s@example.org", "password": ORGANIZER_PASSWORD}
+            "/login",
+            data={"email": "s@example.org", "password": ORGANIZER_PASSWORD},
+            base_url=site_url,  # outside testing, the app answers to SITE_URL's host only
         )
         assert ("Secure" in response.headers["Set-Cookie"]) is secure
         db.session.remove()
