@@ -206,9 +206,11 @@ def login(client):
     that organizer, without the login form or its rate limit."""
 
     def log_in(organizer, target=None):
+        from cluster_events.auth.users import OrganizerUser
+
         target = target or client
         with target.session_transaction() as session:
-            session["_user_id"] = str(organizer.id)
+            session["_user_id"] = OrganizerUser(organizer).get_id()
             session["_fresh"] = True
         return target
 

@@ -116,6 +116,11 @@ def login():
         form.password.data = ""
         message = _("The email address or the password is not correct.")
         return render_login(form, fields, 401, error=message)
+    # A fresh session. Flask's session is a signed cookie held by the browser, so a
+    # cookie planted before login (session fixation) can never become the logged-in
+    # session: the login is a new cookie value that only this response carries. Clearing
+    # drops whatever the old cookie held (a CSRF token someone else may know, remembered
+    # registrations), and the session generation ends any copy of an older login.
     session.clear()
     # The form above made a CSRF token from the session just cleared; forget it.
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
@@ -131,7 +136,10 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    logout_user()
+    """Log out here and everywhere: every other session and remember cookie of the
+    account ends too (a console left open on another computer, a copied cookie)."""
+    services.end_sessions(current_user.organizer.id)
     session.clear()
-    flash(_("You have logged out."), "success")
+    logout_user()  # after clear(): it asks for the remember cookie to be deleted
+    flash(_("You have logged out, here and on any other computer."), "success")
     return redirect(url_for("auth.login"))

@@ -2,6 +2,12 @@
 
 Every function that changes an account runs in one write transaction and records
 the change in the audit log; none of them ever stores or logs a password.
+
+Sessions end with the account's ``session_generation``: it is part of every login
+session's and remember cookie's identity (``users.OrganizerUser.get_id``), and the
+user loader accepts only the current one. Logout, a new password (one's own or an
+admin's reset), disabling and a role change raise it, so every session opened before
+stops working at its next request.
 """
 
 from __future__ import annotations
@@ -68,6 +74,19 @@ def authenticate(email: str, password: str) -> Organizer | None:
     with write_transaction():
         organizer.last_login_at = utcnow()
     return organizer
+
+
+def _end_sessions(organizer: Organizer) -> None:
+    organizer.session_generation = Organizer.session_generation + 1
+
+
+def end_sessions(organizer_id: int) -> None:
+    """End every session and remember cookie of the account (logout ends them all)."""
+    with write_transaction():
+        organizer = db.session.get(Organizer, organizer_id)
+        if organizer is None:
+            raise AccountNotFound(_("This account does not exist."))
+        _end_sessions(organizer)
 
 
 def create_organizer(
@@ -159,17 +178,23 @@ def update_organizer(
         after = {"name": organizer.name, "role": organizer.role, "is_enabled": organizer.is_enabled}
         if before != after:
             record_change("organizer.update", "organizer", organizer.id, before=before, after=after)
+        if (before["role"], before["is_enabled"]) != (role, is_enabled):
+            # Whoever was logged in must log in again, with the new role or not at all.
+            _end_sessions(organizer)
     return organizer
 
 
 def set_password(organizer_id: int, password: str, *, action: str = "organizer.reset_password"):
-    """Set a new password (an admin's reset, or the organizer's own change)."""
+    """Set a new password (an admin's reset, or the organizer's own change). Every
+    session of the account ends; the view keeps the caller's own session
+    (``users.renew_login``)."""
     check_password_rules(password)
     with write_transaction():
         organizer = db.session.get(Organizer, organizer_id)
         if organizer is None:
             raise AccountNotFound(_("This account does not exist."))
         organizer.password_hash = hash_password(password)
+        _end_sessions(organizer)
         record_change(action, "organizer", organizer.id, after={"email": organizer.email})
     return organizer
 
