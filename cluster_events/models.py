@@ -297,6 +297,18 @@ class Organizer(Base):
         return self.role == OrganizerRole.admin
 
 
+class LoginThrottle(Base):
+    """Failed logins for one typed address from one network address, and until when
+    the next try must wait. ``key`` is an HMAC of both, so the table holds neither."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class AuditLogEntry(Base):
     """Who changed what and when, with the values before and after."""
 

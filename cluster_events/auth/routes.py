@@ -81,21 +81,16 @@ def _login_rate_limit() -> str:
     return current_app.config.get("LOGIN_RATE_LIMIT", "5 per minute")
 
 
-def _account_key() -> str:
-    return "login-account:" + services.normalise_email(request.form.get("email", ""))
-
-
 def _login_failed(response: Any) -> bool:
     return bool(g.get("login_failed"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_rate_limit, methods=["POST"], deduct_when=_login_failed)
-@limiter.limit(
-    _login_rate_limit, key_func=_account_key, methods=["POST"], deduct_when=_login_failed
-)
 def login():
-    """Log in; after a few failures per address or per network address, wait a minute."""
+    """Log in. Failures count per network address (Flask-Limiter, over all accounts)
+    and per email address and network address (a growing delay, auth.throttle);
+    never per account alone, so a stranger elsewhere cannot lock its owner out."""
     refuse_nul_bytes()
     form = LoginForm()
     fields = [
@@ -110,7 +105,15 @@ def login():
         return render_login(form, [])
     organizer = None
     if form.validate_on_submit():
-        organizer = services.authenticate(form.email.data, form.password.data)
+        try:
+            organizer = services.attempt_login(
+                form.email.data, form.password.data, request.remote_addr or ""
+            )
+        except services.LoginDelayed as delayed:
+            g.login_failed = True
+            form.password.data = ""
+            page, status = render_login(form, fields, delayed.http_status, error=delayed.message)
+            return page, status, {"Retry-After": str(delayed.wait_seconds)}
     if organizer is None:
         g.login_failed = True
         form.password.data = ""

@@ -1,4 +1,4 @@
-"""session generation on organizer accounts
+"""session generation, login throttle
 
 Revision ID: 0002
 Revises: 0001
@@ -17,6 +17,16 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table('login_throttle',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('last_failure_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('blocked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_login_throttle'))
+    )
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_throttle_last_failure_at'), ['last_failure_at'], unique=False)
+
     with op.batch_alter_table('organizer', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_generation', sa.Integer(), server_default='0', nullable=False))
 
@@ -24,3 +34,8 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('organizer', schema=None) as batch_op:
         batch_op.drop_column('session_generation')
+
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_throttle_last_failure_at'))
+
+    op.drop_table('login_throttle')
