@@ -236,6 +236,9 @@ class Registration(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the personal link was last sent again to someone who signed up a second time
+    #: from another browser (at most once an hour; see registration.services).
+    link_resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     event: Mapped[Event] = relationship(back_populates="registrations")

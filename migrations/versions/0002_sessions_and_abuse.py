@@ -1,4 +1,4 @@
-"""session generation, login throttle
+"""session generation, login throttle, personal link resent time
 
 Revision ID: 0002
 Revises: 0001
@@ -30,8 +30,14 @@ def upgrade():
     with op.batch_alter_table('organizer', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_generation', sa.Integer(), server_default='0', nullable=False))
 
+    with op.batch_alter_table('registration', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('link_resent_at', sa.DateTime(timezone=True), nullable=True))
+
 
 def downgrade():
+    with op.batch_alter_table('registration', schema=None) as batch_op:
+        batch_op.drop_column('link_resent_at')
+
     with op.batch_alter_table('organizer', schema=None) as batch_op:
         batch_op.drop_column('session_generation')
 
