@@ -82,7 +82,11 @@ class DefaultConfig:
     MAIL_DELIVERY = "inline"
     MAIL_MAX_ATTEMPTS = 8
 
+    #: memory:// counts per worker process; production sets a Redis URL shared by all
+    #: workers (docs/deployment.md, "Rate limits").
     RATELIMIT_STORAGE_URI = "memory://"
+    #: While that Redis is unreachable, count in memory per worker instead of failing.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     REGISTRATION_RATE_LIMIT = "10 per minute;60 per hour"
 
@@ -98,8 +102,17 @@ class DefaultConfig:
     SESSION_COOKIE_SECURE: bool | None = None
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
-    #: Failed logins allowed per network address and, separately, per account.
-    LOGIN_RATE_LIMIT = "5 per minute"
+    #: Failed logins allowed per network address, whatever the account (Flask-Limiter,
+    #: in RATELIMIT_STORAGE_URI).
+    LOGIN_RATE_LIMIT = "5 per minute;30 per hour"
+    #: After this many failures for one address typed from one network address, each
+    #: further try waits 2, 4, 8, ... seconds (state in the database, shared by every
+    #: worker), up to LOGIN_MAX_DELAY seconds. The account is never locked as a whole.
+    LOGIN_FAILURES_BEFORE_DELAY = 5
+    LOGIN_MAX_DELAY = 3600
+    #: werkzeug's method string for new password hashes: scrypt with N=2**17, r=8, p=1
+    #: (OWASP's current advice). A stored hash made otherwise is redone at the next login.
+    PASSWORD_HASH_METHOD = "scrypt:131072:8:1"
     PERMANENT_SESSION_LIFETIME = 8 * 3600
     WTF_CSRF_TIME_LIMIT = 8 * 3600
 

@@ -236,6 +236,9 @@ class Registration(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the personal link was last sent again to someone who signed up a second time
+    #: from another browser (at most once an hour; see registration.services).
+    link_resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     event: Mapped[Event] = relationship(back_populates="registrations")
@@ -288,10 +291,25 @@ class Organizer(Base):
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Part of every login session's and remember cookie's identity; raised by logout, a
+    #: password change, disabling and a role change, which ends all the other sessions.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:
         return self.role == OrganizerRole.admin
+
+
+class LoginThrottle(Base):
+    """Failed logins for one typed address from one network address, and until when
+    the next try must wait. ``key`` is an HMAC of both, so the table holds neither."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditLogEntry(Base):

@@ -45,6 +45,9 @@ def base_test_config(database_url: str, instance_path: Path) -> dict[str, Any]:
         "RATELIMIT_ENABLED": False,
         "WTF_CSRF_ENABLED": False,
         "CALENDAR_UID_DOMAIN": "test.example.org",
+        # tests.factories hashes with this cheap cost; the production default is proved
+        # in tests/test_login_protection.py.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
     }
 
 
@@ -206,9 +209,11 @@ def login(client):
     that organizer, without the login form or its rate limit."""
 
     def log_in(organizer, target=None):
+        from cluster_events.auth.users import OrganizerUser
+
         target = target or client
         with target.session_transaction() as session:
-            session["_user_id"] = str(organizer.id)
+            session["_user_id"] = OrganizerUser(organizer).get_id()
             session["_fresh"] = True
         return target
 

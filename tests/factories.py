@@ -82,7 +82,8 @@ def make_organizer(**values: Any) -> Organizer:
     values.setdefault("name", f"事務局{number}")
     values.setdefault("role", OrganizerRole.organizer)
     values.setdefault("is_enabled", True)
-    # A cheap scrypt cost keeps the suite fast; the stored format is the same.
+    # A cheap scrypt cost keeps the suite fast (the tests' PASSWORD_HASH_METHOD too, so
+    # logging in does not redo it); the stored format is the same.
     values["password_hash"] = generate_password_hash(password, method="scrypt:1024:8:1")
     organizer = Organizer(**values)
     db.session.add(organizer)

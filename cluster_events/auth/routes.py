@@ -81,21 +81,16 @@ def _login_rate_limit() -> str:
     return current_app.config.get("LOGIN_RATE_LIMIT", "5 per minute")
 
 
-def _account_key() -> str:
-    return "login-account:" + services.normalise_email(request.form.get("email", ""))
-
-
 def _login_failed(response: Any) -> bool:
     return bool(g.get("login_failed"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_rate_limit, methods=["POST"], deduct_when=_login_failed)
-@limiter.limit(
-    _login_rate_limit, key_func=_account_key, methods=["POST"], deduct_when=_login_failed
-)
 def login():
-    """Log in; after a few failures per address or per network address, wait a minute."""
+    """Log in. Failures count per network address (Flask-Limiter, over all accounts)
+    and per email address and network address (a growing delay, auth.throttle);
+    never per account alone, so a stranger elsewhere cannot lock its owner out."""
     refuse_nul_bytes()
     form = LoginForm()
     fields = [
@@ -110,12 +105,25 @@ def login():
         return render_login(form, [])
     organizer = None
     if form.validate_on_submit():
-        organizer = services.authenticate(form.email.data, form.password.data)
+        try:
+            organizer = services.attempt_login(
+                form.email.data, form.password.data, request.remote_addr or ""
+            )
+        except services.LoginDelayed as delayed:
+            g.login_failed = True
+            form.password.data = ""
+            page, status = render_login(form, fields, delayed.http_status, error=delayed.message)
+            return page, status, {"Retry-After": str(delayed.wait_seconds)}
     if organizer is None:
         g.login_failed = True
         form.password.data = ""
         message = _("The email address or the password is not correct.")
         return render_login(form, fields, 401, error=message)
+    # A fresh session. Flask's session is a signed cookie held by the browser, so a
+    # cookie planted before login (session fixation) can never become the logged-in
+    # session: the login is a new cookie value that only this response carries. Clearing
+    # drops whatever the old cookie held (a CSRF token someone else may know, remembered
+    # registrations), and the session generation ends any copy of an older login.
     session.clear()
     # The form above made a CSRF token from the session just cleared; forget it.
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
@@ -131,7 +139,10 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    logout_user()
+    """Log out here and everywhere: every other session and remember cookie of the
+    account ends too (a console left open on another computer, a copied cookie)."""
+    services.end_sessions(current_user.organizer.id)
     session.clear()
-    flash(_("You have logged out."), "success")
+    logout_user()  # after clear(): it asks for the remember cookie to be deleted
+    flash(_("You have logged out, here and on any other computer."), "success")
     return redirect(url_for("auth.login"))

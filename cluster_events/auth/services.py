@@ -2,15 +2,27 @@
 
 Every function that changes an account runs in one write transaction and records
 the change in the audit log; none of them ever stores or logs a password.
+
+Sessions end with the account's ``session_generation``: it is part of every login
+session's and remember cookie's identity (``users.OrganizerUser.get_id``), and the
+user loader accepts only the current one. Logout, a new password (one's own or an
+admin's reset), disabling and a role change raise it, so every session opened before
+stops working at its next request.
 """
 
 from __future__ import annotations
 
+import math
+from functools import cache
+
+from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from cluster_events.audit import record_change
+from cluster_events.auth import throttle
 from cluster_events.database import utcnow
 from cluster_events.errors import NotFound, ServiceError
 from cluster_events.extensions import db
@@ -19,10 +31,6 @@ from cluster_events.text import normalise_input
 from cluster_events.transactions import write_transaction
 
 MIN_PASSWORD_LENGTH = 10
-
-#: Compared against when the address is unknown, so a wrong address costs as much
-#: time as a wrong password and timing tells nothing.
-_DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
 
 
 class AccountError(ServiceError):
@@ -37,8 +45,47 @@ class AccountNotFound(NotFound):
     pass
 
 
+class LoginDelayed(ServiceError):
+    """Too many failed logins for this address from this network address: wait."""
+
+    http_status = 429
+
+    def __init__(self, wait_seconds: int) -> None:
+        self.wait_seconds = wait_seconds
+        super().__init__(
+            _(
+                "The password was wrong several times for this email address from your "
+                "network, so please wait %(wait)s before you try again.",
+                wait=_duration(wait_seconds),
+            )
+        )
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
+    minutes = math.ceil(seconds / 60)
+    return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+
+
+def _hash_method() -> str:
+    return current_app.config["PASSWORD_HASH_METHOD"]
+
+
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=_hash_method())
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the stored hash was not made with today's method and cost."""
+    return password_hash.split("$", 1)[0] != _hash_method()
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """Compared against when the address is unknown, so a wrong address costs as much
+    time as a wrong password and timing tells nothing."""
+    return generate_password_hash("not a real password", method=method)
 
 
 def normalise_email(email: str) -> str:
@@ -58,16 +105,50 @@ def organizer_by_email(email: str) -> Organizer | None:
 
 
 def authenticate(email: str, password: str) -> Organizer | None:
-    """The enabled organizer with this address and password, else None (whatever was wrong)."""
+    """The enabled organizer with this address and password, else None (whatever was wrong).
+
+    A hash made with an older method or cost is made again from the password just
+    checked, so every account reaches today's cost at its next login."""
     organizer = organizer_by_email(email)
     if organizer is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(_hash_method()), password)
         return None
     if not check_password_hash(organizer.password_hash, password) or not organizer.is_enabled:
         return None
     with write_transaction():
         organizer.last_login_at = utcnow()
+        if needs_rehash(organizer.password_hash):
+            organizer.password_hash = hash_password(password)
     return organizer
+
+
+def attempt_login(email: str, password: str, client_address: str) -> Organizer | None:
+    """``authenticate`` from one network address, with the growing delay of
+    ``auth.throttle``: raises LoginDelayed, without looking at the password, while
+    this address and network address must wait."""
+    email = normalise_email(email)
+    wait = throttle.wait_seconds(email, client_address)
+    if wait:
+        raise LoginDelayed(wait)
+    organizer = authenticate(email, password)
+    if organizer is None:
+        throttle.record_failure(email, client_address)
+        return None
+    throttle.forget_failures(email, client_address)
+    return organizer
+
+
+def _end_sessions(organizer: Organizer) -> None:
+    organizer.session_generation = Organizer.session_generation + 1
+
+
+def end_sessions(organizer_id: int) -> None:
+    """End every session and remember cookie of the account (logout ends them all)."""
+    with write_transaction():
+        organizer = db.session.get(Organizer, organizer_id)
+        if organizer is None:
+            raise AccountNotFound(_("This account does not exist."))
+        _end_sessions(organizer)
 
 
 def create_organizer(
@@ -159,17 +240,23 @@ def update_organizer(
         after = {"name": organizer.name, "role": organizer.role, "is_enabled": organizer.is_enabled}
         if before != after:
             record_change("organizer.update", "organizer", organizer.id, before=before, after=after)
+        if (before["role"], before["is_enabled"]) != (role, is_enabled):
+            # Whoever was logged in must log in again, with the new role or not at all.
+            _end_sessions(organizer)
     return organizer
 
 
 def set_password(organizer_id: int, password: str, *, action: str = "organizer.reset_password"):
-    """Set a new password (an admin's reset, or the organizer's own change)."""
+    """Set a new password (an admin's reset, or the organizer's own change). Every
+    session of the account ends; the view keeps the caller's own session
+    (``users.renew_login``)."""
     check_password_rules(password)
     with write_transaction():
         organizer = db.session.get(Organizer, organizer_id)
         if organizer is None:
             raise AccountNotFound(_("This account does not exist."))
         organizer.password_hash = hash_password(password)
+        _end_sessions(organizer)
         record_change(action, "organizer", organizer.id, after={"email": organizer.email})
     return organizer
 

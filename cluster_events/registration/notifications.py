@@ -95,6 +95,14 @@ def queue_cancellation_receipt(registration: Registration) -> list[OutboxMessage
     return [add_for(mail, "cancellation_receipt", registration)]
 
 
+def queue_personal_link(registration: Registration) -> list[OutboxMessage]:
+    """The personal link again, for a registrant whose address was used to sign up a
+    second time from a browser that is not theirs (they may have lost the first email)."""
+    subject = _l("Your registration: %(title)s", title=title_for(registration.event, registration))
+    mail = render_for(registration, "personal_link", subject)
+    return [add_for(mail, "personal_link", registration)]
+
+
 def queue_reminder(registration: Registration, now: datetime | None = None) -> list[OutboxMessage]:
     """The reminder before the event. Its dedupe key makes a second one for the same
     registration fail at the database (see mail.reminders)."""

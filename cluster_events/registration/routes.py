@@ -106,10 +106,12 @@ def register(slug: str):
         return _refused(error, event)
     registration = outcome.registration
     if not outcome.created:
-        # Only the browser that made the registration is shown its details; anyone
-        # else who types the same address learns no more than that it is taken.
+        # Only the browser that made the registration is shown its details. Anyone else
+        # who types the same address sees a page that says nothing about it, and the
+        # address's owner gets the personal link by email (at most once an hour).
         if registration.id not in session.get(SESSION_KEY, []):
-            return render_template("registration/already_registered.html", event=event), 409
+            services.resend_personal_link(registration.id)
+            return render_template("registration/check_your_email.html", event=event)
         flash(_("You have already registered for this event with this email address."), "info")
     elif registration.status == RegistrationStatus.confirmed:
         _remember(registration)

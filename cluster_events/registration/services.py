@@ -13,11 +13,11 @@ Emails are queued in the same transaction (the outbox) and sent after commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cluster_events import audit
@@ -172,6 +172,42 @@ def register(
             raise
         return RegistrationOutcome(existing, False, tokens.personal_token(existing))
     return RegistrationOutcome(registration, True, tokens.personal_token(registration))
+
+
+#: The personal link is sent again at most this often per registration.
+LINK_RESEND_INTERVAL = timedelta(hours=1)
+
+
+def resend_personal_link(registration_id: int, now: datetime | None = None) -> bool:
+    """Queue the personal link again for an active registration, at most once per
+    LINK_RESEND_INTERVAL; True when an email was queued.
+
+    For a second sign-up with the same address from another browser: whoever typed
+    the address learns nothing, and the real owner, who may have lost the first email,
+    gets back in. The time is claimed by one conditional UPDATE, so two requests at
+    once (any worker) queue one email."""
+    now = now or utcnow()
+    with write_transaction():
+        claimed = db.session.execute(
+            update(Registration)
+            .where(
+                Registration.id == registration_id,
+                Registration.status != RegistrationStatus.cancelled,
+                Registration.personal_data_purged_at.is_(None),
+                or_(
+                    Registration.link_resent_at.is_(None),
+                    Registration.link_resent_at <= now - LINK_RESEND_INTERVAL,
+                ),
+            )
+            .values(link_resent_at=now, updated_at=Registration.updated_at)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            return False
+        registration = db.session.get(Registration, registration_id, populate_existing=True)
+        assert registration is not None
+        notifications.queue_personal_link(registration)
+    return True
 
 
 def _audit_added(registration: Registration, notified: bool, organizer_id: int) -> None:

@@ -13,6 +13,7 @@ from cluster_events.admin.accounts.forms import AccountForm, NewAccountForm, Pas
 from cluster_events.admin.blueprint import bp
 from cluster_events.auth import services
 from cluster_events.auth.forms import PasswordChangeForm
+from cluster_events.auth.users import renew_login
 from cluster_events.errors import ServiceError, show_on_form
 
 
@@ -76,11 +77,20 @@ def account_password(organizer_id: int) -> Any:
     password_form = PasswordResetForm(prefix="reset")
     if password_form.validate_on_submit():
         try:
-            services.set_password(organizer_id, password_form.password.data)
+            organizer = services.set_password(organizer_id, password_form.password.data)
         except ServiceError as error:
             show_on_form(password_form, error)
         else:
-            flash(_("A new password was set for %(email)s.", email=organizer.email), "success")
+            if organizer.id == current_user.organizer.id:
+                renew_login(organizer)
+            flash(
+                _(
+                    "A new password was set for %(email)s. The account has been logged out "
+                    "everywhere.",
+                    email=organizer.email,
+                ),
+                "success",
+            )
             return redirect(url_for("admin.account_edit", organizer_id=organizer_id))
     form = AccountForm(obj=organizer, formdata=None)
     return render_template(
@@ -96,12 +106,20 @@ def own_password() -> Any:
         return render_template("admin/own_password.html", form=form)
     if form.validate_on_submit():
         try:
-            services.change_own_password(
+            organizer = services.change_own_password(
                 current_user.organizer.id, form.current_password.data, form.password.data
             )
         except ServiceError as error:
             show_on_form(form, error)
         else:
-            flash(_("Your password was changed."), "success")
+            # This browser stays logged in; every other session of the account has ended.
+            renew_login(organizer)
+            flash(
+                _(
+                    "Your password was changed. Any other computer where you were logged "
+                    "in has been logged out."
+                ),
+                "success",
+            )
             return redirect(url_for("admin.index"))
     return render_template("admin/own_password.html", form=form), 400
