@@ -51,7 +51,8 @@ def form(token: str, email: str) -> dict[str, str]:
 @dataclass
 class Tally:
     """What the clients saw. ``succeeded``: answered 303 to the personal page;
-    ``already``: a retry answered 409, so an earlier attempt that got 503 was saved."""
+    ``already``: a retry found the address taken (the "already registered" page), so
+    an attempt answered 503 had been saved."""
 
     statuses: Counter = field(default_factory=Counter)
     succeeded: set[str] = field(default_factory=set)
@@ -59,6 +60,10 @@ class Tally:
     gave_up: set[str] = field(default_factory=set)
     bad_503: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answered(self) -> int:
+        with self.lock:
+            return len(self.succeeded) + len(self.already)
 
     def saw(self, response: requests.Response, lang: str = "ja") -> None:
         with self.lock:
@@ -93,7 +98,7 @@ def _register_all(base_url: str, slug: str, emails: list[str], tally: Tally) -> 
     with requests.Session() as session:
         token = _csrf_token(session, f"{base_url}/events/{slug}?lang=ja", tally)
         for email in emails:
-            for _attempt in range(ATTEMPTS):
+            for attempt in range(ATTEMPTS):
                 response = session.post(
                     f"{base_url}/events/{slug}/register?lang=ja",
                     data=form(token, email),
@@ -106,7 +111,8 @@ def _register_all(base_url: str, slug: str, emails: list[str], tally: Tally) -> 
                     with tally.lock:
                         tally.succeeded.add(email)
                     break
-                if response.status_code == 409:
+                if response.status_code in (200, 409) and attempt > 0:
+                    # The address is taken: the attempt that got 503 was saved after all.
                     with tally.lock:
                         tally.already.add(email)
                     break
@@ -175,7 +181,11 @@ def test_postgres_connections_cut_during_a_burst(app, pg_admin, server, tmp_path
     terminated = 0
     while any(thread.is_alive() for thread in threads):
         terminated += _terminate(admin, name)
-        time.sleep(0.25)
+        # Cut again once two more people got through, so the burst always progresses
+        # however slow the machine is.
+        target = tally.answered() + 2
+        while tally.answered() < target and any(thread.is_alive() for thread in threads):
+            time.sleep(0.02)
     for thread in threads:
         thread.join()
     assert terminated > 0
@@ -240,12 +250,12 @@ def test_postgres_connections_cut_during_a_burst(app, pg_admin, server, tmp_path
         f"\nDATABASE FAULTS (PostgreSQL, gunicorn 4 workers, {THREADS} clients): "
         f"connections terminated {terminated}; registrations answered with success "
         f"{len(tally.succeeded)}, found in the database "
-        f"{len(tally.succeeded & set(stored))}; saved although answered 503 (409 on retry) "
+        f"{len(tally.succeeded & set(stored))}; saved though answered 503 "
         f"{len(tally.already)}; 503 seen {tally.statuses[503]}; 500 seen "
         f"{tally.statuses[500]}; answers {dict(tally.statuses)}"
     )
     assert tally.statuses[500] == 0
-    assert set(tally.statuses) <= {200, 303, 409, 503}, tally.statuses
+    assert set(tally.statuses) <= {200, 303, 409, 503}, tally.statuses  # 409: address taken
     assert tally.bad_503 == []
     assert tally.gave_up == set()
     everyone = {email for chunk in emails for email in chunk} | set(late)
