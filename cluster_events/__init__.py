@@ -111,7 +111,7 @@ def _trust_proxy_headers(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from cluster_events import errors, i18n, security_headers
+    from cluster_events import errors, i18n, security_headers, unavailable
     from cluster_events.auth import users  # noqa: F401  (registers the user loader)
     from cluster_events.database import render_migration_item
     from cluster_events.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
@@ -140,6 +140,7 @@ def _init_extensions(app: Flask) -> None:
     i18n.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
+    unavailable.init_app(app)
     from cluster_events import mail as mail_delivery
     from cluster_events.registration import notifications as registration_notifications
 

@@ -83,6 +83,23 @@ def _begin_sqlite(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+#: PostgreSQL error classes that mean the connection is gone: connection exceptions,
+#: and the server shutting this session down (pg_terminate_backend, a restart, a
+#: crash of another backend) or not yet accepting connections.
+DISCONNECT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+@event.listens_for(Engine, "handle_error")
+def _detect_server_shutdown(context: Any) -> None:
+    """psycopg reports a terminated session as an error of the statement while its
+    socket still looks open, so SQLAlchemy would keep the dead connection and fail
+    again on the ROLLBACK that ends the request. Marked as a disconnect, the
+    connection (and the rest of the pool) is thrown away and replaced."""
+    sqlstate = getattr(context.original_exception, "sqlstate", None) or ""
+    if sqlstate.startswith(DISCONNECT_SQLSTATES):
+        context.is_disconnect = True
+
+
 def render_migration_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     """Write UTCDateTime into migrations as a plain timestamptz, so that migration
     files do not import application code."""

@@ -92,7 +92,12 @@ def test_cli_purges_old_events_and_keeps_counts_and_statuses(app, runner):
         select(AuditLogEntry).where(AuditLogEntry.action == "event.purge_personal_data")
     )
     assert purge_entry.event_id == old.id
-    assert purge_entry.after == {"purged": 4, "older_than_days": 365}
+    assert purge_entry.after == {
+        "purged": 4,
+        "emails": 1,
+        "audit_entries": 1,
+        "older_than_days": 365,
+    }
 
     # The recent event is untouched.
     assert recent_person.name == "山田 太郎"

@@ -1,23 +1,42 @@
 """Deleting the personal data of old events (Japan's Act on the Protection of Personal
 Information): for one ended event from the console, or for every event that ended
 long enough ago with `flask --app cluster_events purge-personal-data --older-than N`
-(for cron). Statuses, counts and times stay for statistics."""
+(for cron).
+
+Every copy goes: the registrations themselves, every email in the outbox about the
+event or its registrants (sent or not: bodies carry names, organizer messages the
+office's own words), and every audit entry about the event or its registrations (of
+every type: contact edits, notes, the office's messages). What stays, for the
+office's statistics: the rows themselves with their ids, event, status, waiting
+position, member type, language, source and times (registered, confirmed,
+cancelled, checked in, reminded, purged), the event's seat counters, each email's
+kind, status and times, and each audit entry's action, author, time and the names
+of the fields it changed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import click
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, or_, select
 
 from cluster_events.audit import record_change
 from cluster_events.database import utcnow
 from cluster_events.errors import Conflict
 from cluster_events.extensions import db
-from cluster_events.models import AuditLogEntry, Event, OutboxMessage, Registration
+from cluster_events.models import (
+    AuditLogEntry,
+    Event,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+)
 from cluster_events.transactions import end_read_transaction, write_transaction
 
 PERSONAL_FIELDS = (
@@ -32,6 +51,23 @@ PERSONAL_FIELDS = (
     "organizer_note",
 )
 PURGED_MARKER = "（削除済み）"
+PURGED_ADDRESS = "purged@invalid"
+#: Values an audit entry about a registration keeps; any other value is replaced with
+#: the marker (the key stays, so the log still shows which fields were changed).
+REGISTRATION_FACTS = frozenset(
+    {"status", "waiting_position", "member_type", "notify", "checked_in_at", "locale", "source"}
+)
+#: Audit actions whose values are the office's own words to registrants.
+MESSAGE_ACTIONS = ("event.message",)
+MESSAGE_TEXT = ("subject", "body")
+NOT_SENT = "personal data deleted before sending"
+
+
+@dataclass
+class PurgeCounts:
+    registrations: int = 0
+    emails: int = 0
+    audit_entries: int = 0
 
 
 def event_has_ended(event: Event, now: datetime | None = None) -> bool:
@@ -39,8 +75,9 @@ def event_has_ended(event: Event, now: datetime | None = None) -> bool:
 
 
 def purge_event(event_id: int, *, now: datetime | None = None) -> int:
-    """Replace the personal data of every registration of one ended event with a marker;
-    statuses, counts and times stay for statistics. Returns how many were purged."""
+    """Delete every copy of the personal data of one ended event's registrants, in one
+    transaction. Returns how many registrations were purged. Purging an event again
+    removes copies an earlier purge (or an older version of it) left behind."""
     now = now or utcnow()
     with write_transaction(lock_event=event_id) as event:
         assert event is not None
@@ -58,14 +95,7 @@ def purge_older_than(days: int, *, now: datetime | None = None) -> tuple[int, in
     now = now or utcnow()
     cutoff = now - timedelta(days=days)
     event_ids = db.session.scalars(
-        select(Event.id)
-        .where(
-            Event.ends_at < cutoff,
-            Event.id.in_(
-                select(Registration.event_id).where(Registration.personal_data_purged_at.is_(None))
-            ),
-        )
-        .order_by(Event.id)
+        select(Event.id).where(Event.ends_at < cutoff, _has_personal_data()).order_by(Event.id)
     ).all()
     end_read_transaction()
     total = 0
@@ -75,58 +105,123 @@ def purge_older_than(days: int, *, now: datetime | None = None) -> tuple[int, in
     return len(event_ids), total
 
 
+def _has_personal_data() -> Any:
+    """Events with a registration not yet purged, or with copies that an earlier purge
+    left: emails still addressed to someone, the office's messages in the audit log."""
+    return or_(
+        exists().where(
+            Registration.event_id == Event.id, Registration.personal_data_purged_at.is_(None)
+        ),
+        exists().where(
+            OutboxMessage.event_id == Event.id, OutboxMessage.recipient != PURGED_ADDRESS
+        ),
+        exists().where(
+            AuditLogEntry.event_id == Event.id,
+            AuditLogEntry.action.in_(MESSAGE_ACTIONS),
+            AuditLogEntry.after["subject"].as_string() != PURGED_MARKER,
+        ),
+    )
+
+
 def _purge_event_locked(event_id: int, now: datetime, **reason: int) -> int:
-    """Inside a transaction that locked the event: purge it and audit how many."""
-    purged = _purge_registrations(event_id, now)
+    """Inside a transaction that locked the event: purge it and audit how much, with
+    counts only."""
+    counts = _purge(event_id, now)
     record_change(
         "event.purge_personal_data",
         "event",
         event_id,
         event_id=event_id,
-        after={"purged": purged, **reason},
+        after={
+            "purged": counts.registrations,
+            "emails": counts.emails,
+            "audit_entries": counts.audit_entries,
+            **reason,
+        },
     )
-    return purged
+    return counts.registrations
 
 
-def _purge_registrations(event_id: int, now: datetime) -> int:
+def _purge(event_id: int, now: datetime) -> PurgeCounts:
     registrations = db.session.scalars(
-        select(Registration)
-        .where(Registration.event_id == event_id, Registration.personal_data_purged_at.is_(None))
-        .with_for_update()
+        select(Registration).where(Registration.event_id == event_id).with_for_update()
     ).all()
+    counts = PurgeCounts()
     for registration in registrations:
-        registration.name = PURGED_MARKER
-        registration.name_kana = ""
-        registration.email = registration.email_normalized = f"purged-{registration.id}@invalid"
-        for name in ("organization", "job_title", "phone", "remarks", "organizer_note"):
-            setattr(registration, name, "")
-        registration.personal_data_purged_at = now
-    # Copies of emails and audit values also hold names and addresses.
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.event_id == event_id)
-        .values(
-            recipient="purged@invalid",
-            subject=PURGED_MARKER,
-            body_text="",
-            body_html="",
-            attachments=[],
-            last_error="",
-        )
-    )
-    for entry in db.session.scalars(
-        select(AuditLogEntry).where(
-            AuditLogEntry.event_id == event_id, AuditLogEntry.target_type == "registration"
-        )
-    ):
-        entry.before = _scrub(entry.before)
-        entry.after = _scrub(entry.after)
-    return len(registrations)
+        if registration.personal_data_purged_at is None:
+            _blank_registration(registration, now)
+            counts.registrations += 1
+    registration_ids = [registration.id for registration in registrations]
+    counts.emails = _purge_outbox(event_id, registration_ids)
+    counts.audit_entries = _purge_audit(event_id, registration_ids)
+    return counts
 
 
-def _scrub(values: dict[str, Any]) -> dict[str, Any]:
+def _blank_registration(registration: Registration, now: datetime) -> None:
+    registration.name = PURGED_MARKER
+    registration.name_kana = ""
+    # Unique per row, so the one-active-registration-per-address index still holds.
+    registration.email = registration.email_normalized = f"purged-{registration.id}@invalid"
+    for name in ("organization", "job_title", "phone", "remarks", "organizer_note"):
+        setattr(registration, name, "")
+    registration.personal_data_purged_at = now
+
+
+def _purge_outbox(event_id: int, registration_ids: list[int]) -> int:
+    """Blank every email about the event or to its registrants. A message not yet sent
+    never will be: it is marked failed (a worker that already holds one finds no
+    address and gives up)."""
+    about = OutboxMessage.event_id == event_id
+    if registration_ids:
+        about = or_(about, OutboxMessage.registration_id.in_(registration_ids))
+    messages = db.session.scalars(select(OutboxMessage).where(about)).all()
+    for message in messages:
+        message.recipient = PURGED_ADDRESS
+        message.subject = PURGED_MARKER
+        message.body_text = ""
+        message.body_html = ""
+        message.attachments = []
+        message.last_error = ""  # an SMTP answer may quote the address
+        if message.status == OutboxStatus.queued:
+            message.status = OutboxStatus.failed
+            message.last_error = NOT_SENT
+    return len(messages)
+
+
+def _purge_audit(event_id: int, registration_ids: list[int]) -> int:
+    """Blank the personal values of every audit entry about the event or its
+    registrations; the keys stay, so the log still shows what was changed."""
+    about = AuditLogEntry.event_id == event_id
+    if registration_ids:
+        about = or_(
+            about,
+            and_(
+                AuditLogEntry.target_type == "registration",
+                AuditLogEntry.target_id.in_(registration_ids),
+            ),
+        )
+    changed = 0
+    for entry in db.session.scalars(select(AuditLogEntry).where(about)):
+        personal = _personal_keys(entry)
+        before, after = _scrub(entry.before, personal), _scrub(entry.after, personal)
+        if before != (entry.before or {}) or after != (entry.after or {}):
+            # New dicts: SQLAlchemy notices a change to a JSON column only on assignment.
+            entry.before, entry.after = before, after
+            changed += 1
+    return changed
+
+
+def _personal_keys(entry: AuditLogEntry) -> Callable[[str], bool]:
+    if entry.target_type == "registration":
+        return lambda key: key not in REGISTRATION_FACTS
+    if entry.action in MESSAGE_ACTIONS:
+        return lambda key: key in MESSAGE_TEXT or key in PERSONAL_FIELDS
+    return lambda key: key in PERSONAL_FIELDS
+
+
+def _scrub(values: dict[str, Any] | None, personal: Callable[[str], bool]) -> dict[str, Any]:
     return {
-        key: PURGED_MARKER if key in PERSONAL_FIELDS and value else value
+        key: PURGED_MARKER if personal(key) and value not in (None, "") else value
         for key, value in (values or {}).items()
     }
 
@@ -140,8 +235,9 @@ def _scrub(values: dict[str, Any]) -> dict[str, Any]:
     help="Days since the event ended (default: PERSONAL_DATA_RETENTION_DAYS).",
 )
 def purge_personal_data_command(days: int | None) -> None:
-    """Replace the personal data of registrations of events that ended more than N days
-    ago with a marker; statuses and counts stay for statistics."""
+    """Delete every copy of the personal data of registrants of events that ended more
+    than N days ago (registrations, emails, audit entries); statuses and counts stay for
+    statistics."""
     if days is None:
         days = current_app.config["PERSONAL_DATA_RETENTION_DAYS"]
     events, registrations = purge_older_than(days)
