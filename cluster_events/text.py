@@ -81,8 +81,8 @@ def is_web_address(value: str) -> bool:
     )
 
 
-class InvalidEmailAddress(ValueError):
-    pass
+#: What normalise_email_address raises (email-validator's own error, a ValueError).
+InvalidEmailAddress = EmailNotValidError
 
 
 def normalise_email_address(value: str | None) -> str:
@@ -91,12 +91,9 @@ def normalise_email_address(value: str | None) -> str:
     To header must be ASCII without SMTPUTF8, and Python's email package would otherwise
     write the domain as an encoded word, which no server accepts. Local parts in
     Japanese are refused for the same reason. Raises InvalidEmailAddress."""
-    try:
-        result = validate_email(
-            normalise_input(value), check_deliverability=False, allow_smtputf8=False
-        )
-    except EmailNotValidError as error:
-        raise InvalidEmailAddress(str(error)) from error
+    result = validate_email(
+        normalise_input(value), check_deliverability=False, allow_smtputf8=False
+    )
     return result.ascii_email or result.normalized
 
 
