@@ -71,6 +71,14 @@ class DefaultConfig:
 
     EVENTS_PER_PAGE = 20
 
+    #: The largest request body in bytes (1 MiB; no form of the site comes near it). A
+    #: larger one is answered 413 without being read.
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    #: Multipart bodies: the largest text part, and the most parts (Werkzeug's defaults,
+    #: written out so they are seen). Beyond either, 413.
+    MAX_FORM_MEMORY_SIZE = 500_000
+    MAX_FORM_PARTS = 1000
+
     MAIL_SERVER = "127.0.0.1"
     MAIL_PORT = 25
     MAIL_DEFAULT_SENDER = "office@example.org"

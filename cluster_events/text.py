@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from urllib.parse import urlsplit
 
 import nh3
+from email_validator import EmailNotValidError, validate_email
 from markdown_it import MarkdownIt
 
 # breaks: a line break typed in Japanese text is meant as one (no space is inserted).
@@ -30,6 +33,68 @@ def render_markdown(source: str) -> str:
         url_schemes={"http", "https", "mailto", "tel"},
         link_rel="noopener noreferrer",
     )
+
+
+#: Never part of typed text: C0 controls but tab, line feed and carriage return; DEL and
+#: the C1 controls; the noncharacters (U+FDD0-U+FDEF and the last two code points of
+#: every plane, U+FFFE/U+FFFF included); lone surrogates. Excel files cannot hold most of
+#: them and PostgreSQL refuses NUL.
+FORBIDDEN_CHARACTERS = re.compile(
+    "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\ufdd0-\\ufdef\\ud800-\\udfff"
+    + "".join(f"\\U{plane:04x}fffe\\U{plane:04x}ffff" for plane in range(17))
+    + "]"
+)
+#: What ends a line, and the tab: never in a one-line field (a name, a subject).
+LINE_BREAKS_AND_TABS = re.compile("[\t\n\r\u2028\u2029]")
+
+
+def has_forbidden_characters(value: str, *, single_line: bool = False) -> bool:
+    if FORBIDDEN_CHARACTERS.search(value):
+        return True
+    return single_line and LINE_BREAKS_AND_TABS.search(value) is not None
+
+
+def drop_forbidden_characters(value: str, *, single_line: bool = False) -> str:
+    """``value`` without forbidden characters; in a one-line field, line breaks and tabs
+    become spaces."""
+    value = FORBIDDEN_CHARACTERS.sub("", value)
+    return LINE_BREAKS_AND_TABS.sub(" ", value) if single_line else value
+
+
+def is_web_address(value: str) -> bool:
+    """A complete http or https address with a host: no other scheme (javascript:,
+    data:, ftp:), no relative path, no user name before the host (https://bank@evil.example),
+    no spaces, backslashes or control characters."""
+    if not value or has_forbidden_characters(value) or "\\" in value:
+        return False
+    if any(character.isspace() for character in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        return False
+    return (
+        parts.scheme.lower() in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+    )
+
+
+#: What normalise_email_address raises (email-validator's own error, a ValueError).
+InvalidEmailAddress = EmailNotValidError
+
+
+def normalise_email_address(value: str | None) -> str:
+    """The address as email-validator normalises it (domain in lower case, the local part
+    as typed), after NFKC. A domain in Japanese is kept in its ASCII form (xn--...): a
+    To header must be ASCII without SMTPUTF8, and Python's email package would otherwise
+    write the domain as an encoded word, which no server accepts. Local parts in
+    Japanese are refused for the same reason. Raises InvalidEmailAddress."""
+    result = validate_email(
+        normalise_input(value), check_deliverability=False, allow_smtputf8=False
+    )
+    return result.ascii_email or result.normalized
 
 
 def normalise_input(value: str | None) -> str:

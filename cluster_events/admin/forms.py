@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
-
+from cluster_events.forms import Form
 from cluster_events.text import normalise_input
 
 
@@ -26,5 +25,5 @@ def normalise_address(value: Any) -> Any:
     return normalise_input(value) if isinstance(value, str) else value
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button that changes something: only the CSRF token."""

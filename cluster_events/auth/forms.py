@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from cluster_events.auth.services import MIN_PASSWORD_LENGTH
+from cluster_events.forms import Form
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
     next = HiddenField()
@@ -21,7 +21,7 @@ class LoginForm(FlaskForm):
 _CURRENT_PASSWORD = PasswordField(_l("Current password"), validators=[DataRequired()])
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     """A new password, typed twice (an admin's reset of someone else's)."""
 
     password = PasswordField(

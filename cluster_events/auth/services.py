@@ -27,7 +27,7 @@ from cluster_events.database import utcnow
 from cluster_events.errors import NotFound, ServiceError
 from cluster_events.extensions import db
 from cluster_events.models import Organizer, OrganizerRole
-from cluster_events.text import normalise_input
+from cluster_events.text import InvalidEmailAddress, normalise_email_address, normalise_input
 from cluster_events.transactions import write_transaction
 
 MIN_PASSWORD_LENGTH = 10
@@ -89,7 +89,12 @@ def _dummy_hash(method: str) -> str:
 
 
 def normalise_email(email: str) -> str:
-    return normalise_input(email).lower()
+    """Accounts are found whatever the case of the address: the normalised address
+    (``text.normalise_email_address``) in lower case, or the typed text if it is none."""
+    try:
+        return normalise_email_address(email).lower()
+    except InvalidEmailAddress:
+        return normalise_input(email).lower()
 
 
 def check_password_rules(password: str) -> None:
@@ -159,9 +164,10 @@ def create_organizer(
     role: str = OrganizerRole.organizer,
     audit: bool = True,
 ) -> Organizer:
-    email = normalise_email(email)
-    if "@" not in email:
-        raise AccountError(_("Enter a valid email address."), field="email")
+    try:
+        email = normalise_email_address(email).lower()
+    except InvalidEmailAddress as error:
+        raise AccountError(_("Enter a valid email address."), field="email") from error
     if role not in OrganizerRole.__members__:
         raise AccountError(_("Choose a role."), field="role")
     check_password_rules(password)

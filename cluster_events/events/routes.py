@@ -10,18 +10,19 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import gettext as _
 
+from cluster_events.errors import ServiceError
 from cluster_events.events import queries
 from cluster_events.models import Category
 from cluster_events.registration.queries import public_event_by_slug
-from cluster_events.text import normalise_input
+from cluster_events.text import has_forbidden_characters, normalise_input
 
 bp = Blueprint("events", __name__)
 
 MAX_PAGE = 10_000
 MAX_SLUG_LENGTH = 100
 _PAGE_PATTERN = re.compile(r"[0-9]{1,6}")
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _page_argument() -> int:
@@ -33,14 +34,18 @@ def _page_argument() -> int:
 
 def _search_argument() -> str:
     raw = request.args.get("q", "")
-    if len(raw) > queries.MAX_SEARCH_LENGTH or _CONTROL_CHARACTERS.search(raw):
+    if len(raw) > queries.MAX_SEARCH_LENGTH:
         abort(400)
+    if has_forbidden_characters(raw, single_line=True):
+        raise ServiceError(
+            _("The search words contain characters that cannot be used. Please type them again.")
+        )
     return normalise_input(raw)
 
 
 def _checked_slug(slug: str) -> str:
     """Slugs that cannot exist (too long, control characters) are simply not found."""
-    if len(slug) > MAX_SLUG_LENGTH or _CONTROL_CHARACTERS.search(slug):
+    if len(slug) > MAX_SLUG_LENGTH or has_forbidden_characters(slug, single_line=True):
         abort(404)
     return slug
 

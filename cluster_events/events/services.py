@@ -37,6 +37,7 @@ from cluster_events.extensions import db
 from cluster_events.i18n import current_locale
 from cluster_events.models import Category, Event, EventStatus, Venue
 from cluster_events.registration.services import fill_seats
+from cluster_events.text import is_web_address
 from cluster_events.timefmt import TOKYO, format_event_time, to_tokyo
 from cluster_events.transactions import write_transaction
 
@@ -166,6 +167,11 @@ def _validate_event(data: EventData, event: Event | None) -> dict[str, str]:
         errors["registration_closes_at"] = _("Registration must close before the event starts.")
     if opens is not None and opens >= data.starts_at:
         errors["registration_opens_at"] = _("Registration must open before the event starts.")
+    if data.online_url and not is_web_address(data.online_url):
+        errors["online_url"] = _(
+            "Enter the whole meeting link, starting with https:// (for example "
+            "https://zoom.us/j/...)."
+        )
     return errors
 
 

@@ -15,6 +15,7 @@ from cluster_events.errors import Conflict, NotFound, ServiceError
 from cluster_events.events.services import SLUG_PATTERN
 from cluster_events.extensions import db
 from cluster_events.models import Category, Event, Venue
+from cluster_events.text import is_web_address
 from cluster_events.transactions import write_transaction
 
 VENUE_FIELDS = ("name", "name_en", "address", "address_en", "access_notes", "map_url")
@@ -25,8 +26,15 @@ def save_venue(venue_id: int | None, values: dict[str, Any]) -> Venue:
     if not values.get("name", "").strip():
         raise ServiceError(field_errors={"name": _("Enter the name of the venue.")})
     map_url = values.get("map_url", "")
-    if map_url and not map_url.startswith(("https://", "http://")):
-        raise ServiceError(field_errors={"map_url": _("The map link must start with https://.")})
+    if map_url and not is_web_address(map_url):
+        raise ServiceError(
+            field_errors={
+                "map_url": _(
+                    "Enter the whole map link, starting with https:// (for example "
+                    "https://maps.google.com/...)."
+                )
+            }
+        )
     with write_transaction():
         return _apply_values(Venue, venue_id, VENUE_FIELDS, values, "venue")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask_babel import gettext as _
@@ -22,7 +22,7 @@ from cluster_events.errors import Conflict, NotFound
 from cluster_events.extensions import db
 from cluster_events.models import MemberType, Registration, RegistrationStatus
 from cluster_events.registration.labels import CONTACT_FIELDS
-from cluster_events.registration.services import ContactDetails
+from cluster_events.registration.services import ContactDetails, checked_email
 from cluster_events.text import katakana_to_hiragana, normalise_input
 from cluster_events.transactions import write_transaction
 
@@ -135,6 +135,7 @@ def sort_attendees(
 
 
 def update_contact(event_id: int, registration_id: int, details: ContactDetails) -> Registration:
+    details = replace(details, email=checked_email(details.email))
     try:
         with write_transaction():
             registration = lock_registration(event_id, registration_id)

@@ -3,6 +3,8 @@ BOM (Excel then reads the Japanese correctly) or in Shift_JIS (cp932) for older 
 
 Every cell is text written by registrants, so a value that Excel would read as a
 formula (=, +, -, @, or a leading tab or carriage return) gets a leading apostrophe.
+Characters that no file should hold (control characters, noncharacters; the forms refuse
+them, but older rows may have them) are dropped, so an export never fails on what is stored.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from cluster_events.registration.labels import (
     STATUS_LABELS,
     translated,
 )
+from cluster_events.text import drop_forbidden_characters
 from cluster_events.timefmt import to_tokyo
 from cluster_events.transactions import write_transaction
 
@@ -116,10 +119,12 @@ def _local(value: datetime | None) -> datetime | None:
 
 
 def neutralise(value: object) -> object:
-    """Text that a spreadsheet would run as a formula, made plain text."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Text that a spreadsheet would run as a formula, made plain text; characters a
+    file cannot hold are dropped first."""
+    if not isinstance(value, str):
+        return value
+    value = drop_forbidden_characters(value)
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 def _cell_text(value: object) -> str:
@@ -171,7 +176,7 @@ def to_xlsx(event: Event, header: Sequence[str], rows: Sequence[Sequence[object]
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = _("Attendees")[:31]
-    sheet.append([str(value) for value in header])
+    sheet.append([drop_forbidden_characters(str(value)) for value in header])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
@@ -188,7 +193,7 @@ def to_xlsx(event: Event, header: Sequence[str], rows: Sequence[Sequence[object]
         sheet.column_dimensions[get_column_letter(index)].width = min(max(widths) * 2 + 2, 60)
     sheet.freeze_panes = "A2"
     sheet.print_title_rows = "1:1"
-    workbook.properties.title = event.title
+    workbook.properties.title = drop_forbidden_characters(event.title)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
@@ -196,7 +201,8 @@ def to_xlsx(event: Event, header: Sequence[str], rows: Sequence[Sequence[object]
 
 def export_filename(event: Event, extension: str) -> str:
     """「受付名簿」-style names that keep the event's Japanese title (sent with RFC 5987)."""
-    title = "".join(c for c in event.title if c not in '\\/:*?"<>|\r\n\t')[:60]
+    title = "".join(c for c in event.title if c not in '\\/:*?"<>|\r\n\t')
+    title = drop_forbidden_characters(title)[:60]
     date = to_tokyo(event.starts_at).strftime("%Y%m%d")
     return f"{date}_{title}_{_('attendees')}.{extension}"
 

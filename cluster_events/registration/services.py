@@ -12,7 +12,7 @@ Emails are queued in the same transaction (the outbox) and sent after commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask_babel import LazyString
@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cluster_events import audit
 from cluster_events.database import utcnow
-from cluster_events.errors import Conflict, NotFound
+from cluster_events.errors import Conflict, NotFound, ServiceError
 from cluster_events.extensions import db
 from cluster_events.models import Event, MemberType, Registration, RegistrationStatus
 from cluster_events.registration import notifications, tokens
@@ -32,6 +32,7 @@ from cluster_events.registration.status import (
     can_register,
     registration_state,
 )
+from cluster_events.text import InvalidEmailAddress, normalise_email_address
 from cluster_events.transactions import EventNotFound, write_transaction
 
 __all__ = ["EventNotFound"]  # raised here too, by the event lock
@@ -115,6 +116,19 @@ class RegistrationOutcome:
     token: str | None
 
 
+def checked_email(email: str) -> str:
+    """The address in the form it is stored in (so the To header is always valid), or a
+    refusal for the email field."""
+    try:
+        return normalise_email_address(email)
+    except InvalidEmailAddress as error:
+        raise ServiceError(
+            field_errors={
+                "email": _l("Please enter a valid email address, for example taro@example.jp.")
+            }
+        ) from error
+
+
 def ensure_registration_open(event: Event, now: datetime | None = None) -> None:
     """Raise RegistrationNotOpen unless the public may sign up for ``event`` now."""
     state = registration_state(event, now)
@@ -147,6 +161,7 @@ def register(
     but not to a cancelled event.
     """
     now = now or utcnow()
+    details = replace(details, email=checked_email(details.email))
     session = db.session
     try:
         with write_transaction(lock_event=event_id) as event:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from cluster_events.admin.forms import normalise_address, strip_text
 from cluster_events.auth.forms import NewPasswordForm
 from cluster_events.auth.services import MIN_PASSWORD_LENGTH
+from cluster_events.forms import EmailAddress, Form
 from cluster_events.models import OrganizerRole
 
 _ROLE_CHOICES = [
@@ -18,10 +18,10 @@ _ROLE_CHOICES = [
 ]
 
 
-class NewAccountForm(FlaskForm):
+class NewAccountForm(Form):
     email = EmailField(
         _l("Email address"),
-        validators=[DataRequired(), Length(max=254)],
+        validators=[DataRequired(), Length(max=254), EmailAddress()],
         filters=[normalise_address],
     )
     name = StringField(_l("Name"), validators=[Length(max=100)], filters=[strip_text])
@@ -37,7 +37,7 @@ class NewAccountForm(FlaskForm):
     )
 
 
-class AccountForm(FlaskForm):
+class AccountForm(Form):
     name = StringField(_l("Name"), validators=[Length(max=100)], filters=[strip_text])
     role = SelectField(_l("Role"), choices=_ROLE_CHOICES)
     is_enabled = BooleanField(_l("May log in"))

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
     HiddenField,
     RadioField,
+    SearchField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
 
+from cluster_events.forms import EmailAddress, Form, GetForm
 from cluster_events.models import MemberType, RegistrationStatus
 from cluster_events.registration.attendees import AttendeeFilter, SortOrder
 from cluster_events.registration.labels import LANGUAGE_NAMES, MEMBER_TYPE_LABELS
@@ -42,7 +44,7 @@ def _multiline(value: Any) -> str:
     return normalise_multiline(value) if isinstance(value, str) else ""
 
 
-def _no_kanji(form: FlaskForm, field: StringField) -> None:
+def _no_kanji(form: Form, field: StringField) -> None:
     if _IDEOGRAPHS.search(field.data or ""):
         raise ValidationError(_l("Please write the reading in hiragana or katakana."))
 
@@ -51,7 +53,7 @@ def member_type_choices() -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in MEMBER_TYPE_LABELS.items()]
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     name = StringField(
         _l("Full name"), filters=[_single_line], validators=[InputRequired(), Length(max=100)]
     )
@@ -64,7 +66,7 @@ class ContactForm(FlaskForm):
     email = StringField(
         _l("Email address"),
         filters=[_single_line],
-        validators=[InputRequired(), Length(max=254), Email()],
+        validators=[InputRequired(), Length(max=254), EmailAddress()],
     )
     organization = StringField(
         _l("Organization"), filters=[_single_line], validators=[Length(max=200)]
@@ -109,7 +111,7 @@ class AddRegistrationForm(ContactForm):
         )
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     organizer_note = TextAreaField(
         _l("Office note (never shown to the registrant)"),
         filters=[_multiline],
@@ -117,7 +119,7 @@ class NoteForm(FlaskForm):
     )
 
 
-class MessageForm(FlaskForm):
+class MessageForm(Form):
     audience = RadioField(
         _l("Send to"),
         choices=[
@@ -139,13 +141,40 @@ class MessageForm(FlaskForm):
     batch_key = HiddenField(validators=[Optional(), Regexp(r"^[0-9a-f]{1,20}$")])
 
 
-def parse_filter(args: MultiDict[str, str]) -> AttendeeFilter:
-    """The list's search, filters and order from GET parameters; unknown values are ignored."""
+SEARCH_MAX_LENGTH = 100
+
+
+class AttendeeSearchForm(GetForm):
+    """The search box of the attendee list and of check-in; longer words are cut."""
+
+    q = SearchField(
+        _l("Search attendees"),
+        filters=[lambda value: value[:SEARCH_MAX_LENGTH] if isinstance(value, str) else ""],
+    )
+
+    @property
+    def query(self) -> str:
+        """The words to search for; none while the box has an error."""
+        return "" if self.q.errors else self.q.data
+
+
+def search_form(args: Mapping[str, str]) -> AttendeeSearchForm:
+    form = AttendeeSearchForm(formdata=args if isinstance(args, MultiDict) else MultiDict(args))
+    form.validate()
+    return form
+
+
+def parse_filter(
+    args: MultiDict[str, str], search: AttendeeSearchForm | None = None
+) -> AttendeeFilter:
+    """The list's search, filters and order from GET parameters; unknown values are
+    ignored, and so are search words with an error (``search`` shows it)."""
+    search = search or search_form(args)
     status = args.get("status", "")
     member_type = args.get("member_type", "")
     sort = args.get("sort", "")
     return AttendeeFilter(
-        query=args.get("q", "")[:100],
+        query=search.query,
         status=_member(RegistrationStatus, status),
         member_type=_member(MemberType, member_type),
         sort=_member(SortOrder, sort) or SortOrder.kana,

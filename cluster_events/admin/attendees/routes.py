@@ -31,6 +31,7 @@ from cluster_events.admin.attendees.forms import (
     MessageForm,
     NoteForm,
     parse_filter,
+    search_form,
 )
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.forms import ConfirmForm
@@ -82,18 +83,22 @@ def _page(template: str, event: Event, **context: Any) -> str:
 
 
 @bp.get(EVENT_URL + "/attendees")
-def attendees(event_id: int) -> str:
-    """The attendee list, searched, filtered and sorted with GET parameters."""
+def attendees(event_id: int) -> Any:
+    """The attendee list, searched, filtered and sorted with GET parameters. Search words
+    with a control character are refused beside the box, and the list is not searched."""
     event = get_event(event_id)
-    attendee_filter = parse_filter(request.args)
-    return _page(
+    search = search_form(request.args)
+    attendee_filter = parse_filter(request.args, search)
+    page = _page(
         "list.html",
         event,
+        search=search,
         attendee_filter=attendee_filter,
         registrations=attendee_list.list_attendees(event_id, attendee_filter),
         status_labels=translated(STATUS_LABELS),
         member_type_labels=translated(MEMBER_TYPE_LABELS),
     )
+    return page, 400 if search.errors else 200
 
 
 def _resumed() -> bool:
@@ -258,17 +263,19 @@ def _back_to_detail(event_id: int, registration_id: int) -> Response:
 
 
 @bp.get(EVENT_URL + "/check-in")
-def checkin(event_id: int) -> str:
+def checkin(event_id: int) -> Any:
     """The reception desk on a phone: search, then one tap per person."""
     event = get_event(event_id)
-    query = request.args.get("q", "")[:100]
-    return _page(
+    search = search_form(request.args)
+    page = _page(
         "checkin.html",
         event,
-        query=query,
-        registrations=door.checkin_list(event_id, query),
+        search=search,
+        query=search.query,
+        registrations=door.checkin_list(event_id, search.query),
         form=ConfirmForm(),
     )
+    return page, 400 if search.errors else 200
 
 
 @bp.post(ATTENDEE_URL + "/check-in")
@@ -325,7 +332,10 @@ def checkin_scan(code: str) -> str:
 
 
 def _export_data(event_id: int) -> tuple[list[str], list[list[object]]]:
-    registrations = attendee_list.list_attendees(event_id, parse_filter(request.args))
+    search = search_form(request.args)
+    if search.errors:
+        raise ServiceError(search.q.errors[0])
+    registrations = attendee_list.list_attendees(event_id, parse_filter(request.args, search))
     header = [column.header for column in exports.columns()]
     return header, exports.attendee_rows(registrations)
 

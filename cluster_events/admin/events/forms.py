@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -28,6 +27,7 @@ from wtforms.validators import (
 
 from cluster_events.admin.forms import normalise_address, strip_multiline, strip_text
 from cluster_events.events.services import EventData
+from cluster_events.forms import Form, WebAddress
 from cluster_events.models import Category, Event, Venue
 from cluster_events.timefmt import TOKYO, to_tokyo
 
@@ -50,7 +50,7 @@ def utc_to_tokyo_local(value: datetime | None) -> datetime | None:
     return to_tokyo(value).replace(tzinfo=None) if value else None
 
 
-class EventForm(FlaskForm):
+class EventForm(Form):
     title = StringField(
         _l("Title (Japanese)"), validators=[DataRequired(), Length(max=200)], filters=[strip_text]
     )
@@ -83,7 +83,7 @@ class EventForm(FlaskForm):
     )
     online_url = StringField(
         _l("Online meeting link"),
-        validators=[Optional(), Length(max=500)],
+        validators=[Optional(), Length(max=500), WebAddress()],
         filters=[normalise_address],
         description=_l("Only for online events. Registrants receive it by email."),
     )
@@ -167,7 +167,7 @@ class EventForm(FlaskForm):
         )
 
 
-class CancelEventForm(FlaskForm):
+class CancelEventForm(Form):
     reason = TextAreaField(
         _l("Reason for the cancellation"),
         validators=[DataRequired(message=_l("Write the reason; registrants will read it."))],

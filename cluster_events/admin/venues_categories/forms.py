@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from cluster_events.admin.forms import normalise_address, strip_multiline, strip_text
+from cluster_events.forms import Form, WebAddress
 
 
-class VenueForm(FlaskForm):
+class VenueForm(Form):
     name = StringField(
         _l("Name (Japanese)"), validators=[DataRequired(), Length(max=200)], filters=[strip_text]
     )
@@ -26,10 +26,12 @@ class VenueForm(FlaskForm):
         filters=[strip_multiline],
         description=_l("How to get there: station, bus, parking. Sent in the confirmation email."),
     )
-    map_url = StringField(_l("Map link"), validators=[Length(max=500)], filters=[normalise_address])
+    map_url = StringField(
+        _l("Map link"), validators=[Length(max=500), WebAddress()], filters=[normalise_address]
+    )
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(Form):
     name_ja = StringField(
         _l("Name (Japanese)"), validators=[DataRequired(), Length(max=100)], filters=[strip_text]
     )
