@@ -371,7 +371,7 @@ def test_mail_worker_killed_mid_batch_then_restarted_delivers_everything(
 ):
     ids = queue(10)
     scenario_server.hold_message(3)  # the kill lands while the third is being sent
-    env = worker_env(app_config, scenario_server, MAIL_TIMEOUT=2, MAIL_LEASE_SECONDS=4)
+    env = worker_env(app_config, scenario_server, MAIL_TIMEOUT=2, MAIL_LEASE_SECONDS=6)
     worker = start_worker(env, "--batch", "5", "--interval", "0.1")
     try:
         wait_for(scenario_server.holding.is_set, "the worker sending its third message")

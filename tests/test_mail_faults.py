@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask_mail import BadHeaderError
 from sqlalchemy import select
 
 from cluster_events.database import utcnow
@@ -133,6 +134,34 @@ def starttls_server(self_signed_certificate) -> Iterator[SMTPRecorder]:
         yield recorder
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def ssl_server(self_signed_certificate) -> Iterator[SMTPRecorder]:
+    cert, key = self_signed_certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    recorder = SMTPRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=recorder.port, ssl_context=context)
+    controller.start()
+    try:
+        yield recorder
+    finally:
+        controller.stop()
+
+
+def test_smtp_over_ssl_refuses_a_server_whose_certificate_it_cannot_verify(app, ssl_server):
+    queue(1)
+    state = app.extensions["mail"]
+    state.port, state.use_ssl = ssl_server.port, True
+    report = outbox.deliver_due()
+    assert (report.sent, report.deferred, report.failed) == (0, 1, 0)
+    assert "CERTIFICATE_VERIFY_FAILED" in rows()[0].last_error
+    assert ssl_server.messages() == []
+
+    app.config["MAIL_TLS_VERIFY"] = False
+    assert outbox.deliver_due(now=utcnow() + timedelta(minutes=2)).sent == 1
+    assert len(ssl_server.messages()) == 1
 
 
 def test_starttls_refuses_a_server_whose_certificate_it_cannot_verify(app, starttls_server):
@@ -294,8 +323,25 @@ def test_a_batch_out_of_time_gives_its_claims_back_at_once(app, smtp_server):
         (smtplib.SMTPDataError(451, b"Try again later"), outbox.Fault.temporary),
         (smtplib.SMTPDataError(421, b"Closing"), outbox.Fault.session),
         (smtplib.SMTPDataError(503, b"Bad sequence"), outbox.Fault.session),
+        (BadHeaderError(), outbox.Fault.permanent),
         (KeyError("content_type"), outbox.Fault.temporary),
     ],
 )
 def test_whose_fault_each_error_is(error, fault):
     assert outbox.classify(error) is fault
+
+
+def test_mail_worker_once_stops_its_round_when_the_server_is_unreachable(app, runner):
+    app.extensions["mail"].port = free_port()  # nothing listens there
+    queue(5)
+    result = runner.invoke(args=["mail-worker", "--once", "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Sent 0, to retry 2, failed 0." in result.output
+    # The first batch went back with backoff; the rest was not tried against a dead server.
+    assert [(row.status, row.deferrals) for row in rows()] == [
+        (OutboxStatus.queued, 1),
+        (OutboxStatus.queued, 1),
+        (OutboxStatus.queued, 0),
+        (OutboxStatus.queued, 0),
+        (OutboxStatus.queued, 0),
+    ]

@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context
+from flask_mail import BadHeaderError
 from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -227,7 +228,9 @@ def classify(error: BaseException) -> Fault:
       on a retry: **permanent**, shown in the console, where the office can send it
       again once the cause is fixed; a 4xx: **temporary**. 503 (commands out of
       sequence) is the session's.
-    - Anything else (for example a message that cannot be built): **temporary**.
+    - A header with a line break in it (``BadHeaderError``): **permanent**.
+    - Anything else (for example a message that cannot be built): **temporary**, so
+      that it goes once the cause is fixed, up to MAIL_MAX_ATTEMPTS tries.
     """
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _message in error.recipients.values()]
@@ -244,6 +247,8 @@ def classify(error: BaseException) -> Fault:
         return Fault.permanent if 500 <= error.smtp_code < 600 else Fault.temporary
     if isinstance(error, smtplib.SMTPException | OSError):
         return Fault.session
+    if isinstance(error, BadHeaderError):  # a line break in a header: never sendable
+        return Fault.permanent
     return Fault.temporary
 
 
