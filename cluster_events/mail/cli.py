@@ -43,10 +43,13 @@ def mail_worker_command(once: bool, interval: float, batch: int) -> None:
 )
 @click.option(
     "--kind",
+    metavar="KIND",
     help="Only messages of this kind: confirmation, waitlisted, promoted, "
     "cancellation_receipt, reminder, event_changed, event_cancelled, organizer_message.",
 )
-@click.option("--event", "event_id", type=click.IntRange(min=1), help="Only this event's (id).")
+@click.option(
+    "--event", "event_id", metavar="ID", type=click.IntRange(min=1), help="Only this event's."
+)
 def mail_retry_command(failed_only: bool, kind: str | None, event_id: int | None) -> None:
     """Put failed emails back in the queue, due now, for a fresh series of attempts
     (the mail worker sends them). Messages already sent are never sent again. Each

@@ -252,10 +252,6 @@ def classify(error: BaseException) -> Fault:
     return Fault.temporary
 
 
-class _RecordingFailed(Exception):
-    """The server accepted a message but its ``sent`` mark could not be committed."""
-
-
 def _send_claimed(
     claimed: list[tuple[int, datetime]], timeout: float, deadline: float, now: datetime | None
 ) -> DeliveryReport:
@@ -285,9 +281,6 @@ def _send_claimed(
             message_id, lease = pending.pop(0)
             try:
                 outcome = _send_one(connection, message_id, lease, deadline)
-            except _RecordingFailed:
-                _release_quietly(pending)
-                raise
             except Exception as error:
                 fault = classify(error)
                 if fault is Fault.session:
@@ -312,6 +305,9 @@ def _send_claimed(
                 elif outcome == "skipped":  # out of time: back to the queue, due now
                     _release([(message_id, lease), *pending])
                     break
+                elif outcome == "unrecorded":  # the database is failing: stop here
+                    _release_quietly(pending)
+                    break
     finally:
         if connection is not None:
             _close(connection)
@@ -322,7 +318,8 @@ def _send_one(
     connection: TimedConnection, message_id: int, lease: datetime, deadline: float
 ) -> str:
     """Send one claimed message; "sent", "failed" (no address to send to), "skipped"
-    (the batch ran out of time) or "lost" (another worker holds it now)."""
+    (the batch ran out of time), "lost" (another worker holds it now) or "unrecorded"
+    (sent, but the database would not take the mark)."""
     row = db.session.get(OutboxMessage, message_id)
     if row is None or row.locked_until != lease:
         end_read_transaction()
@@ -342,13 +339,13 @@ def _send_one(
     # know it: a crash here sends it again later (the at-least-once window).
     try:
         _record_sent(message_id, lease)
-    except Exception as error:
+    except Exception:
         log.exception(
             "outbox message %s was accepted by the mail server but could not be marked "
             "sent; it will be sent again (same Message-ID) once its lease expires",
             message_id,
         )
-        raise _RecordingFailed from error
+        return "unrecorded"
     log.info("outbox message %s sent", message_id)
     return "sent"
 
