@@ -88,7 +88,16 @@ class DefaultConfig:
     MAIL_TLS_VERIFY = True
     #: "inline" delivers after the response is sent; "worker" leaves it to `flask mail-worker`.
     MAIL_DELIVERY = "inline"
+    #: Tries of one message whose own answer was a temporary failure (4xx) before it is
+    #: failed; failures of the server or the session (refused, timeout, 421, 535, TLS)
+    #: are never counted. Failed messages go back with `flask mail-retry` or the console.
     MAIL_MAX_ATTEMPTS = 8
+    #: Backoff: the first retry after this many seconds, doubling, at most MAX apart.
+    MAIL_RETRY_BASE_SECONDS = 60
+    MAIL_RETRY_MAX_SECONDS = 6 * 3600
+    #: How long a worker's claim on a batch lasts (a killed worker's messages wait this
+    #: long). 0: long enough for each message of the batch to time out twice, at least 300.
+    MAIL_LEASE_SECONDS = 0
 
     #: memory:// counts per worker process; production sets a Redis URL shared by all
     #: workers (docs/deployment.md, "Rate limits").

@@ -269,7 +269,12 @@ class OutboxMessage(Base):
     #: [{"filename", "content_type", "data"}] with text data (iCalendar).
     attachments: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     status: Mapped[str] = _enum_column(OutboxStatus, default=OutboxStatus.queued)
+    #: Tries that reached this message's own transaction (counted against MAIL_MAX_ATTEMPTS).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Times it was put back because the mail server or the session failed (refused,
+    #: timeout, 421, 535, TLS): never counted against the limit, only sets the backoff.
+    deferrals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: A worker that claimed the message owns it until then.
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -278,6 +283,7 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     registration: Mapped[Registration | None] = relationship()
+    event: Mapped[Event | None] = relationship()
 
 
 class Organizer(Base):

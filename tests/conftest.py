@@ -293,3 +293,25 @@ def smtp_server() -> Iterator[SMTPRecorder]:
         yield recorder
     finally:
         controller.stop()
+
+
+_FIGURES: list[tuple[str, dict[str, int]]] = []
+
+
+@pytest.fixture
+def report_figures(request: pytest.FixtureRequest):
+    """``report_figures(queued=10, arrived=10, ...)``: printed at the end of the run, for
+    the issue's closing note (fault scenarios and the like)."""
+
+    def report(**figures: int) -> None:
+        _FIGURES.append((request.node.nodeid, figures))
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for nodeid, figures in _FIGURES:
+            values = ", ".join(f"{name} {value}" for name, value in figures.items())
+            terminalreporter.write_line(f"{nodeid}: {values}")

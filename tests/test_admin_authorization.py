@@ -23,6 +23,8 @@ ADMIN_ONLY = {
     "admin.account_password",
     "admin.audit_log",
     "admin.event_purge",
+    "admin.mail_failed",
+    "admin.mail_failed_retry",
 }
 
 

@@ -1,5 +1,5 @@
 """Organizer console (事務局): the screens for events, venues and categories, attendee
-lists, check-in, exports, messages, accounts and the audit log.
+lists, check-in, exports, messages, undelivered emails, accounts and the audit log.
 
 Only routes, forms and access control live here; every rule they apply is a domain
 service (events/, registration/, auth/). Each screen group adds its routes to the
@@ -13,6 +13,7 @@ from cluster_events.admin.attendees import routes as attendee_routes  # noqa: F4
 from cluster_events.admin.audit import routes as audit_routes  # noqa: F401
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.events import routes as event_routes  # noqa: F401
+from cluster_events.admin.mail import routes as mail_routes  # noqa: F401
 from cluster_events.admin.venues_categories import routes as venue_category_routes  # noqa: F401
 
 __all__ = ["bp"]

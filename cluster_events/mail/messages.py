@@ -288,7 +288,8 @@ def tls_context() -> ssl.SSLContext:
 class TimedConnection(flask_mail.Connection):
     """Flask-Mail's connection with what Flask-Mail itself does not offer: a socket
     timeout (MAIL_TIMEOUT), so a slow mail server cannot hold a request or a worker,
-    and TLS that verifies the server (``tls_context``)."""
+    TLS that verifies the server (``tls_context``), and a ``send`` that never reports
+    success for a message the server did not take (see ``send``)."""
 
     def __init__(self, timeout: float) -> None:
         super().__init__(current_app.extensions["mail"])
@@ -302,12 +303,46 @@ class TimedConnection(flask_mail.Connection):
             host = smtplib.SMTP_SSL(state.server, state.port, timeout=self.timeout, context=context)
         else:
             host = smtplib.SMTP(state.server, state.port, timeout=self.timeout)
-        host.set_debuglevel(int(state.debug))
-        if state.use_tls:
-            host.starttls(context=context)
-        if state.username and state.password:
-            host.login(state.username, state.password)
+        try:
+            host.set_debuglevel(int(state.debug))
+            if state.use_tls:
+                host.starttls(context=context)
+            if state.username and state.password:
+                host.login(state.username, state.password)
+        except BaseException:
+            host.close()  # a refused STARTTLS or AUTH must not leave the socket open
+            raise
         return host
+
+    def send(self, message: flask_mail.Message, envelope_from: str | None = None) -> None:
+        """Flask-Mail's ``send`` without its two traps: with no open connection it
+        silently sends nothing (only MAIL_SUPPRESS_SEND may do that), and after
+        MAIL_MAX_EMAILS messages it reconnects inside the call, so that a failed
+        reconnect would look like a failure of a message the server had accepted.
+        The caller reconnects when ``is_full``."""
+        if self.host is None and not self.mail.suppress:
+            raise smtplib.SMTPServerDisconnected("not connected to the mail server")
+        if message.has_bad_headers():
+            raise flask_mail.BadHeaderError
+        if message.date is None:
+            message.date = time.time()
+        if self.host is not None:
+            self.host.sendmail(
+                flask_mail.sanitize_address(envelope_from or message.sender),
+                list(flask_mail.sanitize_addresses(message.send_to)),
+                message.as_bytes(),
+                message.mail_options,
+                message.rcpt_options,
+            )
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        flask_mail.email_dispatched.send(app, message=message)
+        self.num_emails += 1
+
+    @property
+    def is_full(self) -> bool:
+        """MAIL_MAX_EMAILS messages went over this connection: open a new one."""
+        limit = self.mail.max_emails
+        return bool(limit) and self.num_emails >= limit
 
     def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
         if self.host is not None:

@@ -17,11 +17,11 @@ from cluster_events.audit import record_change
 from cluster_events.database import utcnow
 from cluster_events.errors import Conflict
 from cluster_events.extensions import db
-from cluster_events.mail.outbox import MessageNotFound, MessageNotRetryable, retry_message
+from cluster_events.mail import outbox
 from cluster_events.models import OutboxMessage, OutboxStatus, Registration, RegistrationStatus
 from cluster_events.registration.attendees import sort_attendees
 from cluster_events.registration.notifications import queue_organizer_message
-from cluster_events.transactions import end_read_transaction, write_transaction
+from cluster_events.transactions import write_transaction
 
 ORGANIZER_MESSAGE_KEY = "organizer-message"
 
@@ -140,30 +140,13 @@ def _delivery_status(message: OutboxMessage) -> str:
     return OutboxStatus.queued if message.status == OutboxStatus.sending else message.status
 
 
-def retry_failed(event_id: int, message_ids: Sequence[int]) -> int:
-    """Put failed copies of this event's organizer messages back in the queue."""
-    failed = db.session.scalars(
-        select(OutboxMessage.id).where(
-            OutboxMessage.id.in_(message_ids),
-            OutboxMessage.event_id == event_id,
-            OutboxMessage.status == OutboxStatus.failed,
-        )
-    ).all()
-    end_read_transaction()
-    retried = []
-    for message_id in failed:
-        try:
-            retry_message(message_id)
-        except (MessageNotFound, MessageNotRetryable):
-            continue  # sent or retried by someone else in the meantime
-        retried.append(message_id)
-    if retried:
-        with write_transaction():
-            record_change(
-                "event.message_retry",
-                "event",
-                event_id,
-                event_id=event_id,
-                after={"messages": ",".join(str(i) for i in retried)},
-            )
-    return len(retried)
+def retry_failed(event_id: int, message_ids: Sequence[int] | None = None) -> int:
+    """Put this event's failed emails of every kind (confirmations, promotions,
+    reminders, notices, organizer messages) back in the queue: those in
+    ``message_ids``, or all of them. Ids of other events are ignored. Audited."""
+    return len(outbox.requeue(ids=message_ids, event_id=event_id))
+
+
+def failed_mail(event_id: int) -> list[OutboxMessage]:
+    """This event's emails that failed for good, of every kind."""
+    return outbox.failed_messages(event_id=event_id)

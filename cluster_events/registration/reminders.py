@@ -111,4 +111,4 @@ def send_reminders_command() -> None:
     click.echo(f"Queued {len(messages)} reminders.", err=True)
     if messages and current_app.config["MAIL_DELIVERY"] == "inline":
         report = outbox.deliver(ids=[m.id for m in messages], limit=len(messages))
-        click.echo(f"Sent {report.sent}, to retry {report.retrying}.", err=True)
+        click.echo(f"Sent {report.sent}, to retry {report.retrying + report.deferred}.", err=True)

@@ -35,6 +35,7 @@ from cluster_events.admin.attendees.forms import (
 )
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.forms import ConfirmForm
+from cluster_events.admin.mail import routes as mail_screens
 from cluster_events.calendar.ical import event_to_ical
 from cluster_events.errors import ServiceError, flash_error, show_on_form
 from cluster_events.events.queries import get_event
@@ -480,19 +481,31 @@ def event_message_send(event_id: int) -> Any:
     return redirect(url_for("admin.event_messages", event_id=event_id))
 
 
+@bp.get(EVENT_URL + "/mail/failed")
+def event_failed_mail(event_id: int) -> str:
+    """This event's emails of every kind that could not be delivered."""
+    event = get_event(event_id)
+    return _page(
+        "failed_mail.html",
+        event,
+        messages=messages.failed_mail(event_id),
+        kind_labels=mail_screens.kind_labels(),
+        retry_form=ConfirmForm(),
+    )
+
+
 @bp.post(EVENT_URL + "/messages/retry")
 def event_message_retry(event_id: int) -> Any:
+    """Send failed emails of this event again, of any kind: from the messages page
+    and from the undelivered-email page (``back=failed``)."""
     get_event(event_id)
     if not ConfirmForm().validate():
         abort(400)
-    ids = [
-        int(value)
-        for value in request.form.getlist("message_id")
-        if value.isdigit() and int(value) <= MAX_ID
-    ]
-    retried = messages.retry_failed(event_id, ids)
-    flash(_("%(count)s emails will be sent again.", count=retried), "success")
-    return redirect(url_for("admin.event_messages", event_id=event_id))
+    ids = mail_screens.posted_message_ids()
+    retried = messages.retry_failed(event_id, ids) if ids != [] else 0
+    mail_screens.flash_retried(retried)
+    back = "admin.event_failed_mail" if request.form.get("back") == "failed" else None
+    return redirect(url_for(back or "admin.event_messages", event_id=event_id))
 
 
 # Personal data -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ ACTION_LABELS = {
     "event.notify_change": _l("Registrants told of a change"),
     "event.message": _l("Message to registrants"),
     "event.message_retry": _l("Failed message sent again"),
+    "mail.retry": _l("Failed message sent again"),
     "event.purge_personal_data": _l("Personal data deleted"),
     "venue.create": _l("Venue added"),
     "venue.update": _l("Venue changed"),

@@ -18,6 +18,7 @@ from cluster_events.admin.forms import ConfirmForm
 from cluster_events.audit import recent_entries
 from cluster_events.errors import ServiceError, flash_error, show_on_form
 from cluster_events.events import queries, services
+from cluster_events.mail import outbox
 from cluster_events.models import Event
 from cluster_events.text import render_markdown
 
@@ -59,6 +60,7 @@ def index() -> str:
         "admin/index.html",
         upcoming=[event for event in upcoming if not event.is_draft][:10],
         drafts=[event for event in upcoming if event.is_draft],
+        failed_mail=outbox.count_failed() if current_user.is_admin else 0,
     )
 
 

@@ -1,0 +1,1 @@
+"""The undelivered-email screen (admins only)."""
