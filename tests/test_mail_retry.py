@@ -228,3 +228,21 @@ def test_the_page_is_in_english_too(mail, logged_in_client):
     client = logged_in_client(role="admin")
     html = client.get("/admin/mail/failed?lang=en").get_data(as_text=True)
     assert "Undelivered emails" in html and "Reminder" in html and "10:30 JST" in html
+
+
+def test_every_kind_of_email_the_app_queues_has_a_label_in_the_failed_list():
+    """A kind without a label would show its code to the office."""
+    import re
+    from pathlib import Path
+
+    import cluster_events
+    from cluster_events.admin.mail.routes import KIND_LABELS
+
+    package = Path(cluster_events.__file__).parent
+    queued = set()
+    for source in package.rglob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        queued |= set(re.findall(r'(?:add_for|render_for)\([^()"]*"([a-z_]+)"', text))
+        queued |= set(re.findall(r'\bkind = "([a-z_]+)"', text))
+    assert {"confirmation", "personal_link", "organizer_message"} <= queued
+    assert queued - set(KIND_LABELS) == set()

@@ -25,6 +25,7 @@ KIND_LABELS = {
     "event_changed": _l("Event changed"),
     "event_cancelled": _l("Event cancelled"),
     "organizer_message": _l("Message from the office"),
+    "personal_link": _l("Personal link sent again"),
 }
 MAX_KIND_LENGTH = 32
 
