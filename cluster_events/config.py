@@ -83,6 +83,9 @@ class DefaultConfig:
     MAIL_PORT = 25
     MAIL_DEFAULT_SENDER = "office@example.org"
     MAIL_TIMEOUT = 10
+    #: Flask-Mail's settings, written out so an operator finds them: production uses one.
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
     #: STARTTLS (MAIL_USE_TLS) and SSL (MAIL_USE_SSL) check the server's certificate and
     #: host name; False only for a server with a self-signed certificate you trust.
     MAIL_TLS_VERIFY = True
