@@ -304,7 +304,7 @@ def checkin_scan(code: str) -> str:
     """Where the QR code in a confirmation email leads. Only logged-in organizers get
     here (the blueprint sends everyone else to the login page before this runs)."""
     id_part = code.split("-", 1)[0]
-    if not id_part.isdigit() or int(id_part) > MAX_ID:
+    if not (id_part.isascii() and id_part.isdigit()) or int(id_part) > MAX_ID:
         abort(404)  # forged; not worth a database round trip (and too big for PostgreSQL)
     registration = registration_by_checkin_code(code)
     if registration is None:
@@ -476,7 +476,7 @@ def event_message_retry(event_id: int) -> Any:
     ids = [
         int(value)
         for value in request.form.getlist("message_id")
-        if value.isdigit() and int(value) <= MAX_ID
+        if value.isascii() and value.isdigit() and int(value) <= MAX_ID
     ]
     retried = messages.retry_failed(event_id, ids)
     flash(_("%(count)s emails will be sent again.", count=retried), "success")
