@@ -366,9 +366,11 @@ def attendee_csv(event_id: int) -> Response:
 def attendee_xlsx(event_id: int) -> Response:
     event = get_event(event_id)
     header, rows = _export_data(event_id)
+    data = exports.to_xlsx(event, header, rows)
+    # Logged once the file exists: a file that could not be made was not taken.
     exports.record_export(event_id, "xlsx", len(rows))
     return _download(
-        exports.to_xlsx(event, header, rows),
+        data,
         exports.export_filename(event, "xlsx"),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
