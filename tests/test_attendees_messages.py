@@ -195,7 +195,7 @@ def test_two_sends_of_the_same_preview_at_once_queue_one_batch(event, app):
 
 
 def test_retry_ignores_message_ids_that_are_not_ascii_digits(event, logged_in_client):
-    """"²" passes str.isdigit() but not int(); it is ignored like any other junk id."""
+    """The superscript two passes str.isdigit() but not int(): ignored like any junk id."""
     client = logged_in_client()
     (message, *_) = services.send_message(
         event.id, services.Audience.confirmed, "お知らせ", BODY, batch_key="batch1"
