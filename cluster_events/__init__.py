@@ -114,7 +114,6 @@ def _init_extensions(app: Flask) -> None:
         compare_type=True,
         render_item=render_migration_item,
     )
-    request_checks.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)
     babel.init_app(
@@ -128,6 +127,7 @@ def _init_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)
+    request_checks.init_app(app)  # after i18n: a refused address still gets ?lang=
     errors.init_app(app)
     from cluster_events import mail as mail_delivery
     from cluster_events.registration import notifications as registration_notifications

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import IO, Any
 
-from flask import Flask, Request, abort
+from flask import Flask, Request, abort, request
 from werkzeug.formparser import FormDataParser
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -41,8 +41,9 @@ class SiteRequest(Request):
     form_data_parser_class = TextFieldsParser
 
 
-def _refuse_control_characters_in_path(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    if values and any(
+def _refuse_control_characters_in_path() -> None:
+    values = request.view_args or {}
+    if any(
         isinstance(value, str) and _CONTROL_CHARACTERS.search(value) for value in values.values()
     ):
         abort(404)
@@ -50,4 +51,4 @@ def _refuse_control_characters_in_path(endpoint: str | None, values: dict[str, A
 
 def init_app(app: Flask) -> None:
     app.request_class = SiteRequest
-    app.url_value_preprocessor(_refuse_control_characters_in_path)
+    app.before_request(_refuse_control_characters_in_path)
