@@ -111,7 +111,7 @@ def _trust_proxy_headers(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from cluster_events import errors, i18n, security_headers, unavailable
+    from cluster_events import errors, i18n, request_checks, security_headers, unavailable
     from cluster_events.auth import users  # noqa: F401  (registers the user loader)
     from cluster_events.database import render_migration_item
     from cluster_events.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
@@ -138,6 +138,7 @@ def _init_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)
+    request_checks.init_app(app)  # after i18n: a refused address still gets ?lang=
     errors.init_app(app)
     security_headers.init_app(app)
     unavailable.init_app(app)

@@ -269,6 +269,11 @@ class TestPublishing:
         for path in ("/admin/venues/{}/delete", "/admin/categories/{}/delete"):
             assert organizer_client.post(path.format(forged)).status_code == 404
 
+    def test_an_impossible_id_is_404_in_the_language_asked(self, app, organizer_client):
+        response = organizer_client.get(f"/admin/events/{2**31}?lang=en")
+        assert response.status_code == 404
+        assert "The page could not be found" in response.get_data(as_text=True)
+
 
 class TestDuplicate:
     def test_monthly_meeting_lands_as_next_months_draft(self, app, organizer_client):

@@ -192,3 +192,19 @@ def test_two_sends_of_the_same_preview_at_once_queue_one_batch(event, app):
     assert sorted(outcomes) == ["refused", "sent"]
     db.session.rollback()  # end the test's own read snapshot
     assert len(outbox_messages()) == 3
+
+
+def test_retry_ignores_message_ids_that_are_not_ascii_digits(event, logged_in_client):
+    """The superscript two passes str.isdigit() but not int(): ignored like any junk id."""
+    client = logged_in_client()
+    (message, *_) = services.send_message(
+        event.id, services.Audience.confirmed, "お知らせ", BODY, batch_key="batch1"
+    )
+    message.status = OutboxStatus.failed
+    db.session.commit()
+    response = client.post(
+        f"/admin/events/{event.id}/messages/retry", data={"message_id": ["²", "１", "٣"]}
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert message.status == OutboxStatus.failed

@@ -133,7 +133,16 @@ def test_qr_link_reveals_nothing_to_a_visitor_who_is_not_logged_in(event, app):
 
 
 @pytest.mark.parametrize(
-    "code", ["1-AAAAAAAAAA", "nonsense", "99999-ABCDEFGHIJ", "%2e%2e", "999999999999-ABCDEFGHIJ"]
+    "code",
+    [
+        "1-AAAAAAAAAA",
+        "nonsense",
+        "99999-ABCDEFGHIJ",
+        "%2e%2e",
+        "999999999999-ABCDEFGHIJ",
+        "%C2%B2-ABCDEFGHIJ",  # "²" is a digit to str.isdigit() but not to int()
+        "%D9%A1-ABCDEFGHIJ",  # Arabic-Indic one
+    ],
 )
 def test_unknown_or_forged_code_is_404(event, logged_in_client, code):
     assert logged_in_client().get(f"/admin/check-in/{code}").status_code == 404

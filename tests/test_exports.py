@@ -223,3 +223,15 @@ def test_waiting_status_label_and_cp932_report_unit():
     assert exports.neutralise("山田") == "山田"
     assert exports.neutralise(5) == 5
     assert RegistrationStatus.waiting == "waiting"
+
+
+def test_an_xlsx_that_could_not_be_made_is_not_logged_as_taken(
+    event, logged_in_client, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the file could not be made")
+
+    monkeypatch.setattr(exports, "to_xlsx", broken)
+    with pytest.raises(RuntimeError):
+        logged_in_client().get(f"/admin/events/{event.id}/attendees.xlsx")
+    assert db.session.scalar(select(AuditLogEntry)) is None

@@ -36,9 +36,12 @@ def _resume_login_page() -> Any:
 MAX_ID = 2**31 - 1
 
 
-@bp.url_value_preprocessor
-def _refuse_impossible_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    if values and any(isinstance(v, int) and not 0 < v <= MAX_ID for v in values.values()):
+@bp.before_request
+def _refuse_impossible_ids() -> None:
+    # A before_request, not a URL value preprocessor: those run before ?lang= is read,
+    # and the 404 page came out in Japanese whatever was asked.
+    values = request.view_args or {}
+    if any(isinstance(v, int) and not 0 < v <= MAX_ID for v in values.values()):
         abort(404)
 
 

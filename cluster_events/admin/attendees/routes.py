@@ -314,7 +314,7 @@ def checkin_scan(code: str) -> str:
     """Where the QR code in a confirmation email leads. Only logged-in organizers get
     here (the blueprint sends everyone else to the login page before this runs)."""
     id_part = code.split("-", 1)[0]
-    if not id_part.isdigit() or int(id_part) > MAX_ID:
+    if not (id_part.isascii() and id_part.isdigit()) or int(id_part) > MAX_ID:
         abort(404)  # forged; not worth a database round trip (and too big for PostgreSQL)
     registration = registration_by_checkin_code(code)
     if registration is None:
@@ -379,9 +379,11 @@ def attendee_csv(event_id: int) -> Response:
 def attendee_xlsx(event_id: int) -> Response:
     event = get_event(event_id)
     header, rows = _export_data(event_id)
+    data = exports.to_xlsx(event, header, rows)
+    # Logged once the file exists: a file that could not be made was not taken.
     exports.record_export(event_id, "xlsx", len(rows))
     return _download(
-        exports.to_xlsx(event, header, rows),
+        data,
         exports.export_filename(event, "xlsx"),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )

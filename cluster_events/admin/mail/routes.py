@@ -41,7 +41,7 @@ def posted_message_ids() -> list[int] | None:
         return None
     one = request.form.get("one")
     values = [one] if one else request.form.getlist("message_id")
-    return [int(v) for v in values if v.isdigit() and 0 < int(v) <= MAX_ID]
+    return [int(v) for v in values if v.isascii() and v.isdigit() and 0 < int(v) <= MAX_ID]
 
 
 def flash_retried(count: int) -> None:

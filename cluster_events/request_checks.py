@@ -1,0 +1,54 @@
+"""What every request is held to before a view sees it.
+
+- A form body holds named text fields only. No form of the site takes a file, and every
+  field a browser sends has a name. A multipart part without a name reached Flask-WTF's
+  CSRF check as a ``None`` key, and a file part named like a text field reached WTForms
+  as a FileStorage: both were 500s. Such parts are dropped while the body is parsed, so
+  the form sees the field as missing and says so.
+- A value in the URL path (a slug, a token, a code) never holds a control character:
+  no address of the site has one, and PostgreSQL refuses a NUL in a query (a 500). Such
+  an address is not found (404), whichever route it matches.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import IO, Any
+
+from flask import Flask, Request, abort, request
+from werkzeug.formparser import FormDataParser
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class TextFieldsParser(FormDataParser):
+    def parse(
+        self,
+        stream: IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str] | None = None,
+    ) -> tuple[IO[bytes], Any, Any]:
+        stream, form, files = super().parse(stream, mimetype, content_length, options)
+        if None in form:
+            form = self.cls(item for item in form.items(multi=True) if item[0] is not None)
+        for _name, upload in files.items(multi=True):
+            upload.close()
+        return stream, form, self.cls()
+
+
+class SiteRequest(Request):
+    form_data_parser_class = TextFieldsParser
+
+
+def _refuse_control_characters_in_path() -> None:
+    values = request.view_args or {}
+    if any(
+        isinstance(value, str) and _CONTROL_CHARACTERS.search(value) for value in values.values()
+    ):
+        abort(404)
+
+
+def init_app(app: Flask) -> None:
+    app.request_class = SiteRequest
+    app.before_request(_refuse_control_characters_in_path)
