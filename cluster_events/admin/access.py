@@ -36,6 +36,13 @@ def _resume_login_page() -> Any:
 MAX_ID = 2**31 - 1
 
 
+def parse_id(value: str) -> int | None:
+    """``value`` as a database id (ASCII digits, 1 to MAX_ID), else None."""
+    if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID:
+        return int(value)
+    return None
+
+
 @bp.before_request
 def _refuse_impossible_ids() -> None:
     # A before_request, not a URL value preprocessor: those run before ?lang= is read,

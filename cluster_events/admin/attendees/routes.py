@@ -24,7 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from cluster_events.admin.access import MAX_ID, admin_required, resumable
+from cluster_events.admin.access import admin_required, parse_id, resumable
 from cluster_events.admin.attendees.forms import (
     AddRegistrationForm,
     ContactForm,
@@ -313,8 +313,7 @@ def attendee_check_in(event_id: int, registration_id: int) -> Any:
 def checkin_scan(code: str) -> str:
     """Where the QR code in a confirmation email leads. Only logged-in organizers get
     here (the blueprint sends everyone else to the login page before this runs)."""
-    id_part = code.split("-", 1)[0]
-    if not (id_part.isascii() and id_part.isdigit()) or int(id_part) > MAX_ID:
+    if parse_id(code.split("-", 1)[0]) is None:
         abort(404)  # forged; not worth a database round trip (and too big for PostgreSQL)
     registration = registration_by_checkin_code(code)
     if registration is None:

@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from cluster_events.admin.access import MAX_ID, admin_required
+from cluster_events.admin.access import admin_required, parse_id
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.forms import ConfirmForm
 from cluster_events.mail import outbox
@@ -41,7 +41,7 @@ def posted_message_ids() -> list[int] | None:
         return None
     one = request.form.get("one")
     values = [one] if one else request.form.getlist("message_id")
-    return [int(v) for v in values if v.isascii() and v.isdigit() and 0 < int(v) <= MAX_ID]
+    return [message_id for v in values if (message_id := parse_id(v)) is not None]
 
 
 def flash_retried(count: int) -> None:
