@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, ValidationEr
 from cluster_events.forms import EmailAddress, Form
 from cluster_events.models import MemberType
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
-from cluster_events.registration.services import RegistrationDetails
+from cluster_events.registration.services import INVALID_EMAIL_MESSAGE, RegistrationDetails
 from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
 
 #: Hiragana, katakana (ヴ and small ヵヶ included), the long-vowel mark, the middle dot
@@ -66,7 +66,7 @@ class RegistrationForm(Form):
             DataRequired(_l("Please enter your email address.")),
             _length(254),
             # Syntax only (no DNS); stored in the normalised form (text.normalise_email_address).
-            EmailAddress(_l("Please enter a valid email address, for example taro@example.jp.")),
+            EmailAddress(INVALID_EMAIL_MESSAGE),
         ],
     )
     organization = StringField(

@@ -116,17 +116,17 @@ class RegistrationOutcome:
     token: str | None
 
 
+#: The public form and the services refuse an address with the same words.
+INVALID_EMAIL_MESSAGE = _l("Please enter a valid email address, for example taro@example.jp.")
+
+
 def checked_email(email: str) -> str:
     """The address in the form it is stored in (so the To header is always valid), or a
     refusal for the email field."""
     try:
         return normalise_email_address(email)
     except InvalidEmailAddress as error:
-        raise ServiceError(
-            field_errors={
-                "email": _l("Please enter a valid email address, for example taro@example.jp.")
-            }
-        ) from error
+        raise ServiceError(field_errors={"email": INVALID_EMAIL_MESSAGE}) from error
 
 
 def ensure_registration_open(event: Event, now: datetime | None = None) -> None:
