@@ -45,7 +45,8 @@ def mail_worker_command(once: bool, interval: float, batch: int) -> None:
     "--kind",
     metavar="KIND",
     help="Only messages of this kind: confirmation, waitlisted, promoted, "
-    "cancellation_receipt, reminder, event_changed, event_cancelled, organizer_message.",
+    "cancellation_receipt, reminder, event_changed, event_cancelled, organizer_message, "
+    "personal_link.",
 )
 @click.option(
     "--event", "event_id", metavar="ID", type=click.IntRange(min=1), help="Only this event's."
