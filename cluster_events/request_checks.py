@@ -8,6 +8,8 @@
 - A value in the URL path (a slug, a token, a code) never holds a control character:
   no address of the site has one, and PostgreSQL refuses a NUL in a query (a 500). Such
   an address is not found (404), whichever route it matches.
+- ``refuse_nul_bytes``, for the login page and the console: a NUL in the query string or
+  the form is a 400.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ def _refuse_control_characters_in_path() -> None:
         isinstance(value, str) and _CONTROL_CHARACTERS.search(value) for value in values.values()
     ):
         abort(404)
+
+
+def refuse_nul_bytes() -> None:
+    """No form or address ever needs a NUL character, and PostgreSQL cannot store one:
+    a 400 for a NUL in the query string or the form (the login page and the console)."""
+    values = [*request.args.listvalues(), *request.form.listvalues()]
+    if any("\x00" in value for group in values for value in group):
+        abort(400)
 
 
 def init_app(app: Flask) -> None:

@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError
 
 from cluster_events.admin.blueprint import bp
 from cluster_events.extensions import login_manager
+from cluster_events.request_checks import refuse_nul_bytes
 
 
 def _current_view() -> Any:
@@ -52,11 +53,7 @@ def _refuse_impossible_ids() -> None:
         abort(404)
 
 
-@bp.before_request
-def _refuse_nul_bytes() -> None:
-    from cluster_events.auth.routes import refuse_nul_bytes
-
-    refuse_nul_bytes()
+bp.before_request(refuse_nul_bytes)
 
 
 @bp.before_request

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     g,
@@ -24,6 +23,7 @@ from cluster_events.auth import services
 from cluster_events.auth.forms import LoginForm
 from cluster_events.auth.users import OrganizerUser
 from cluster_events.extensions import limiter
+from cluster_events.request_checks import refuse_nul_bytes
 
 bp = Blueprint("auth", __name__)
 
@@ -40,13 +40,6 @@ def safe_next_url(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
-
-
-def refuse_nul_bytes() -> None:
-    """No form or address ever needs a NUL character, and PostgreSQL cannot store one."""
-    values = [*request.args.listvalues(), *request.form.listvalues()]
-    if any("\x00" in value for group in values for value in group):
-        abort(400)
 
 
 def resume_fields(form_data: Any) -> list[tuple[str, str]]:
