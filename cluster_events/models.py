@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -51,6 +52,17 @@ class OutboxStatus(enum.StrEnum):
     sending = "sending"
     sent = "sent"
     failed = "failed"
+
+
+class MemberKind(enum.StrEnum):
+    corporate = "corporate"
+    individual = "individual"
+
+
+class MemberStatus(enum.StrEnum):
+    active = "active"
+    lapsed = "lapsed"
+    withdrawn = "withdrawn"
 
 
 class OrganizerRole(enum.StrEnum):
@@ -316,6 +328,79 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Member(Base):
+    """A company (corporate) or a person (individual) in the association's member list.
+    A withdrawn member keeps its row, its people and its history."""
+
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: 会員番号, as the office writes it.
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = _enum_column(MemberKind)
+    name: Mapped[str] = mapped_column(String(200))
+    #: Stored in hiragana so the list sorts in 五十音順.
+    name_kana: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = _enum_column(MemberStatus, default=MemberStatus.active)
+    joined_on: Mapped[date | None] = mapped_column(Date)
+    #: The office's private note; never shown to the member.
+    note: Mapped[str] = mapped_column(Text, default="")
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    people: Mapped[list[MemberPerson]] = relationship(
+        back_populates="member", order_by="MemberPerson.id"
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == MemberStatus.active
+
+    @property
+    def current_people(self) -> list[MemberPerson]:
+        return [person for person in self.people if person.removed_at is None]
+
+
+class MemberPerson(Base):
+    """A contact person of a member (an individual member has exactly one)."""
+
+    __tablename__ = "member_person"
+    __table_args__ = (
+        # An address belongs to at most one person of the active members, so a sign-in
+        # link is never ambiguous; enforced by the database too.
+        Index(
+            "uq_member_person_active_email",
+            "email_normalized",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: Stored in hiragana, like every reading.
+    name_kana: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254))
+    #: Lower-cased address for the one-person-per-address rule and for sign-in.
+    email_normalized: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    department: Mapped[str] = mapped_column(String(100), default="")
+    title: Mapped[str] = mapped_column(String(100), default="")
+    #: Kept equal to "the member is active and this person was not removed" by
+    #: members.services; the unique index above reads it.
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Part of a member session's identity; raised to end this person's sessions.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    member: Mapped[Member] = relationship(back_populates="people")
 
 
 class AuditLogEntry(Base):
