@@ -112,6 +112,15 @@ def normalise_multiline(value: str | None) -> str:
     return "\n".join(line.rstrip() for line in lines).strip()
 
 
+#: Hiragana, katakana (ヴ and small ヵヶ included), the long-vowel mark, the middle dot
+#: of foreign names, iteration marks and spaces; nothing else belongs in a ふりがな.
+_KANA_READING = re.compile(r"^[\u3041-\u3096\u309d\u309e\u30a1-\u30f6\u30fb\u30fc\u30fd\u30fe ]+$")
+
+
+def is_kana_reading(value: str) -> bool:
+    return _KANA_READING.match(value) is not None
+
+
 def katakana_to_hiragana(value: str) -> str:
     """ふりがな are stored in hiragana so that lists sort in 五十音順."""
     return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in value)

@@ -12,11 +12,13 @@ from cluster_events.forms import EmailAddress, Form
 from cluster_events.models import MemberType
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.services import INVALID_EMAIL_MESSAGE, RegistrationDetails
-from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
+from cluster_events.text import (
+    is_kana_reading,
+    katakana_to_hiragana,
+    normalise_input,
+    normalise_multiline,
+)
 
-#: Hiragana, katakana (ヴ and small ヵヶ included), the long-vowel mark, the middle dot
-#: of foreign names, iteration marks and spaces; nothing else belongs in a ふりがな.
-_KANA = re.compile(r"^[\u3041-\u3096\u309d\u309e\u30a1-\u30f6\u30fb\u30fc\u30fd\u30fe ]+$")
 _PHONE = re.compile(r"^\+?\(?[0-9][0-9 ()-]*$")
 #: Dash-like characters people type in phone numbers (ー, －, ‐, –, —, −).
 _DASHES = str.maketrans(dict.fromkeys("ー‐‑‒–—―−ｰ", "-"))
@@ -33,7 +35,7 @@ def _normalise_phone(value: str | None) -> str:
 
 
 def _validate_kana(form: Form, field: StringField) -> None:
-    if field.data and not _KANA.match(field.data):
+    if field.data and not is_kana_reading(field.data):
         raise ValidationError(_l("Please write the reading in hiragana or katakana."))
 
 
