@@ -168,6 +168,18 @@ def test_the_database_refuses_two_active_people_with_one_address():
     db.session.rollback()
 
 
+def test_a_number_or_address_taken_after_the_checks_is_a_conflict(refused, monkeypatch):
+    """Another request saved the same number or address between our check and our
+    commit: the database's unique indexes refuse it, and the refusal names the field."""
+    corporate("C-001", people=[person(1, email="taro@example.org")])
+    monkeypatch.setattr(services, "_email_taken", lambda *args, **kwargs: False)
+    monkeypatch.setattr(services, "_number_taken", lambda *args, **kwargs: False)
+    refused(Conflict, "people", individual, "I-001", people=[person(2, email="taro@example.org")])
+    refused(Conflict, "number", individual, "C-001", people=[person(3)])
+    member = corporate("C-002", people=[person(4)])
+    refused(Conflict, "email", services.add_person, member.id, person(5, email="taro@example.org"))
+
+
 @pytest.mark.parametrize(
     ("values", "field"),
     [

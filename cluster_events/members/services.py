@@ -175,12 +175,15 @@ def _refuse(errors: dict[str, Message]) -> None:
         raise (Conflict if conflict else ServiceError)(field_errors=errors)
 
 
-def _flush_or_conflict(errors_on_race: dict[str, Message]) -> None:
-    """Flush; the same number or address saved at the same moment is a Conflict."""
+def _flush_or_conflict(email_field: str = "people") -> None:
+    """Flush; a number or an address saved by another request at the same moment (after
+    our checks) is a Conflict at the field the database's index names."""
     try:
         db.session.flush()
     except IntegrityError as error:
-        raise Conflict(field_errors=errors_on_race) from error
+        if "email" in str(error.orig):
+            raise Conflict(field_errors={email_field: DUPLICATE_EMAIL_MESSAGE}) from error
+        raise Conflict(field_errors={"number": NUMBER_TAKEN_MESSAGE}) from error
 
 
 def _member_snapshot(member: Member) -> dict[str, Any]:
@@ -242,7 +245,7 @@ def create_member(
         member = Member(kind=kind, joined_on=joined_on, status=MemberStatus.active, **values)
         db.session.add(member)
         new_people = [_new_person(member, data) for data in checked]
-        _flush_or_conflict({"number": NUMBER_TAKEN_MESSAGE})
+        _flush_or_conflict()
         record_change("member.create", "member", member.id, after=_member_snapshot(member))
         for person in new_people:
             record_change(
@@ -281,7 +284,7 @@ def update_member(
         if status is not None:
             member.status = status
         _sync_people(member)
-        _flush_or_conflict({"number": NUMBER_TAKEN_MESSAGE})
+        _flush_or_conflict()
         record_change(
             "member.update",
             "member",
@@ -320,7 +323,7 @@ def reactivate_member(member_id: int) -> Member:
         member.status = MemberStatus.active
         member.withdrawn_at = None
         _sync_people(member)
-        _flush_or_conflict({"people": DUPLICATE_EMAIL_MESSAGE})
+        _flush_or_conflict()
         record_change(
             "member.reactivate", "member", member.id, before=before, after=_member_snapshot(member)
         )
@@ -363,7 +366,7 @@ def add_person(member_id: int, data: PersonData) -> MemberPerson:
             errors["email"] = DUPLICATE_EMAIL_MESSAGE
         _refuse(errors)
         person = _new_person(member, checked)
-        _flush_or_conflict({"email": DUPLICATE_EMAIL_MESSAGE})
+        _flush_or_conflict("email")
         record_change(
             "member_person.add", "member_person", person.id, after=_person_snapshot(person)
         )
@@ -387,7 +390,7 @@ def update_person(person_id: int, data: PersonData) -> MemberPerson:
             # Whoever signed in with the old address is not this person any more.
             person.session_generation += 1
         person.email_normalized = checked.email.lower()
-        _flush_or_conflict({"email": DUPLICATE_EMAIL_MESSAGE})
+        _flush_or_conflict("email")
         record_change(
             "member_person.update",
             "member_person",
