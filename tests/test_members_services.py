@@ -387,3 +387,18 @@ def test_the_list_is_in_gojuon_order_and_searches_names_readings_addresses_and_n
     assert numbers(kind=MemberKind.individual) == ["I-002", "I-004"]
     assert numbers(status=MemberStatus.withdrawn) == ["I-004"]
     assert numbers(kind=MemberKind.corporate, search="商事") == ["C-010"]
+
+
+def test_every_member_action_has_words_in_the_audit_log():
+    from cluster_events.admin.audit.routes import ACTION_LABELS
+
+    member = corporate("C-001", people=[person(1)])
+    added = services.add_person(member.id, person(2))
+    services.update_person(added.id, person(2, title="部長"))
+    services.remove_person(added.id)
+    _update(member, name="株式会社クラスター九州")
+    services.withdraw_member(member.id)
+    services.reactivate_member(member.id)
+    recorded = set(actions())
+    assert len(recorded) == 7
+    assert recorded <= set(ACTION_LABELS)

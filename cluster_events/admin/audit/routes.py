@@ -44,6 +44,13 @@ ACTION_LABELS = {
     "registration.check_in": _l("Checked in"),
     "registration.undo_check_in": _l("Check-in undone"),
     "attendees.export": _l("Attendee list exported"),
+    "member.create": _l("Member added"),
+    "member.update": _l("Member changed"),
+    "member.withdraw": _l("Member withdrawn"),
+    "member.reactivate": _l("Member made active again"),
+    "member_person.add": _l("Contact person added"),
+    "member_person.update": _l("Contact person changed"),
+    "member_person.remove": _l("Contact person removed"),
 }
 
 
