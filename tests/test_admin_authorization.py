@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from cluster_events.extensions import db
-from cluster_events.models import Event
+from cluster_events.models import Event, Member, MemberPerson
 from cluster_events.registration.tokens import checkin_code
 from tests.factories import make_event, make_organizer, make_registration
 
@@ -25,6 +25,12 @@ ADMIN_ONLY = {
     "admin.event_purge",
     "admin.mail_failed",
     "admin.mail_failed_retry",
+    "admin.member_new",
+    "admin.member_edit",
+    "admin.member_withdraw",
+    "admin.member_reactivate",
+    "admin.member_person_edit",
+    "admin.member_person_remove",
 }
 
 
@@ -56,6 +62,15 @@ def ids(app: Flask) -> dict[str, Any]:
     registration = make_registration(event)
     make_registration(event, status="waiting")
     other = make_organizer(email="other@example.org")
+    member = Member(number="C-1", kind="corporate", name="会社", name_kana="かいしゃ")
+    person = MemberPerson(
+        member=member,
+        name="人",
+        name_kana="ひと",
+        email="p@example.org",
+        email_normalized="p@example.org",
+    )
+    db.session.add_all([member, person])
     db.session.commit()
     return {
         "event_id": event.id,
@@ -64,6 +79,8 @@ def ids(app: Flask) -> dict[str, Any]:
         "category_id": event.category_id,
         "organizer_id": other.id,
         "code": checkin_code(registration),
+        "member_id": member.id,
+        "person_id": person.id,
     }
 
 

@@ -1,5 +1,6 @@
 """Organizer console (事務局): the screens for events, venues and categories, attendee
-lists, check-in, exports, messages, undelivered emails, accounts and the audit log.
+lists, check-in, exports, messages, undelivered emails, the member list, accounts and the
+audit log.
 
 Only routes, forms and access control live here; every rule they apply is a domain
 service (events/, registration/, auth/). Each screen group adds its routes to the
@@ -14,6 +15,7 @@ from cluster_events.admin.audit import routes as audit_routes  # noqa: F401
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.events import routes as event_routes  # noqa: F401
 from cluster_events.admin.mail import routes as mail_routes  # noqa: F401
+from cluster_events.admin.members import routes as member_routes  # noqa: F401
 from cluster_events.admin.venues_categories import routes as venue_category_routes  # noqa: F401
 
 __all__ = ["bp"]
