@@ -48,7 +48,14 @@ from werkzeug.test import encode_multipart
 
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
-from cluster_events.models import Base, Organizer, OutboxStatus, RegistrationStatus
+from cluster_events.models import (
+    Base,
+    Member,
+    MemberPerson,
+    Organizer,
+    OutboxStatus,
+    RegistrationStatus,
+)
 from cluster_events.registration import tokens
 from tests.factories import (
     ORGANIZER_PASSWORD,
@@ -341,6 +348,14 @@ def seed_world() -> World:
     confirmed.token_hash = tokens.hash_token(tokens.personal_token(confirmed))
     organizer = make_organizer(email="organizer@example.org")
     admin = make_organizer(email="admin@example.org", role="admin")
+    member = Member(number="C-1", kind="corporate", name="青木工業", name_kana="あおきこうぎょう")
+    people = [
+        MemberPerson(
+            member=member, name=name, name_kana="たんとう", email=email, email_normalized=email
+        )
+        for name, email in (("青木", "aoki@example.org"), ("鈴木", "suzuki@example.org"))
+    ]
+    db.session.add_all([member, *people])
     db.session.commit()
     sent = messages.send_message(
         open_event.id, messages.Audience.confirmed, "ご案内", "本文です。", batch_key="seed"
@@ -353,6 +368,8 @@ def seed_world() -> World:
         "organizer_id": str(organizer.id),
         "category_id": str(category.id),
         "venue_id": str(venue.id),
+        "member_id": str(member.id),
+        "person_id": str(people[0].id),
         "slug": open_event.slug,
         "token": tokens.personal_token(confirmed),
         "code": tokens.checkin_code(confirmed),
