@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
-from cluster_events.models import Event, Registration, RegistrationStatus
+from cluster_events.models import Event, OutboxMessage, Registration, RegistrationStatus
 from tests.conftest import sending_to
 from tests.e2e.visitors import register_in_browser
 from tests.factories import make_event
@@ -33,6 +33,9 @@ def app_config(app_config: dict[str, Any], smtp_server: Any) -> dict[str, Any]:
         **app_config,
         **sending_to(smtp_server),
         "MAIL_DELIVERY": "inline",
+        # The SMTP server shares this process with the browser and the web server; on a
+        # busy CI machine its answer can take longer than the inline default of 5 s.
+        "MAIL_INLINE_TIMEOUT": 30,
     }
 
 
@@ -59,7 +62,14 @@ def wait_for_mail(smtp_server: Any, to: str, number: int = 1) -> EmailMessage:
             return received[number - 1]
         time.sleep(0.1)
     everything = [(m["To"], m["Subject"]) for m in smtp_server.messages()]
-    raise AssertionError(f"mail {number} to {to} not received in time: {everything}")
+    db.session.remove()
+    outbox = [
+        (row.id, row.recipient, row.status, row.attempts, row.deferrals, row.last_error)
+        for row in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+    ]
+    raise AssertionError(
+        f"mail {number} to {to} not received in time: {everything}; the outbox: {outbox}"
+    )
 
 
 def registration_of(email: str) -> Registration:
