@@ -6,7 +6,7 @@ PIP     := $(VENV)/bin/pip
 FLASK   := $(VENV)/bin/flask --app cluster_events
 PYBABEL := $(VENV)/bin/pybabel
 PORT    ?= 5000
-DOMAINS := messages registration mail calendar admin attendees
+DOMAINS := messages registration mail calendar admin attendees members
 CATALOG_DIR := cluster_events/translations
 
 .PHONY: run test lint format translations messages bench install install-dev clean

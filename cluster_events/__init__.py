@@ -154,6 +154,7 @@ def _register_blueprints(app: Flask) -> None:
     from cluster_events.auth.routes import bp as auth_bp
     from cluster_events.calendar.routes import bp as calendar_bp
     from cluster_events.events.routes import bp as events_bp
+    from cluster_events.members.routes import bp as members_bp
     from cluster_events.pages import bp as pages_bp
     from cluster_events.registration.routes import bp as registration_bp
 
@@ -163,6 +164,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(registration_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(members_bp)
     app.register_blueprint(admin_bp)
 
 

@@ -14,7 +14,15 @@ from flask_babel import Domain, get_locale, refresh
 
 #: One message catalog per area of the product, so that work on one area does not
 #: rewrite another's catalog. Each has a mapping file in babel/<domain>.cfg.
-TRANSLATION_DOMAINS = ("messages", "registration", "mail", "calendar", "admin", "attendees")
+TRANSLATION_DOMAINS = (
+    "messages",
+    "registration",
+    "mail",
+    "calendar",
+    "admin",
+    "attendees",
+    "members",
+)
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
 LANG_COOKIE = "lang"

@@ -47,6 +47,17 @@ class MemberType(enum.StrEnum):
     general = "general"
 
 
+class MemberLink(enum.StrEnum):
+    """How a registration is tied to the member list."""
+
+    #: Made by a signed-in member.
+    verified = "verified"
+    #: A public registration whose address is that of a person of an active member.
+    matched = "matched"
+    #: Not linked: the member type, if any, is what the visitor chose on the form.
+    none = "none"
+
+
 class OutboxStatus(enum.StrEnum):
     queued = "queued"
     sending = "sending"
@@ -252,8 +263,14 @@ class Registration(Base):
     #: from another browser (at most once an hour; see registration.services).
     link_resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The member's person this registration belongs to (see ``member_link``), or None.
+    member_person_id: Mapped[int | None] = mapped_column(ForeignKey("member_person.id"), index=True)
+    member_link: Mapped[str] = _enum_column(
+        MemberLink, default=MemberLink.none, server_default=MemberLink.none.value
+    )
 
     event: Mapped[Event] = relationship(back_populates="registrations")
+    member_person: Mapped[MemberPerson | None] = relationship()
 
     @property
     def is_active(self) -> bool:
@@ -397,10 +414,33 @@ class MemberPerson(Base):
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Part of a member session's identity; raised to end this person's sessions.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Private calendar feeds: a random salt from which the URL's token is derived with
+    #: the secret key (so My page can show it again), and the token's SHA-256 for the
+    #: lookup. Renewing draws a new salt. None until the feed is first shown.
+    members_feed_salt: Mapped[str | None] = mapped_column(String(32))
+    members_feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    my_feed_salt: Mapped[str | None] = mapped_column(String(32))
+    my_feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     member: Mapped[Member] = relationship(back_populates="people")
+
+
+class MemberLoginToken(Base):
+    """A single-use sign-in link sent by email; only the token's SHA-256 is kept."""
+
+    __tablename__ = "member_login_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("member_person.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    person: Mapped[MemberPerson] = relationship()
 
 
 class AuditLogEntry(Base):
