@@ -3,12 +3,16 @@ shown at their fields and nothing stored."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from sqlalchemy import func, select
 
 from cluster_events.extensions import db
 from cluster_events.members import services
 from cluster_events.members.services import PersonData
 from cluster_events.models import Member, MemberPerson, MemberStatus
+from tests.factories import ORGANIZER_PASSWORD, make_organizer
 
 
 def add_member(app, number, name, kana, email, kind="corporate"):
@@ -129,3 +133,77 @@ def test_unknown_ids_are_404_in_the_layout(app, logged_in_client):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "<main" in response.get_data(as_text=True)
+
+
+class TestFormsSurviveALostSession:
+    """A member form sent after the session ended comes back filled in after logging in,
+    unsaved, as the event and venue forms do."""
+
+    @pytest.fixture
+    def app_config(self, app_config):
+        return {**app_config, "WTF_CSRF_ENABLED": True}
+
+    @pytest.fixture(autouse=True)
+    def boss(self, app):
+        make_organizer(email="boss@example.org", role="admin")
+        db.session.commit()
+
+    def resume_through_login(self, client, path: str, typed: dict[str, str]) -> str:
+        response = client.post(path, data={"csrf_token": "stale", **typed})
+        assert response.status_code == 401
+        page = response.get_data(as_text=True)
+        login_token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+        resume = dict(re.findall(r'name="(resume:[^"]+)" value="([^"]*)"', page))
+        response = client.post(
+            "/login",
+            data={
+                "csrf_token": login_token,
+                "email": "boss@example.org",
+                "password": ORGANIZER_PASSWORD,
+                "next": path,
+                **resume,
+            },
+        )
+        assert response.status_code == 200
+        fields = dict(
+            re.findall(
+                r'<input type="hidden" name="([^"]+)" value="([^"]*)"',
+                response.get_data(as_text=True),
+            )
+        )
+        assert fields["_resume"] == "1"
+        response = client.post(path, data=fields)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        page = response.get_data(as_text=True)
+        assert "まだ保存していません" in page
+        return page
+
+    def test_new_member(self, app, client):
+        page = self.resume_through_login(client, "/admin/members/new", NEW)
+        assert 'value="株式会社さくら"' in page
+        assert 'value="yamada@example.org"' in page
+        assert member_count() == 0
+
+    def test_editing_a_member_and_a_person(self, app, client):
+        member_id = add_member(app, "C-1", "元の名前", "もとのなまえ", "a@example.org")
+        person_id = db.session.get(Member, member_id).people[0].id
+        page = self.resume_through_login(
+            client,
+            f"/admin/members/{member_id}/edit",
+            {
+                "number": "C-1",
+                "name": "書きかけの名前",
+                "name_kana": "かきかけ",
+                "status": "active",
+            },
+        )
+        assert 'value="書きかけの名前"' in page
+        page = self.resume_through_login(
+            app.test_client(),
+            f"/admin/members/{member_id}/people/{person_id}/edit",
+            {"name": "書きかけの担当", "name_kana": "かきかけ", "email": "new@example.org"},
+        )
+        assert 'value="new@example.org"' in page
+        db.session.expire_all()
+        assert db.session.get(Member, member_id).name == "元の名前"
+        assert db.session.get(MemberPerson, person_id).email == "a@example.org"

@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from cluster_events.admin.access import admin_required
+from cluster_events.admin.access import admin_required, resumable
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.forms import ConfirmForm
 from cluster_events.admin.members.forms import (
@@ -71,6 +71,12 @@ def _confirmed_change(change: Any, member_id: int, done_message: str) -> Respons
     return redirect(url_for("admin.member_detail", member_id=member_id))
 
 
+def _is_submission() -> bool:
+    """A POST of the form itself, not the login page handing back a resumed form
+    (see admin.access.resumable): a resumed form is shown again, never saved."""
+    return request.method == "POST" and "_resume" not in request.form
+
+
 @bp.route("/members")
 def members() -> Any:
     form = MemberSearchForm(request.args)
@@ -97,11 +103,12 @@ def member_detail(member_id: int) -> str:
 
 
 @bp.route("/members/new", methods=["GET", "POST"])
+@resumable
 @admin_required
 def member_new() -> Any:
     form = NewMemberForm()
     person_form = PersonForm(prefix=FIRST_PERSON_PREFIX, meta={"csrf": False})
-    if request.method == "POST":
+    if _is_submission():
         member_ok = form.validate_on_submit()
         if person_form.validate() and member_ok:
             try:
@@ -126,12 +133,13 @@ def member_new() -> Any:
 
 
 @bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
+@resumable
 @admin_required
 def member_edit(member_id: int) -> Any:
     member = queries.get_member(member_id)
     form = EditMemberForm(obj=member if request.method == "GET" else None)
     status = 200
-    if request.method == "POST":
+    if _is_submission():
         status = 400
         if form.validate_on_submit():
             try:
@@ -174,13 +182,14 @@ def _person_of(member_id: int, person_id: int) -> Any:
     "/members/<int:member_id>/people/new", methods=["GET", "POST"], defaults={"person_id": None}
 )
 @bp.route("/members/<int:member_id>/people/<int:person_id>/edit", methods=["GET", "POST"])
+@resumable
 @admin_required
 def member_person_edit(member_id: int, person_id: int | None) -> Any:
     member = queries.get_member(member_id)
     person = _person_of(member_id, person_id) if person_id is not None else None
     form = PersonForm(obj=person if request.method == "GET" else None)
     status = 200
-    if request.method == "POST":
+    if _is_submission():
         status = 400
         if form.validate_on_submit():
             try:
