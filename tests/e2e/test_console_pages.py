@@ -13,11 +13,12 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from cluster_events.extensions import db
-from cluster_events.models import AuditLogEntry, OutboxMessage, RegistrationStatus
+from cluster_events.models import AuditLogEntry, MemberKind, OutboxMessage, RegistrationStatus
 from cluster_events.timefmt import TOKYO
 from tests.e2e.test_console_flow import log_in
 from tests.e2e.test_public_pages import _blocking_violations, _describe
 from tests.factories import make_event, make_organizer, make_registration
+from tests.members import make_member
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +38,12 @@ PAGES = {
     "new-account": "/admin/accounts/new",
     "audit": "/admin/audit",
     "password": "/admin/password",
+    "members": "/admin/members",
+    "member": "/admin/members/{mid}",
+    "new-member": "/admin/members/new",
+    "edit-member": "/admin/members/{mid}/edit",
+    "new-person": "/admin/members/{mid}/people/new",
+    "edit-person": "/admin/members/{mid}/people/{pid}/edit",
 }
 
 
@@ -62,9 +69,22 @@ def admin(live_server, new_page) -> tuple[Page, dict[str, Any]]:
         )
     )
     db.session.commit()
+    member = make_member(
+        kind=MemberKind.corporate,
+        name="株式会社横須賀テクノ",
+        name_kana="よこすかてくの",
+        people=[{"name": "山田 太郎", "name_kana": "やまだ たろう", "email": "yamada@example.org"}],
+    )
     page = new_page()
     log_in(page, live_server("/admin/"), "boss@example.org")
-    ids = {"eid": event.id, "vid": event.venue_id, "cid": event.category_id, "oid": boss.id}
+    ids = {
+        "eid": event.id,
+        "vid": event.venue_id,
+        "cid": event.category_id,
+        "oid": boss.id,
+        "mid": member.id,
+        "pid": member.people[0].id,
+    }
     return page, ids
 
 
