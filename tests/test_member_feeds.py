@@ -115,8 +115,10 @@ def test_the_my_feed_holds_only_the_persons_confirmed_and_waiting_events(app, cl
     assert str(found[called_off.uid]["summary"]) == "【中止】工場見学会"
     assert str(found[confirmed.uid]["status"]) == "CONFIRMED"
 
-    english = entries(client.get(paths["my"] + "?lang=en"))
-    assert str(english[full.uid]["summary"]).startswith("[Waiting list] ")
+    in_english = client.get(paths["my"] + "?lang=en")
+    assert str(entries(in_english)[full.uid]["summary"]).startswith("[Waiting list] ")
+    calendar = icalendar.Calendar.from_ical(in_english.data)
+    assert str(calendar["x-wr-calname"]) == f"{app.config['SITE_NAME_EN']} – My events"
 
 
 def test_an_event_with_two_of_the_persons_registrations_appears_once(app, client):

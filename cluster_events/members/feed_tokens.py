@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select
@@ -107,16 +106,3 @@ def renew_feed_token(person_id: int, kind: FeedKind) -> MemberPerson:
 def feed_token(person: MemberPerson, kind: FeedKind) -> str | None:
     salt = getattr(person, _columns(kind)[0])
     return None if salt is None else _token(kind, salt)
-
-
-@dataclass(frozen=True)
-class FeedTokens:
-    members: str
-    my: str
-
-
-def feed_tokens(person: MemberPerson) -> FeedTokens:
-    """Both tokens of a person who has them (after ``ensure_feed_tokens``)."""
-    members, my = feed_token(person, FeedKind.members), feed_token(person, FeedKind.my)
-    assert members is not None and my is not None
-    return FeedTokens(members=members, my=my)

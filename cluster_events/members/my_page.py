@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from cluster_events.database import utcnow
-from cluster_events.errors import NotFound
+from cluster_events.errors import NotFound, ServiceError
 from cluster_events.extensions import db
 from cluster_events.models import Event, EventStatus, Registration
 from cluster_events.registration import services as registration_services
@@ -92,6 +92,16 @@ def my_registration(person_id: int, registration_id: int) -> Registration:
 
 def can_cancel(registration: Registration) -> bool:
     return registration_services.can_cancel_online(registration)
+
+
+def cancel_refusal(registration: Registration) -> ServiceError | None:
+    """Why cancelling this registration here would be refused now, or None: the
+    confirmation step says so before the person presses anything."""
+    if not registration.is_active:
+        return registration_services.AlreadyCancelled()
+    if not can_cancel(registration):
+        return registration_services.EventAlreadyStarted()
+    return None
 
 
 def cancel_my_registration(person_id: int, registration_id: int) -> Registration:

@@ -34,7 +34,6 @@ from cluster_events.members import feeds as member_feeds
 from cluster_events.members.feed_tokens import FeedKind
 from cluster_events.members.sessions import current_person, member_required
 from cluster_events.models import MemberPerson, Registration
-from cluster_events.registration.services import AlreadyCancelled, EventAlreadyStarted
 from cluster_events.security_headers import token_in_url
 from cluster_events.urls import absolute_url
 
@@ -168,10 +167,9 @@ def cancel_registration(registration_id: int):
     person = _signed_in_person()
     if request.method == "GET":
         registration = my_page.my_registration(person.id, registration_id)
-        if not registration.is_active:
-            return _cancel_page(registration, str(AlreadyCancelled.default_message), 409)
-        if not my_page.can_cancel(registration):
-            return _cancel_page(registration, str(EventAlreadyStarted.default_message), 409)
+        refusal = my_page.cancel_refusal(registration)
+        if refusal is not None:
+            return _cancel_page(registration, str(refusal.message), refusal.http_status)
         return _cancel_page(registration)
     try:
         my_page.cancel_my_registration(person.id, registration_id)
