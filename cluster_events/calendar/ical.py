@@ -16,7 +16,7 @@ Choices that calendar clients depend on:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -68,6 +68,7 @@ class _Context:
     site_name: str
     organizer: icalendar.vCalAddress
     cancelled_title: str
+    waiting_title: str
     fact: str
     fee_label: str
     free_text: str
@@ -87,6 +88,7 @@ def _context(locale: str) -> _Context:
             site_name=site_name,
             organizer=organizer,
             cancelled_title=_("[Cancelled] %(title)s"),
+            waiting_title=_("[Waiting list] %(title)s"),
             fact=_("%(label)s: %(value)s"),
             fee_label=_("Fee"),
             free_text=_("Free"),
@@ -123,13 +125,17 @@ def _component(
     cancelled: bool | None = None,
     stamp: datetime | None = None,
     include_online_link: bool = False,
+    waiting: bool = False,
 ) -> icalendar.Event:
     """One event. The online meeting link is left out unless asked for: only confirmed
-    registrants (their emails) and the office (its own .ics) may have it."""
+    registrants (their emails) and the office (its own .ics) may have it. ``waiting``
+    marks the title of a person's own entry while they are on the waiting list."""
     cancelled = event.is_cancelled if cancelled is None else cancelled
     page_url = links.event_url(event)
     modified = last_modified(event)
     title = event.display_title(context.locale)
+    if waiting:
+        title = context.waiting_title % {"title": title}
     if event.is_cancelled:
         title = context.cancelled_title % {"title": title}
 
@@ -193,14 +199,17 @@ def events_to_ical(
     *,
     name: str | None = None,
     locale: str | None = None,
+    waiting: Collection[int] = (),
 ) -> bytes:
     """A subscribable calendar of events (a feed). Events need their category and
-    venue loaded; load them in the same query (see calendar.queries.feed_events)."""
+    venue loaded; load them in the same query (see calendar.queries.feed_events).
+    ``waiting`` holds the ids of events whose title says "waiting list" (a person's
+    own feed, where they are on the waiting list)."""
     locale = locale or _default_locale()
     context = _context(locale)
     calendar = _subscription_calendar(name or context.site_name)
     for event in events:
-        calendar.add_component(_component(event, context))
+        calendar.add_component(_component(event, context, waiting=event.id in waiting))
     return calendar.to_ical()
 
 

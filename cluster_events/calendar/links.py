@@ -1,5 +1,5 @@
-"""Absolute URLs for feeds and events, and "add to my calendar" links for Google
-Calendar and Outlook.com."""
+"""Absolute URLs for feeds and events, "add to my calendar" links for Google
+Calendar and Outlook.com, and the QR code of a feed's address."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
+import segno
 from flask import current_app, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -31,6 +32,14 @@ def webcal_url(https_url: str) -> str:
     """The same feed with the webcal: scheme, which makes phones and desktop
     calendars offer to subscribe instead of importing once."""
     return "webcal://" + https_url.split("://", 1)[1]
+
+
+def qr_svg(url: str, title: str) -> str:
+    """A QR code of ``url`` as inline SVG (no inline style, so the CSP allows it)."""
+    qr = segno.make(url, error="m", micro=False)
+    return qr.svg_inline(
+        scale=4, dark="#000", light="#fff", title=title, svgclass="qr-code", lineclass=None
+    )
 
 
 def _utc(value: datetime) -> datetime:

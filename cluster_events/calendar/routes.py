@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import segno
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template
 from flask_babel import gettext as _
 
 from cluster_events.calendar import ical, links, queries
-from cluster_events.calendar.cache import calendar_cache
-from cluster_events.calendar.conditional import http_last_modified, is_not_modified, strong_etag
+from cluster_events.calendar.conditional import strong_etag
 from cluster_events.calendar.queries import FeedVersion
+from cluster_events.calendar.responses import calendar_response, feed_locale, site_parts
 from cluster_events.i18n import current_locale
 from cluster_events.models import Category
 from cluster_events.urls import absolute_url
@@ -27,60 +25,15 @@ bp = Blueprint("calendar", __name__)
 FEED_CACHE_CONTROL = "public, no-cache"
 
 
-def _feed_locale() -> str:
-    """The feed's language comes from the URL only (?lang=en), never from cookies or
-    Accept-Language, so one URL always means the same bytes and caches need no Vary."""
-    requested = request.args.get("lang")
-    if requested in current_app.config["LANGUAGES"]:
-        return requested
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
-
-
-def _site_parts() -> tuple[str, ...]:
-    config = current_app.config
-    return (
-        config["SITE_URL"],
-        config["SITE_NAME"],
-        config["SITE_NAME_EN"],
-        config["SITE_CONTACT_EMAIL"],
-    )
-
-
-def _calendar_response(
-    *,
-    etag: str,
-    modified: datetime | None,
-    build: Callable[[], bytes],
-    filename: str,
-    fallback_filename: str,
-) -> Response:
-    """200 with the calendar, or 304 when the client's copy is current. The calendar
-    is only built for a 200, and only once per ETag and process."""
-    last_modified = http_last_modified(modified)
-    if is_not_modified(request, etag, last_modified):
-        response = Response(status=304)
-    else:
-        body = calendar_cache().get_or_build(etag, build)
-        response = Response(body, content_type=ical.CONTENT_TYPE)
-        response.headers["Content-Disposition"] = links.content_disposition(
-            filename, fallback_filename
-        )
-    response.headers["ETag"] = etag
-    if last_modified is not None:
-        response.last_modified = last_modified
-    response.headers["Cache-Control"] = FEED_CACHE_CONTROL
-    return response
-
-
 def _feed_response(category: Category | None, version: FeedVersion, since: datetime) -> Response:
-    locale = _feed_locale()
+    locale = feed_locale()
     name = ical.calendar_name(category, locale)
     etag = strong_etag(
         "feed",
         locale,
         category.id if category else "",
         name,
-        *_site_parts(),
+        *site_parts(),
         version.count,
         version.id_sum,
         version.sequence_sum,
@@ -91,12 +44,13 @@ def _feed_response(category: Category | None, version: FeedVersion, since: datet
         return ical.events_to_ical(queries.feed_events(category, since), name=name, locale=locale)
 
     fallback = f"{category.slug}.ics" if category else "calendar.ics"
-    return _calendar_response(
+    return calendar_response(
         etag=etag,
         modified=version.last_modified,
         build=build,
         filename=f"{name}.ics",
         fallback_filename=fallback,
+        cache_control=FEED_CACHE_CONTROL,
     )
 
 
@@ -124,17 +78,18 @@ def event_ics(slug: str):
     event = queries.public_event_for_ics(slug)
     if event is None:
         abort(404)
-    locale = _feed_locale()
+    locale = feed_locale()
     modified = ical.last_modified(event)
     etag = strong_etag(
-        "event", locale, event.id, event.uid, event.sequence, modified, *_site_parts()
+        "event", locale, event.id, event.uid, event.sequence, modified, *site_parts()
     )
-    return _calendar_response(
+    return calendar_response(
         etag=etag,
         modified=modified,
         build=lambda: ical.event_to_ical(event, locale=locale),
         filename=f"{event.display_title(locale)}.ics",
         fallback_filename=ical.ics_filename(event),
+        cache_control=FEED_CACHE_CONTROL,
     )
 
 
@@ -155,15 +110,7 @@ def _subscription(title: str, endpoint: str, **values: str) -> Subscription:
 
 
 def _qr_svg(url: str) -> str:
-    qr = segno.make(url, error="m", micro=False)
-    return qr.svg_inline(
-        scale=4,
-        dark="#000",
-        light="#fff",
-        title=_("QR code to subscribe to the calendar"),
-        svgclass="qr-code",
-        lineclass=None,
-    )
+    return links.qr_svg(url, _("QR code to subscribe to the calendar"))
 
 
 @bp.get("/calendar")
