@@ -143,10 +143,12 @@ def _init_extensions(app: Flask) -> None:
     security_headers.init_app(app)
     unavailable.init_app(app)
     from cluster_events import mail as mail_delivery
+    from cluster_events.members import sign_in as member_sign_in
     from cluster_events.registration import notifications as registration_notifications
 
     mail_delivery.init_app(app)
     registration_notifications.init_app(app)
+    member_sign_in.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -29,12 +29,14 @@ def seed_demo_if_empty_command() -> None:
 def init_app(app: Flask) -> None:
     from cluster_events.auth.cli import create_organizer_command
     from cluster_events.mail import cli as mail_cli
+    from cluster_events.members.cli import member_login_link_command
     from cluster_events.registration.purge import purge_personal_data_command
     from cluster_events.registration.reminders import send_reminders_command
 
     app.cli.add_command(purge_personal_data_command)
     app.cli.add_command(send_reminders_command)
     app.cli.add_command(create_organizer_command)
+    app.cli.add_command(member_login_link_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(seed_demo_if_empty_command)
     mail_cli.init_app(app)

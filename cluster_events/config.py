@@ -134,6 +134,15 @@ class DefaultConfig:
     #: (OWASP's current advice). A stored hash made otherwise is redone at the next login.
     PASSWORD_HASH_METHOD = "scrypt:131072:8:1"
     PERMANENT_SESSION_LIFETIME = 8 * 3600
+    #: Members' sign-in by emailed link (members/sign_in.py): how long a link is valid.
+    MEMBER_LOGIN_LINK_MINUTES = 30
+    #: Sign-in links per address (counted from the person's recent links, in the
+    #: database, so every worker agrees); past it, no email goes out and the page says
+    #: the same as always. Written as Flask-Limiter limits are.
+    MEMBER_LOGIN_LINKS_PER_ADDRESS = "3 per 15 minutes;10 per day"
+    #: Requests for a sign-in link per network address, whatever the address typed
+    #: (Flask-Limiter, in RATELIMIT_STORAGE_URI); past it, the 429 page.
+    MEMBER_LOGIN_RATE_LIMIT = "5 per minute;30 per hour"
     WTF_CSRF_TIME_LIMIT = 8 * 3600
 
 

@@ -11,6 +11,7 @@ from flask import Flask, current_app, request, url_for
 from cluster_events import timefmt
 from cluster_events.events.presentation import availability
 from cluster_events.i18n import current_locale
+from cluster_events.members.sessions import template_context as member_template_context
 from cluster_events.text import render_markdown
 
 
@@ -85,3 +86,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(availability, "availability")
     app.context_processor(_site_context)
+    app.context_processor(member_template_context)

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import g, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from cluster_events.extensions import db
@@ -64,6 +65,21 @@ def _person_of_session(value: object) -> MemberPerson | None:
     if not person.member.is_active or person.session_generation != int(generation):
         return None
     return person
+
+
+def template_context() -> dict[str, Any]:
+    """``signed_in_person`` for every page (the site header). Costs no query without a
+    member session, and at most one per request with one (current_person() is kept on
+    ``g``)."""
+    if SESSION_KEY not in session:
+        return {"signed_in_person": None}
+    try:
+        return {"signed_in_person": current_person()}
+    except SQLAlchemyError:
+        # The database went away (or the request's transaction failed) and an error page
+        # is being shown: the header shows no one rather than turning it into a bare 500.
+        current_app.logger.warning("member of the session not known for this page", exc_info=True)
+        return {"signed_in_person": None}
 
 
 def member_required(view: View) -> View:

@@ -26,6 +26,7 @@ KIND_LABELS = {
     "event_cancelled": _l("Event cancelled"),
     "organizer_message": _l("Message from the office"),
     "personal_link": _l("Personal link sent again"),
+    "member_sign_in": _l("Member sign-in link"),
 }
 MAX_KIND_LENGTH = 32
 
