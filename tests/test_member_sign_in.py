@@ -117,7 +117,7 @@ def test_one_email_whose_link_signs_in_from_another_browser(app, client, person,
     assert signed_in_name(phone) is None
 
     signed_in = phone.post(link)
-    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/"
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/members/me"
     assert signed_in.headers["Referrer-Policy"] == "no-referrer"
     assert signed_in_name(phone) == "横須賀 花子"
     assert signed_in_name(client) is None  # the browser that asked is not signed in
@@ -435,14 +435,14 @@ def test_a_next_elsewhere_is_ignored(app, client, person, smtp_server, target):
     ).get_data(as_text=True)
     client.post("/members/login", data={"email": person.email, "next": target}).close()
     link = emailed_links(smtp_server)[-1]
-    assert client.post(link).headers["Location"] == "/"
+    assert client.post(link).headers["Location"] == "/members/me"
 
 
 def test_a_mangled_next_is_dropped(app, client, person, smtp_server):
     response = client.post("/members/login", data={"email": person.email, "next": "/a\x01b"})
     response.close()
     assert response.status_code == 200
-    assert client.post(emailed_links(smtp_server)[-1]).headers["Location"] == "/"
+    assert client.post(emailed_links(smtp_server)[-1]).headers["Location"] == "/members/me"
 
 
 def test_a_members_page_sends_to_the_form_with_next(app, client):
