@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import openpyxl
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cluster_events.extensions import db
 from cluster_events.models import AuditLogEntry, RegistrationStatus
@@ -235,3 +235,20 @@ def test_an_xlsx_that_could_not_be_made_is_not_logged_as_taken(
     with pytest.raises(RuntimeError):
         logged_in_client().get(f"/admin/events/{event.id}/attendees.xlsx")
     assert db.session.scalar(select(AuditLogEntry)) is None
+
+
+@pytest.mark.parametrize("suffix", ["csv", "csv?encoding=cp932", "xlsx"])
+def test_a_range_header_still_gets_the_whole_file_and_one_log_entry(
+    event, logged_in_client, suffix
+):
+    """An export is made for its request: no partial content, no 416 after it was logged."""
+    client = logged_in_client()
+    whole = client.get(f"/admin/events/{event.id}/attendees.{suffix}").data
+    before = db.session.scalar(select(func.count(AuditLogEntry.id)))
+    for byte_range in ("bytes=999999-", "bytes=0-9"):
+        response = client.get(
+            f"/admin/events/{event.id}/attendees.{suffix}", headers={"Range": byte_range}
+        )
+        assert response.status_code == 200, byte_range
+        assert len(response.data) == len(whole)
+    assert db.session.scalar(select(func.count(AuditLogEntry.id))) == before + 2

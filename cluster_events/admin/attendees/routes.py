@@ -399,7 +399,10 @@ def event_ics(event_id: int) -> Response:
 
 
 def _download(data: bytes, filename: str, content_type: str) -> Response:
-    response = send_file(io.BytesIO(data), as_attachment=True, download_name=filename)
+    # Not conditional: a file made for this request has no ranges or validators to honour.
+    response = send_file(
+        io.BytesIO(data), as_attachment=True, download_name=filename, conditional=False
+    )
     response.headers["Content-Type"] = content_type
     response.headers["Cache-Control"] = "no-store"
     return response
