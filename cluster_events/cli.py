@@ -11,11 +11,12 @@ from flask import Flask, current_app
 
 @click.command("seed-demo")
 def seed_demo_command() -> None:
-    """Create demo venues, categories and events (safe to run twice)."""
+    """Create demo venues, categories, events and members (safe to run twice)."""
     from cluster_events.demo import seed_demo
 
     created = seed_demo()
-    click.echo(f"Demo data: {created} new events.")
+    click.echo(f"Demo data: {created.events} new events, {created.members} new members.")
+    _echo_sign_in_hint()
 
 
 @click.command("seed-demo-if-empty")
@@ -25,7 +26,21 @@ def seed_demo_if_empty_command() -> None:
 
     if database_is_empty():
         created = seed_demo()
-        click.echo(f"Empty database: added {created} demo events.")
+        click.echo(
+            f"Empty database: added {created.events} demo events "
+            f"and {created.members} demo members."
+        )
+        _echo_sign_in_hint()
+
+
+def _echo_sign_in_hint() -> None:
+    from cluster_events.demo import sign_in_address
+
+    if address := sign_in_address():
+        click.echo(
+            f"To try the members' side, sign in as a demo member ({address}):\n"
+            f"  flask --app cluster_events member-login-link {address}"
+        )
 
 
 @click.command("purge-personal-data")
