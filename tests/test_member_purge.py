@@ -300,6 +300,9 @@ def test_no_copy_of_a_long_withdrawn_members_people_survives(app, logged_in_clie
     )
     assert set(change.after) == {"email", "phone"}  # what changed stays known
 
+    log = client.get("/admin/audit").get_data(as_text=True)
+    assert "会員の個人情報の削除" in log
+
     again = runner.invoke(args=["purge-personal-data", "--older-than", "365"])
     assert "0 contact people of 0 members" in again.output
     purges = select(func.count()).where(AuditLogEntry.action == purge.PURGE_ACTION)
