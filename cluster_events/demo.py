@@ -623,7 +623,6 @@ def _ensure_members() -> int:
     existing = set(
         db.session.scalars(select(Member.number).where(Member.number.in_(_demo_numbers())))
     )
-    now = utcnow()
     person_number = 0
     created = 0
     for spec in DEMO_MEMBERS:
@@ -631,51 +630,55 @@ def _ensure_members() -> int:
         for _ in range(spec.people + (spec.number == _REMOVED_FROM)):
             names.append(_member_person_name(person_number))
             person_number += 1
-        if spec.number in existing:
-            continue
-        name, name_kana = (spec.name, spec.name_kana)
-        if spec.kind == MemberKind.individual:
-            name, name_kana = names[0]
-        member = Member(
-            number=spec.number,
-            kind=spec.kind,
-            name=name,
-            name_kana=name_kana,
-            status=spec.status,
-            joined_on=spec.joined_on,
-            note=spec.note,
-            withdrawn_at=now - timedelta(days=200)
-            if spec.status == MemberStatus.withdrawn
-            else None,
-        )
-        db.session.add(member)
-        for index, (person_name, person_kana) in enumerate(names):
-            removed = index == spec.people  # the one who left (C-001)
-            if spec.kind == MemberKind.corporate:
-                department, title = _COMPANY_ROLES[index % len(_COMPANY_ROLES)]
-                email = f"kaiin-{_local_part(spec.number)}-{index + 1}@example.jp"
-                phone = f"046-810-{spec.number[2:]}{index + 1}"
-            else:
-                department, title = "", ""
-                email = f"kaiin-{_local_part(spec.number)}@example.org"
-                phone = f"046-820-0{spec.number[2:]}"
-            db.session.add(
-                MemberPerson(
-                    member=member,
-                    name=person_name,
-                    name_kana=person_kana,
-                    email=email,
-                    email_normalized=email,
-                    phone=phone,
-                    department=department,
-                    title=title,
-                    is_active=member.is_active and not removed,
-                    removed_at=now - timedelta(days=300) if removed else None,
-                )
-            )
-        created += 1
+        if spec.number not in existing:
+            _add_member(spec, names)
+            created += 1
     db.session.flush()
     return created
+
+
+def _add_member(spec: DemoMember, names: list[tuple[str, str]]) -> None:
+    """The member and its people; a person past ``spec.people`` has left it."""
+    now = utcnow()
+    # An individual member is its person.
+    individual = spec.kind == MemberKind.individual
+    name, name_kana = names[0] if individual else (spec.name, spec.name_kana)
+    member = Member(
+        number=spec.number,
+        kind=spec.kind,
+        name=name,
+        name_kana=name_kana,
+        status=spec.status,
+        joined_on=spec.joined_on,
+        note=spec.note,
+        withdrawn_at=now - timedelta(days=200) if spec.status == MemberStatus.withdrawn else None,
+    )
+    db.session.add(member)
+    local = _local_part(spec.number)
+    for index, (person_name, person_kana) in enumerate(names):
+        removed = index >= spec.people
+        if spec.kind == MemberKind.corporate:
+            department, title = _COMPANY_ROLES[index % len(_COMPANY_ROLES)]
+            email = f"kaiin-{local}-{index + 1}@example.jp"
+            phone = f"046-810-{spec.number[2:]}{index + 1}"
+        else:
+            department, title = "", ""
+            email = f"kaiin-{local}@example.org"
+            phone = f"046-820-0{spec.number[2:]}"
+        db.session.add(
+            MemberPerson(
+                member=member,
+                name=person_name,
+                name_kana=person_kana,
+                email=email,
+                email_normalized=email,
+                phone=phone,
+                department=department,
+                title=title,
+                is_active=member.is_active and not removed,
+                removed_at=now - timedelta(days=300) if removed else None,
+            )
+        )
 
 
 def _local_part(number: str) -> str:

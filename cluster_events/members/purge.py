@@ -52,6 +52,7 @@ from cluster_events.models import (
 )
 from cluster_events.registration.purge import (
     PURGED_MARKER,
+    PurgeCounts,
     blank_messages,
     purge_registrations,
     scrub_audit_entries,
@@ -127,12 +128,13 @@ def _purge_member(member_id: int, cutoff: datetime, now: datetime, days: int) ->
     )
     if member is None:
         return counts
+    # The people of a withdrawn member, and removed people, change only here, so the
+    # member's lock is enough; their registrations' events are locked below.
     people = db.session.scalars(
         select(MemberPerson)
         .join(Member, MemberPerson.member_id == Member.id)
         .where(MemberPerson.member_id == member_id, _due(cutoff))
         .order_by(MemberPerson.id)
-        .with_for_update()
         .execution_options(populate_existing=True)
     ).all()
     if not people:
@@ -148,7 +150,12 @@ def _purge_member(member_id: int, cutoff: datetime, now: datetime, days: int) ->
     )
     addresses = _addresses(people, about_people)
 
-    counts.registrations = _purge_linked_registrations(person_ids, now, counts)
+    linked = _purge_linked_registrations(person_ids, now)
+    counts.registrations, counts.emails, counts.audit_entries = (
+        linked.registrations,
+        linked.emails,
+        linked.audit_entries,
+    )
     for person in people:
         _blank_person(person, now)
     db.session.execute(delete(MemberLoginToken).where(MemberLoginToken.person_id.in_(person_ids)))
@@ -201,9 +208,7 @@ def _addresses(people: Iterable[MemberPerson], about_people: Any) -> set[str]:
     return found
 
 
-def _purge_linked_registrations(
-    person_ids: list[int], now: datetime, counts: MemberPurgeCounts
-) -> int:
+def _purge_linked_registrations(person_ids: list[int], now: datetime) -> PurgeCounts:
     """The people's registrations of ended events, event by event in id order, each
     event's row locked as every change to its registrations does."""
     rows = db.session.execute(
@@ -219,14 +224,14 @@ def _purge_linked_registrations(
     by_event: dict[int, list[int]] = defaultdict(list)
     for event_id, registration_id in rows:
         by_event[event_id].append(registration_id)
-    purged = 0
+    total = PurgeCounts()
     for event_id, registration_ids in by_event.items():
         with write_transaction(lock_event=event_id):
             done = purge_registrations(registration_ids, now)
-        purged += done.registrations
-        counts.emails += done.emails
-        counts.audit_entries += done.audit_entries
-    return purged
+        total.registrations += done.registrations
+        total.emails += done.emails
+        total.audit_entries += done.audit_entries
+    return total
 
 
 def _blank_person(person: MemberPerson, now: datetime) -> None:
