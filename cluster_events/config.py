@@ -59,7 +59,8 @@ class DefaultConfig:
     #: Host names the site answers to; any other Host gets a 400 page. None: SITE_URL's
     #: host when SITE_URL is set (outside debug and tests), else any host. [] allows any.
     TRUSTED_HOSTS: list[str] | None = None
-    #: How long personal data of registrations is kept after an event, in days.
+    #: How long personal data of registrations is kept after an event, and that of a
+    #: member's contact people after the member withdrew, in days.
     PERSONAL_DATA_RETENTION_DAYS = 365
 
     #: Right-hand side of every calendar UID; fixed once events exist.

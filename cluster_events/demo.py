@@ -1,9 +1,15 @@
-"""Demo data: the association's two offices, its kinds of events, and a season of
-events around today (two months back, three months ahead).
+"""Demo data: the association's two offices, its kinds of events, a season of
+events around today (two months back, three months ahead), and its member list (19
+companies and 29 individual members, fictional, with example.org / example.jp
+addresses only).
 
-Idempotent: venues match on name, categories and events on slug; registrations
-are only added to an event created in the same run, so running the command
-twice changes nothing.
+Some registrations belong to the members' people (made signed in, or matched by
+address), every one of the members-only event's; at past events most people were
+checked in at the door and a few did not come.
+
+Idempotent: venues match on name, categories and events on slug, members on their
+number; registrations are only added to an event created in the same run, so
+running the command twice changes nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ from cluster_events.models import (
     Category,
     Event,
     EventStatus,
+    Member,
+    MemberKind,
+    MemberLink,
+    MemberPerson,
+    MemberStatus,
     MemberType,
     Registration,
     RegistrationStatus,
@@ -107,6 +118,12 @@ class DemoEvent:
     confirmed: int = 0
     waiting: int = 0
     member_types: tuple[MemberType, ...] = field(default=(MemberType.general,))
+    #: How many of the first registrations are the members' people, and from which of
+    #: them ("corporate", "individual" or "any"); then cancelled registrations of
+    #: members' people, beside the counters.
+    members: int = 0
+    member_pool: str = "any"
+    cancelled: int = 0
 
 
 STUDY_MEETING_BODY = """\
@@ -144,6 +161,7 @@ DEMO_EVENTS = (
         capacity=20,
         fee_text="会員無料、一般500円（資料代）",
         confirmed=14,
+        members=6,
     ),
     DemoEvent(
         slug="iso-seminar-autumn",
@@ -170,6 +188,8 @@ ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて�
         venue=YOKOHAMA,
         capacity=30,
         confirmed=22,
+        members=5,
+        member_pool="corporate",
     ),
     DemoEvent(
         slug="keiei-kenkyukai-252",
@@ -187,6 +207,8 @@ ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて�
         capacity=20,
         fee_text="会員無料、一般500円（資料代）",
         confirmed=17,
+        members=6,
+        cancelled=1,
     ),
     DemoEvent(
         slug="tokkyo-soudankai-autumn",
@@ -207,6 +229,8 @@ ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて�
         end=time(16, 0),
         capacity=8,
         confirmed=6,
+        members=3,
+        member_pool="corporate",
         member_types=(MemberType.corporate, MemberType.general),
     ),
     DemoEvent(
@@ -234,6 +258,8 @@ ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて�
         venue=YOKOHAMA,
         capacity=30,
         confirmed=27,
+        members=4,
+        member_pool="corporate",
     ),
     DemoEvent(
         slug="keiei-kenkyukai-253",
@@ -251,6 +277,8 @@ ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて�
         fee_text="会員無料、一般500円（資料代）",
         confirmed=20,
         waiting=3,
+        members=5,
+        cancelled=1,
     ),
     DemoEvent(
         slug="kojin-kaiin-koryukai",
@@ -271,6 +299,8 @@ ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて�
         is_members_only=True,
         confirmed=9,
         member_types=(MemberType.individual,),
+        members=9,
+        member_pool="individual",
     ),
     DemoEvent(
         slug="tokkyo-soudankai-winter",
@@ -334,6 +364,8 @@ Explanations are given in Japanese and English. English-speaking participants ar
         capacity=40,
         fee_text="2,000円（会員無料）",
         confirmed=11,
+        members=2,
+        member_pool="corporate",
         member_types=(MemberType.corporate, MemberType.general, MemberType.general),
     ),
     DemoEvent(
@@ -436,6 +468,108 @@ Web会議システム（Zoom）を使ったオンライン講演会です。
 )
 
 
+@dataclass(frozen=True)
+class DemoMember:
+    number: str
+    kind: MemberKind
+    #: A company's name and reading; an individual member's come from its person.
+    name: str
+    name_kana: str
+    people: int
+    joined_on: date
+    status: MemberStatus = MemberStatus.active
+    note: str = ""
+
+
+_MEMBER_SURNAMES = (
+    ("青木", "あおき"), ("石川", "いしかわ"), ("上野", "うえの"), ("遠藤", "えんどう"),
+    ("小川", "おがわ"), ("金子", "かねこ"), ("菊地", "きくち"), ("久保", "くぼ"),
+    ("小島", "こじま"), ("斎藤", "さいとう"), ("島田", "しまだ"), ("杉山", "すぎやま"),
+    ("関口", "せきぐち"), ("高野", "たかの"), ("千葉", "ちば"), ("土屋", "つちや"),
+    ("永井", "ながい"), ("西村", "にしむら"), ("野口", "のぐち"), ("原田", "はらだ"),
+    ("平野", "ひらの"), ("藤井", "ふじい"), ("星野", "ほしの"), ("松田", "まつだ"),
+)  # fmt: skip
+_MEMBER_GIVEN_NAMES = (
+    ("明", "あきら"), ("幸子", "さちこ"), ("大輔", "だいすけ"), ("真理", "まり"),
+    ("孝之", "たかゆき"), ("純子", "じゅんこ"), ("博", "ひろし"), ("陽子", "ようこ"),
+    ("正樹", "まさき"), ("久美子", "くみこ"), ("勝", "まさる"), ("裕子", "ゆうこ"),
+    ("進", "すすむ"),
+)  # fmt: skip
+_COMPANY_ROLES = (("", "代表取締役"), ("総務部", "部長"), ("技術部", "主任"))
+
+#: Number, name, reading (without 株式会社 and the like, as the office sorts them),
+#: how many contact people, and the year the company joined (in April, or October).
+_COMPANIES = (
+    ("C-001", "株式会社三浦精機", "みうらせいき", 2, 2009),
+    ("C-002", "横須賀電子工業株式会社", "よこすかでんしこうぎょう", 3, 2008),
+    ("C-003", "有限会社野比製作所", "のびせいさくしょ", 1, 2012),
+    ("C-004", "株式会社金沢文庫技研", "かなざわぶんこぎけん", 2, 2014),
+    ("C-005", "久里浜テクノ株式会社", "くりはまてくの", 1, 2015),
+    ("C-006", "株式会社追浜エンジニアリング", "おっぱまえんじにありんぐ", 2, 2016),
+    ("C-007", "観音崎マリンサービス株式会社", "かんのんざきまりんさーびす", 1, 2017),
+    ("C-008", "株式会社浦賀ドック工芸", "うらがどっくこうげい", 3, 2010),
+    ("C-009", "衣笠建設株式会社", "きぬがさけんせつ", 2, 2011),
+    ("C-010", "株式会社逗子デザイン室", "ずしでざいんしつ", 1, 2019),
+    ("C-011", "三崎水産加工株式会社", "みさきすいさんかこう", 2, 2013),
+    ("C-012", "株式会社葉山ソフトウェア", "はやまそふとうぇあ", 1, 2020),
+    ("C-013", "横浜港北ロジスティクス株式会社", "よこはまこうほくろじすてぃくす", 3, 2018),
+    ("C-014", "株式会社能見台電設", "のうけんだいでんせつ", 1, 2021),
+    ("C-015", "富岡化成株式会社", "とみおかかせい", 1, 2016),
+    ("C-016", "株式会社長井農園", "ながいのうえん", 2, 2022),
+    ("C-017", "大津ハウジング株式会社", "おおつはうじんぐ", 1, 2023),
+    ("C-018", "株式会社光の丘ラボ", "ひかりのおからぼ", 1, 2021),
+    ("C-019", "秋谷印刷株式会社", "あきやいんさつ", 2, 2012),
+)  # fmt: skip
+_NOTES = {
+    "C-002": "年会費は口座振替。",
+    "C-008": "ISO 9001 認証取得を支援（2019年）。",
+    "C-018": "今年度の会費が未納。",
+}
+_LAPSED = ("C-018", "I-027", "I-028")
+_WITHDRAWN = ("I-029",)
+
+
+def _status(number: str) -> MemberStatus:
+    if number in _WITHDRAWN:
+        return MemberStatus.withdrawn
+    return MemberStatus.lapsed if number in _LAPSED else MemberStatus.active
+
+
+DEMO_MEMBERS = tuple(
+    DemoMember(
+        number,
+        MemberKind.corporate,
+        name,
+        kana,
+        people,
+        date(year, 10 if index % 4 == 3 else 4, 1),
+        status=_status(number),
+        note=_NOTES.get(number, ""),
+    )
+    for index, (number, name, kana, people, year) in enumerate(_COMPANIES)
+) + tuple(
+    DemoMember(
+        f"I-{index:03d}",
+        MemberKind.individual,
+        "",
+        "",
+        1,
+        date(2012 + index % 12, index % 12 + 1, 1),
+        status=_status(f"I-{index:03d}"),
+    )
+    for index in range(1, 30)
+)
+
+#: The member whose address `seed-demo` prints for trying the sign-in: active, and not
+#: yet registered for the members-only event, so it can be tried from the start.
+DEMO_SIGN_IN_MEMBER = "I-010"
+#: A contact person who left C-001 (shown as removed on its page).
+_REMOVED_FROM = "C-001"
+#: At an event that has ended, every confirmed person was checked in except every
+#: ``_NO_SHOW_EVERY``-th one.
+_NO_SHOW_EVERY = 6
+
+
 #: Kinds of event that only happen on working days (schools, the office's consultations).
 _WEEKDAY_ONLY = ("school-visit", "consultation")
 
@@ -444,12 +578,20 @@ def database_is_empty() -> bool:
     return (db.session.scalar(select(func.count(Event.id))) or 0) == 0
 
 
-def seed_demo(today: date | None = None) -> int:
-    """Create what is missing of the demo data and commit; returns the number of
-    events created."""
+@dataclass(frozen=True)
+class Seeded:
+    events: int
+    members: int
+
+
+def seed_demo(today: date | None = None) -> Seeded:
+    """Create what is missing of the demo data and commit; returns how many events
+    and members were created."""
     today = today or utcnow().astimezone(TOKYO).date()
     categories = _ensure_categories()
     venues = _ensure_venues()
+    members = _ensure_members()
+    pools = _member_pools()
     existing = set(
         db.session.scalars(select(Event.slug).where(Event.slug.in_(e.slug for e in DEMO_EVENTS)))
     )
@@ -460,10 +602,125 @@ def seed_demo(today: date | None = None) -> int:
         event = _build_event(spec, today, categories, venues)
         db.session.add(event)
         db.session.flush()
-        _add_registrations(event, spec, seed=number)
+        _add_registrations(event, spec, seed=number, pool=_pool_for(spec, pools))
         created += 1
     db.session.commit()
+    return Seeded(events=created, members=members)
+
+
+def sign_in_address() -> str | None:
+    """The address of the demo member's person to try the members' sign-in with."""
+    return db.session.scalar(
+        select(MemberPerson.email)
+        .join(Member, MemberPerson.member_id == Member.id)
+        .where(Member.number == DEMO_SIGN_IN_MEMBER, MemberPerson.is_active.is_(True))
+    )
+
+
+def _ensure_members() -> int:
+    """The demo member list, each member created unless its number exists already.
+    People are numbered across the list so that every name is different."""
+    existing = set(
+        db.session.scalars(select(Member.number).where(Member.number.in_(_demo_numbers())))
+    )
+    person_number = 0
+    created = 0
+    for spec in DEMO_MEMBERS:
+        names = []
+        for _ in range(spec.people + (spec.number == _REMOVED_FROM)):
+            names.append(_member_person_name(person_number))
+            person_number += 1
+        if spec.number not in existing:
+            _add_member(spec, names)
+            created += 1
+    db.session.flush()
     return created
+
+
+def _add_member(spec: DemoMember, names: list[tuple[str, str]]) -> None:
+    """The member and its people; a person past ``spec.people`` has left it."""
+    now = utcnow()
+    # An individual member is its person.
+    individual = spec.kind == MemberKind.individual
+    name, name_kana = names[0] if individual else (spec.name, spec.name_kana)
+    member = Member(
+        number=spec.number,
+        kind=spec.kind,
+        name=name,
+        name_kana=name_kana,
+        status=spec.status,
+        joined_on=spec.joined_on,
+        note=spec.note,
+        withdrawn_at=now - timedelta(days=200) if spec.status == MemberStatus.withdrawn else None,
+    )
+    db.session.add(member)
+    local = _local_part(spec.number)
+    for index, (person_name, person_kana) in enumerate(names):
+        removed = index >= spec.people
+        if spec.kind == MemberKind.corporate:
+            department, title = _COMPANY_ROLES[index % len(_COMPANY_ROLES)]
+            email = f"kaiin-{local}-{index + 1}@example.jp"
+            phone = f"046-810-{spec.number[2:]}{index + 1}"
+        else:
+            department, title = "", ""
+            email = f"kaiin-{local}@example.org"
+            phone = f"046-820-0{spec.number[2:]}"
+        db.session.add(
+            MemberPerson(
+                member=member,
+                name=person_name,
+                name_kana=person_kana,
+                email=email,
+                email_normalized=email,
+                phone=phone,
+                department=department,
+                title=title,
+                is_active=member.is_active and not removed,
+                removed_at=now - timedelta(days=300) if removed else None,
+            )
+        )
+
+
+def _local_part(number: str) -> str:
+    return number.lower().replace("-", "")  # C-001: c001
+
+
+def _demo_numbers() -> list[str]:
+    return [spec.number for spec in DEMO_MEMBERS]
+
+
+def _member_person_name(number: int) -> tuple[str, str]:
+    """Name and reading of the demo list's ``number``-th person; all different for the
+    list's size (the given name moves on by one each round of surnames)."""
+    surname, surname_kana = _MEMBER_SURNAMES[number % len(_MEMBER_SURNAMES)]
+    given_index = (number + number // len(_MEMBER_SURNAMES)) % len(_MEMBER_GIVEN_NAMES)
+    given, given_kana = _MEMBER_GIVEN_NAMES[given_index]
+    return f"{surname} {given}", f"{surname_kana} {given_kana}"
+
+
+def _member_pools() -> dict[str, list[MemberPerson]]:
+    """The active people of the demo members, by kind, in member-number order."""
+    people = db.session.scalars(
+        select(MemberPerson)
+        .join(Member, MemberPerson.member_id == Member.id)
+        .where(Member.number.in_(_demo_numbers()), MemberPerson.is_active.is_(True))
+        .order_by(Member.number, MemberPerson.id)
+    ).all()
+    pools: dict[str, list[MemberPerson]] = {"corporate": [], "individual": []}
+    for person in people:
+        pools[person.member.kind].append(person)
+    mixed = []
+    for pair in zip(pools["corporate"], pools["individual"], strict=False):
+        mixed.extend(pair)
+    pools["any"] = mixed
+    return pools
+
+
+def _pool_for(spec: DemoEvent, pools: dict[str, list[MemberPerson]]) -> list[MemberPerson]:
+    """The members' people who register for an event, from the start of the pool: the
+    first companies and individual members are regulars, seen at most events (and
+    DEMO_SIGN_IN_MEMBER, further down, at none yet)."""
+    return pools[spec.member_pool][: spec.members + spec.cancelled]
 
 
 def _ensure_categories() -> dict[str, Category]:
@@ -528,13 +785,20 @@ def _build_event(
     )
 
 
-def _add_registrations(event: Event, spec: DemoEvent, seed: int) -> None:
+def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[MemberPerson]) -> None:
     """Confirmed people first, then the waiting list in order (positions 1..n), with
-    the event's counters set to match."""
-    registered_at = min(event.starts_at - timedelta(days=3), utcnow())
+    the event's counters set to match; the first ``spec.members`` of them are members'
+    people, and ``spec.cancelled`` more members' people cancelled. At an event that has
+    ended, most confirmed people were checked in."""
+    now = utcnow()
+    registered_at = min(event.starts_at - timedelta(days=3), now)
+    ended = event.ends_at <= now
     for index in range(spec.confirmed + spec.waiting):
         is_waiting = index >= spec.confirmed
-        registration = _person(event, seed, index, spec.member_types)
+        if index < min(spec.members, len(pool)):
+            registration = _member_registration(event, pool[index], spec, index)
+        else:
+            registration = _person(event, seed, index, spec.member_types)
         registration.created_at = registered_at - timedelta(hours=(spec.confirmed - index) * 5)
         if is_waiting:
             registration.status = RegistrationStatus.waiting
@@ -542,10 +806,45 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int) -> None:
         else:
             registration.status = RegistrationStatus.confirmed
             registration.confirmed_at = registration.created_at
+            if ended and index % _NO_SHOW_EVERY != _NO_SHOW_EVERY - 1:
+                registration.checked_in_at = event.starts_at + timedelta(minutes=index % 15)
+        db.session.add(registration)
+    for index, person in enumerate(pool[spec.members :]):
+        registration = _member_registration(event, person, spec, spec.members + index)
+        registration.created_at = registered_at - timedelta(days=4, hours=index)
+        registration.status = RegistrationStatus.cancelled
+        registration.cancelled_at = registration.created_at + timedelta(days=2)
         db.session.add(registration)
     event.confirmed_count = spec.confirmed
     event.waiting_count = spec.waiting
     db.session.flush()
+
+
+def _member_registration(
+    event: Event, person: MemberPerson, spec: DemoEvent, index: int
+) -> Registration:
+    """A member's person's registration: made signed in (always so for a members-only
+    event), or with the public form and matched by address."""
+    member = person.member
+    signed_in = spec.is_members_only or index % 2 == 0
+    registration = Registration(
+        event=event,
+        name=person.name,
+        name_kana=person.name_kana,
+        email=person.email,
+        email_normalized=person.email_normalized,
+        organization=member.name if member.kind == MemberKind.corporate else "",
+        job_title=person.title,
+        phone=person.phone,
+        member_type=MemberType(member.kind),
+        locale="ja",
+        source="web",
+        token_salt=new_token_salt(),
+        member_person_id=person.id,
+        member_link=MemberLink.verified if signed_in else MemberLink.matched,
+    )
+    registration.token_hash = hash_token(personal_token(registration))
+    return registration
 
 
 def _person(

@@ -317,8 +317,17 @@ def reactivate_member(member_id: int) -> Member:
     one of their addresses now belongs to a person of another active member)."""
     with write_transaction():
         member = get_member(member_id)
+        # Locked, so that a purge of its personal data running now is seen (members.purge).
+        db.session.refresh(member, with_for_update=True)
         if member.status == MemberStatus.active:
             raise Conflict(_l("This member is already active."))
+        if any(person.personal_data_purged_at for person in member.current_people):
+            raise Conflict(
+                _l(
+                    "This member's personal data has been deleted, so it cannot be made "
+                    "active again. Please add it as a new member."
+                )
+            )
         before = _member_snapshot(member)
         member.status = MemberStatus.active
         member.withdrawn_at = None

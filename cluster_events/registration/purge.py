@@ -1,7 +1,8 @@
 """Deleting the personal data of old events (Japan's Act on the Protection of Personal
 Information): for one ended event from the console, or for every event that ended
 long enough ago with `flask --app cluster_events purge-personal-data --older-than N`
-(for cron).
+(for cron; the command is in cli.py, which also runs members.purge). A member's
+purge uses ``purge_registrations`` for the registrations linked to its people.
 
 Every copy goes: the registrations themselves, every email in the outbox about the
 event or its registrants (sent or not: bodies carry names, organizer messages the
@@ -16,13 +17,11 @@ of the fields it changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import click
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import and_, exists, or_, select
 
@@ -157,6 +156,34 @@ def _purge(event_id: int, now: datetime) -> PurgeCounts:
     return counts
 
 
+def purge_registrations(registration_ids: Collection[int], now: datetime) -> PurgeCounts:
+    """Some registrations of ended events, with their emails and audit entries (not the
+    rest of their events'): for a member's purge. Call it inside a transaction that
+    locked each of their events; a registration already purged is left as it is."""
+    counts = PurgeCounts()
+    if not registration_ids:
+        return counts
+    registrations = db.session.scalars(
+        select(Registration)
+        .where(Registration.id.in_(registration_ids))
+        .order_by(Registration.id)
+        .with_for_update()
+    ).all()
+    for registration in registrations:
+        if registration.personal_data_purged_at is None:
+            _blank_registration(registration, now)
+            counts.registrations += 1
+    counts.emails = blank_messages(OutboxMessage.registration_id.in_(registration_ids))
+    counts.audit_entries = scrub_audit_entries(
+        and_(
+            AuditLogEntry.target_type == "registration",
+            AuditLogEntry.target_id.in_(registration_ids),
+        ),
+        _personal_keys,
+    )
+    return counts
+
+
 def _blank_registration(registration: Registration, now: datetime) -> None:
     registration.name = PURGED_MARKER
     registration.name_kana = ""
@@ -174,7 +201,12 @@ def _purge_outbox(event_id: int, registration_ids: list[int]) -> int:
     about = OutboxMessage.event_id == event_id
     if registration_ids:
         about = or_(about, OutboxMessage.registration_id.in_(registration_ids))
-    messages = db.session.scalars(select(OutboxMessage).where(about)).all()
+    return blank_messages(about)
+
+
+def blank_messages(where: Any) -> int:
+    """Blank every outbox row ``where`` selects (see ``_purge_outbox``); how many."""
+    messages = db.session.scalars(select(OutboxMessage).where(where)).all()
     for message in messages:
         message.recipient = PURGED_ADDRESS
         message.subject = PURGED_MARKER
@@ -200,9 +232,17 @@ def _purge_audit(event_id: int, registration_ids: list[int]) -> int:
                 AuditLogEntry.target_id.in_(registration_ids),
             ),
         )
+    return scrub_audit_entries(about, _personal_keys)
+
+
+def scrub_audit_entries(
+    where: Any, personal_keys: Callable[[AuditLogEntry], Callable[[str], bool]]
+) -> int:
+    """Replace with the marker every value of the entries ``where`` selects whose key
+    ``personal_keys(entry)`` calls personal; returns how many entries changed."""
     changed = 0
-    for entry in db.session.scalars(select(AuditLogEntry).where(about)):
-        personal = _personal_keys(entry)
+    for entry in db.session.scalars(select(AuditLogEntry).where(where)):
+        personal = personal_keys(entry)
         before, after = _scrub(entry.before, personal), _scrub(entry.after, personal)
         if before != (entry.before or {}) or after != (entry.after or {}):
             # New dicts: SQLAlchemy notices a change to a JSON column only on assignment.
@@ -224,24 +264,3 @@ def _scrub(values: dict[str, Any] | None, personal: Callable[[str], bool]) -> di
         key: PURGED_MARKER if personal(key) and value not in (None, "") else value
         for key, value in (values or {}).items()
     }
-
-
-@click.command("purge-personal-data")
-@click.option(
-    "--older-than",
-    "days",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Days since the event ended (default: PERSONAL_DATA_RETENTION_DAYS).",
-)
-def purge_personal_data_command(days: int | None) -> None:
-    """Delete every copy of the personal data of registrants of events that ended more
-    than N days ago (registrations, emails, audit entries); statuses and counts stay for
-    statistics."""
-    if days is None:
-        days = current_app.config["PERSONAL_DATA_RETENTION_DAYS"]
-    events, registrations = purge_older_than(days)
-    click.echo(
-        f"Purged the personal data of {registrations} registrations "
-        f"of {events} events that ended more than {days} days ago."
-    )

@@ -51,6 +51,7 @@ ACTION_LABELS = {
     "member_person.add": _l("Contact person added"),
     "member_person.update": _l("Contact person changed"),
     "member_person.remove": _l("Contact person removed"),
+    "member.purge_personal_data": _l("Member's personal data deleted"),
 }
 
 

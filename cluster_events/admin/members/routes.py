@@ -20,8 +20,9 @@ from cluster_events.admin.members.forms import (
     PersonForm,
 )
 from cluster_events.errors import NotFound, ServiceError, flash_error, show_on_form
-from cluster_events.members import queries, services
+from cluster_events.members import attendance, queries, services
 from cluster_events.members.services import PERSON_FIELDS, PersonData
+from cluster_events.registration.labels import STATUS_LABELS as REGISTRATION_STATUS_LABELS
 
 FIRST_PERSON_PREFIX = "people-0-"
 
@@ -86,8 +87,14 @@ def members() -> Any:
         kind=form.kind.data or None if valid else None,
         status=form.status.data or None if valid else None,
     )
+    year, attended = attendance.attended_this_year()
     return render_template(
-        "admin/members/list.html", members=members, form=form, status_labels=STATUS_LABELS
+        "admin/members/list.html",
+        members=members,
+        form=form,
+        status_labels=STATUS_LABELS,
+        year=year,
+        attended=attended,
     ), (200 if valid else 400)
 
 
@@ -97,6 +104,9 @@ def member_detail(member_id: int) -> str:
     return render_template(
         "admin/members/detail.html",
         member=member,
+        history=attendance.member_attendance(member),
+        attendance_labels=attendance.ATTENDANCE_LABELS,
+        registration_status_labels=REGISTRATION_STATUS_LABELS,
         form=ConfirmForm(),
         status_labels=STATUS_LABELS,
     )
