@@ -6,10 +6,13 @@ exports telling verified, matched, self-declared and non-members apart."""
 
 from __future__ import annotations
 
+import csv
 import html as html_module
+import io
 import re
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from cluster_events.extensions import db
@@ -23,7 +26,7 @@ from cluster_events.models import (
     Registration,
     RegistrationStatus,
 )
-from cluster_events.registration import services
+from cluster_events.registration import attendees, services
 from cluster_events.registration.services import MemberSignInEnded, RegistrationDetails
 from tests.factories import make_event, make_registration
 from tests.members import first_person, make_member, sign_in_member
@@ -390,3 +393,184 @@ def test_an_organizers_sign_up_by_hand_is_matched_by_address_too(
     [registration] = registrations()
     assert registration.member_link == MemberLink.matched
     assert registration.member_type == MemberType.corporate
+
+
+def test_the_office_changing_an_address_links_again(app, corporate, public_event):
+    registration = make_registration(public_event, email="other@example.org")
+    db.session.commit()
+    contact = dict(
+        name=registration.name,
+        name_kana=registration.name_kana,
+        organization="",
+        job_title="",
+        phone="",
+        member_type="general",
+    )
+    with app.test_request_context():
+        attendees.update_contact(
+            public_event.id,
+            registration.id,
+            services.ContactDetails(email="aoki@example.org", **contact),
+        )
+    assert registrations()[0].member_link == MemberLink.matched
+    with app.test_request_context():
+        attendees.update_contact(
+            public_event.id,
+            registration.id,
+            services.ContactDetails(email="someone@example.org", **contact),
+        )
+    [registration] = registrations()
+    assert registration.member_link == MemberLink.none and registration.member_person_id is None
+
+
+# --- the office's attendee list and exports ----------------------------------------------------
+
+
+@pytest.fixture
+def four_kinds(app, client, corporate, individual, public_event):
+    """One registration of each kind: verified (signed in), matched (by address),
+    self-declared (ticked corporate member, not on the list) and a non-member."""
+    sign_in_member(client, first_person(individual))
+    client.post(
+        "/events/open-seminar/register",
+        data={**MEMBER_FORM, "name": "久里浜 花子", "name_kana": "くりはま はなこ"},
+    )
+    anonymous = client.application.test_client()
+    anonymous.post(
+        "/events/open-seminar/register",
+        data=public_form(name="青木 一郎", name_kana="あおき", email="AOKI@example.org"),
+    )
+    anonymous.post(
+        "/events/open-seminar/register",
+        data=public_form(
+            name="浦賀 次郎",
+            name_kana="うらが じろう",
+            email="uraga@example.jp",
+            member_type="corporate",
+            organization="浦賀製作所",
+        ),
+    )
+    anonymous.post(
+        "/events/open-seminar/register",
+        data=public_form(name="野比 三郎", name_kana="のび さぶろう", email="nobi@example.jp"),
+    )
+    kinds = {r.name: attendees.membership_of(r) for r in registrations()}
+    assert kinds == {
+        "久里浜 花子": attendees.Membership.verified,
+        "青木 一郎": attendees.Membership.matched,
+        "浦賀 次郎": attendees.Membership.declared,
+        "野比 三郎": attendees.Membership.general,
+    }
+    return public_event
+
+
+def _listed_names(page: str) -> list[str]:
+    return re.findall(r'attendee-name"><a href="[^"]+">([^<]+)</a>', page)
+
+
+def test_the_attendee_list_shows_each_kind_and_links_members(four_kinds, logged_in_client):
+    client = logged_in_client()
+    url = f"/admin/events/{four_kinds.id}/attendees?lang=ja"
+    page = client.get(url).get_data(as_text=True)
+    rows = {name: row for row in page.split("<tr>")[2:] for name in _listed_names(row)}
+    assert "会員（ログインして申込み）" in rows["久里浜 花子"]
+    assert "会員（アドレスが名簿と一致）" in rows["青木 一郎"]
+    assert "会員と自己申告（名簿では未確認）" in rows["浦賀 次郎"]
+    assert "会員（" not in rows["野比 三郎"] and "自己申告" not in rows["野比 三郎"]
+    individual_id = first_person_member_id("hanako@example.jp")
+    corporate_id = first_person_member_id("aoki@example.org")
+    assert f'href="/admin/members/{individual_id}"' in rows["久里浜 花子"]
+    assert "会員番号 I-201" in rows["久里浜 花子"]
+    assert f'href="/admin/members/{corporate_id}"' in rows["青木 一郎"]
+    assert "/admin/members/" not in rows["浦賀 次郎"] + rows["野比 三郎"]
+    assert '<select id="membership" name="membership">' in page
+
+
+def first_person_member_id(email: str) -> int:
+    from cluster_events.models import MemberPerson
+
+    return db.session.scalar(select(MemberPerson.member_id).where(MemberPerson.email == email))
+
+
+@pytest.mark.parametrize(
+    ("membership", "expected"),
+    [
+        ("verified", ["久里浜 花子"]),
+        ("matched", ["青木 一郎"]),
+        ("declared", ["浦賀 次郎"]),
+        ("general", ["野比 三郎"]),
+        ("nonsense", ["青木 一郎", "浦賀 次郎", "久里浜 花子", "野比 三郎"]),
+    ],
+)
+def test_the_membership_filter(four_kinds, logged_in_client, membership, expected):
+    client = logged_in_client()
+    response = client.get(
+        f"/admin/events/{four_kinds.id}/attendees", query_string={"membership": membership}
+    )
+    assert response.status_code == 200
+    assert _listed_names(response.get_data(as_text=True)) == expected
+
+
+def test_the_member_type_filter_follows_the_membership(four_kinds, logged_in_client):
+    client = logged_in_client()
+    url = f"/admin/events/{four_kinds.id}/attendees"
+    corporate = client.get(url, query_string={"member_type": "corporate"}).get_data(as_text=True)
+    # 青木 ticked "general" but their address is a corporate member's.
+    assert _listed_names(corporate) == ["青木 一郎", "浦賀 次郎"]
+    both = client.get(url, query_string={"member_type": "corporate", "membership": "matched"})
+    assert _listed_names(both.get_data(as_text=True)) == ["青木 一郎"]
+
+
+def test_the_attendee_page_says_how_membership_is_known(four_kinds, logged_in_client):
+    client = logged_in_client()
+    matched = next(r for r in registrations() if r.name == "青木 一郎")
+    page = client.get(f"/admin/events/{four_kinds.id}/attendees/{matched.id}?lang=ja").get_data(
+        as_text=True
+    )
+    assert "会員の確認" in page and "会員（アドレスが名簿と一致）" in page
+    assert f'href="/admin/members/{first_person_member_id("aoki@example.org")}"' in page
+
+
+def test_exports_have_the_membership_and_the_member_number(four_kinds, logged_in_client):
+    client = logged_in_client()
+    data = client.get(f"/admin/events/{four_kinds.id}/attendees.csv?lang=ja").data
+    header, *rows = csv.reader(io.StringIO(data.decode("utf-8-sig")))
+    assert "会員の確認" in header and "会員番号" in header
+    by_name = {row[header.index("氏名")]: dict(zip(header, row, strict=True)) for row in rows}
+    assert by_name["久里浜 花子"]["会員の確認"] == "会員（ログインして申込み）"
+    assert by_name["久里浜 花子"]["会員番号"] == "I-201"
+    assert by_name["青木 一郎"]["会員の確認"] == "会員（アドレスが名簿と一致）"
+    assert by_name["青木 一郎"]["会員番号"] == "C-101"
+    assert by_name["浦賀 次郎"]["会員の確認"] == "会員と自己申告（名簿では未確認）"
+    assert by_name["浦賀 次郎"]["会員番号"] == ""
+    assert by_name["野比 三郎"]["会員の確認"] == "一般"
+
+    workbook = load_workbook(
+        io.BytesIO(client.get(f"/admin/events/{four_kinds.id}/attendees.xlsx?lang=ja").data)
+    )
+    sheet_rows = list(workbook.active.iter_rows(values_only=True))
+    xlsx_header = list(sheet_rows[0])
+    numbers = {
+        row[xlsx_header.index("氏名")]: row[xlsx_header.index("会員番号")] for row in sheet_rows[1:]
+    }
+    assert numbers["久里浜 花子"] == "I-201" and numbers["青木 一郎"] == "C-101"
+
+
+def test_linked_rows_cost_no_query_each(four_kinds, logged_in_client, count_queries, app):
+    client = logged_in_client()
+    url = f"/admin/events/{four_kinds.id}/attendees"
+    db.session.commit()
+    with count_queries() as few:
+        assert client.get(url).status_code == 200
+    for number in range(10):
+        member = make_member(number=f"Q-{number}", people=[_person(f"q{number}@example.org")])
+        services.register(
+            four_kinds.id,
+            RegistrationDetails(name="会員", name_kana="かいん", email=f"q{number}@example.org"),
+            member_person_id=first_person(member).id,
+            notify=False,
+        )
+    db.session.commit()
+    with count_queries() as many:
+        assert client.get(url).status_code == 200
+    assert many.count == few.count, many.statements
