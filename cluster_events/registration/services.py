@@ -19,6 +19,7 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from cluster_events import audit
 from cluster_events.database import utcnow
@@ -296,7 +297,12 @@ def _signed_in_person(person_id: int | None) -> MemberPerson | None:
     or removed since the session was checked signs up as nobody (refused)."""
     if person_id is None:
         return None
-    person = db.session.get(MemberPerson, person_id)
+    person = db.session.scalars(
+        select(MemberPerson)
+        .options(joinedload(MemberPerson.member))
+        .where(MemberPerson.id == person_id)
+        .execution_options(populate_existing=True)
+    ).first()
     if (
         person is None
         or not person.is_active
