@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    and_,
     select,
     text,
 )
@@ -176,15 +178,34 @@ class Event(Base):
         return f"{uuid.uuid4()}@{domain}"
 
     @classmethod
-    def publicly_listed(cls) -> Select[tuple[Event]]:
-        """What the public may see: published or cancelled, never drafts; members-only
-        events stay hidden. Category and venue come in the same query."""
+    def visible_where(cls, viewer_is_member: bool) -> ColumnElement[bool]:
+        """Who may see an event outside the console, the one rule for every list, page
+        and feed: published or cancelled events, never drafts; members-only events only
+        for a signed-in member."""
+        clause = cls.status.in_([EventStatus.published, EventStatus.cancelled])
+        if not viewer_is_member:
+            clause = and_(clause, cls.is_members_only.is_(False))
+        return clause
+
+    def is_visible_to(self, viewer_is_member: bool) -> bool:
+        """``visible_where`` for one event already loaded."""
+        if self.status not in (EventStatus.published, EventStatus.cancelled):
+            return False
+        return viewer_is_member or not self.is_members_only
+
+    @classmethod
+    def listed_for(cls, viewer_is_member: bool) -> Select[tuple[Event]]:
+        """The events this viewer may see, with category and venue in the same query."""
         return (
             select(cls)
             .options(joinedload(cls.category), joinedload(cls.venue))
-            .where(cls.status.in_([EventStatus.published, EventStatus.cancelled]))
-            .where(cls.is_members_only.is_(False))
+            .where(cls.visible_where(viewer_is_member))
         )
+
+    @classmethod
+    def publicly_listed(cls) -> Select[tuple[Event]]:
+        """What anyone may see (no members-only events): ``listed_for(False)``."""
+        return cls.listed_for(viewer_is_member=False)
 
     @property
     def is_published(self) -> bool:

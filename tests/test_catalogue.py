@@ -144,7 +144,10 @@ def test_members_only_events_are_hidden(app, client):
     assert "個人会員交流会" not in page(client, "/")
     assert "個人会員交流会" not in page(client, "/categories/exchange")
     assert "個人会員交流会" not in page(client, "/", query_string={"q": "交流会"})
-    assert client.get(f"/events/{members.slug}").status_code == 404
+    # Its page says only that it is for members (tests/test_members_only_events.py).
+    response = client.get(f"/events/{members.slug}")
+    assert response.status_code == 403
+    assert "個人会員交流会" not in response.get_data(as_text=True)
 
 
 def test_cancelled_events_stay_visible_marked_cancelled(app, client):
@@ -395,7 +398,8 @@ NOW = datetime(YEAR, 1, 1, 3, 0, tzinfo=UTC)
             RegistrationState.cancelled,
         ),
         ({"accepts_registrations": False}, RegistrationState.not_accepting),
-        ({"is_members_only": True}, RegistrationState.not_accepting),
+        # Who may sign up (a signed-in member) is registration.services' rule.
+        ({"is_members_only": True}, RegistrationState.open),
         ({"registration_opens_at": NOW + timedelta(minutes=1)}, RegistrationState.not_yet_open),
         ({"registration_opens_at": NOW}, RegistrationState.open),
         ({"registration_closes_at": NOW}, RegistrationState.closed),

@@ -263,7 +263,8 @@ def test_honeypot_pretends_success_and_stores_nothing(client):
     ("values", "status", "message"),
     [
         ({"status": EventStatus.draft}, 404, "ページが見つかりません"),
-        ({"is_members_only": True}, 404, "ページが見つかりません"),
+        # Only a signed-in member may (tests/test_member_registration.py).
+        ({"is_members_only": True}, 403, "この催しは会員限定です"),
         ({"status": EventStatus.cancelled}, 409, "この催しは中止になりました"),
         ({"starts_at": utcnow() - timedelta(days=1)}, 409, "受付は終了しました"),
         ({"registration_closes_at": utcnow() - timedelta(hours=1)}, 409, "受付は終了しました"),

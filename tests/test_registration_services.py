@@ -239,7 +239,8 @@ def test_organizer_cancel_is_audited_and_quiet_but_the_promoted_are_told(app):
     [
         ({"status": EventStatus.draft}, "draft"),
         ({"status": EventStatus.cancelled}, "cancelled"),
-        ({"is_members_only": True}, "not_accepting"),
+        # A members-only event refuses anyone not signed in with MembersOnlyEvent (403):
+        # tests/test_member_registration.py.
         ({"accepts_registrations": False}, "not_accepting"),
         ({"starts_at": utcnow() - timedelta(hours=1)}, "closed"),
         ({"registration_closes_at": utcnow() - timedelta(minutes=1)}, "closed"),

@@ -11,7 +11,7 @@ from sqlalchemy.orm import contains_eager
 
 from cluster_events.database import UTCDateTime, utcnow
 from cluster_events.extensions import db
-from cluster_events.models import Category, Event, EventStatus, Venue
+from cluster_events.models import Category, Event, Venue
 
 #: Feeds reach this far back, so a subscriber still sees last season's events.
 FEED_DAYS_BACK = 180
@@ -22,10 +22,9 @@ def feed_window_start(now: datetime | None = None) -> datetime:
 
 
 def _public_feed_filter(query: Select, *, by_category: bool) -> Select:
-    query = (
-        query.where(Event.status.in_([EventStatus.published, EventStatus.cancelled]))
-        .where(Event.is_members_only.is_(False))
-        .where(Event.starts_at >= bindparam("since", type_=UTCDateTime()))
+    # Public feeds: never a members-only event (the one rule, Event.visible_where).
+    query = query.where(Event.visible_where(viewer_is_member=False)).where(
+        Event.starts_at >= bindparam("since", type_=UTCDateTime())
     )
     if by_category:
         query = query.where(Event.category_id == bindparam("category_id"))
@@ -149,7 +148,8 @@ def feed_events(category: Category | None, since: datetime) -> list[Event]:
 
 
 def public_event_for_ics(slug: str) -> Event | None:
-    """One published or cancelled public event with its category and venue, in one query.
+    """One published or cancelled public event with its category and venue, in one query;
+    a members-only event is not found (its page is for signed-in members only).
     Unlike the feeds there is no time window: an old event's page still offers its file."""
     query = (
         select(Event)
@@ -157,8 +157,7 @@ def public_event_for_ics(slug: str) -> Event | None:
         .outerjoin(Event.venue)
         .options(contains_eager(Event.category), contains_eager(Event.venue))
         .where(Event.slug == slug)
-        .where(Event.status.in_([EventStatus.published, EventStatus.cancelled]))
-        .where(Event.is_members_only.is_(False))
+        .where(Event.visible_where(viewer_is_member=False))
     )
     return db.session.scalars(query).first()
 

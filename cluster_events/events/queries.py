@@ -38,11 +38,16 @@ _SEARCHED_COLUMNS = (
 
 
 def upcoming_events(
-    category: Category | None = None, search: str = "", now: datetime | None = None
+    category: Category | None = None,
+    search: str = "",
+    now: datetime | None = None,
+    *,
+    viewer_is_member: bool = False,
 ) -> list[Event]:
-    """Events not yet over, soonest first (an event under way still shows)."""
+    """Events not yet over, soonest first (an event under way still shows); members-only
+    events too when the viewer is a signed-in member."""
     now = now or utcnow()
-    query = Event.publicly_listed().where(Event.ends_at >= now)
+    query = Event.listed_for(viewer_is_member).where(Event.ends_at >= now)
     if category is not None:
         query = query.where(Event.category_id == category.id)
     if search:
@@ -80,10 +85,12 @@ def group_by_month(events: list[Event]) -> list[MonthGroup]:
     return groups
 
 
-def past_events(page: int, per_page: int, now: datetime | None = None) -> tuple[list[Event], int]:
+def past_events(
+    page: int, per_page: int, now: datetime | None = None, *, viewer_is_member: bool = False
+) -> tuple[list[Event], int]:
     """One page of past events, newest first, and the total count."""
     now = now or utcnow()
-    base = Event.publicly_listed().where(Event.ends_at < now)
+    base = Event.listed_for(viewer_is_member).where(Event.ends_at < now)
     total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = db.session.scalars(
         base.order_by(Event.starts_at.desc(), Event.id.desc())

@@ -1,5 +1,6 @@
 """One event's attendee list as the office works on it: find, count, sort, correct
-contact details, keep notes.
+contact details, keep notes; and what the office knows of each registrant's membership
+(signed in, matched by address, self-declared or none).
 
 Seats and waiting positions are changed only by ``registration.services``
 (register, cancel, promote); the functions here change what a registration says,
@@ -14,21 +15,72 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from cluster_events.audit import record_change, snapshot
 from cluster_events.errors import Conflict, NotFound
 from cluster_events.extensions import db
-from cluster_events.models import MemberType, Registration, RegistrationStatus
+from cluster_events.models import (
+    MemberLink,
+    MemberPerson,
+    MemberType,
+    Registration,
+    RegistrationStatus,
+)
 from cluster_events.registration.labels import CONTACT_FIELDS
-from cluster_events.registration.services import ContactDetails, checked_email
+from cluster_events.registration.services import ContactDetails, checked_email, relink_by_address
 from cluster_events.text import katakana_to_hiragana, normalise_input
 from cluster_events.transactions import write_transaction
 
 
 class RegistrationNotInEvent(NotFound):
     """A registration id taken from another event (or none at all)."""
+
+
+class Membership(enum.StrEnum):
+    """What the office knows of a registrant's membership."""
+
+    #: Registered while signed in as a member (``MemberLink.verified``).
+    verified = "verified"
+    #: A public registration whose address is a member's person's (``MemberLink.matched``).
+    matched = "matched"
+    #: Ticked corporate or individual member on the form, not linked to the member list.
+    declared = "declared"
+    #: A non-member, not linked.
+    general = "general"
+
+
+def membership_of(registration: Registration) -> Membership:
+    if registration.member_link == MemberLink.verified:
+        return Membership.verified
+    if registration.member_link == MemberLink.matched:
+        return Membership.matched
+    if registration.member_type != MemberType.general:
+        return Membership.declared
+    return Membership.general
+
+
+def membership_labels() -> dict[str, str]:
+    """The words for ``Membership``, in the current language (once per page or file)."""
+    return {
+        Membership.verified.value: _("Member (signed in)"),
+        Membership.matched.value: _("Member (matched by email address)"),
+        Membership.declared.value: _("Self-declared member (not checked)"),
+        Membership.general.value: _("Non-member"),
+    }
+
+
+def _membership_clause(membership: Membership) -> Any:
+    if membership == Membership.verified:
+        return Registration.member_link == MemberLink.verified
+    if membership == Membership.matched:
+        return Registration.member_link == MemberLink.matched
+    unlinked = Registration.member_link == MemberLink.none
+    if membership == Membership.declared:
+        return and_(unlinked, Registration.member_type != MemberType.general)
+    return and_(unlinked, Registration.member_type == MemberType.general)
 
 
 class SortOrder(enum.StrEnum):
@@ -44,6 +96,7 @@ class AttendeeFilter:
     query: str = ""
     status: RegistrationStatus | None = None
     member_type: MemberType | None = None
+    membership: Membership | None = None
     sort: SortOrder = SortOrder.kana
 
 
@@ -91,11 +144,19 @@ def normalise_query(query: str) -> str:
 
 
 def list_attendees(event_id: int, attendee_filter: AttendeeFilter) -> list[Registration]:
-    statement = select(Registration).where(Registration.event_id == event_id)
+    """The event's registrations, each with its member's person and member loaded in the
+    same query (the list links them)."""
+    statement = (
+        select(Registration)
+        .options(joinedload(Registration.member_person).joinedload(MemberPerson.member))
+        .where(Registration.event_id == event_id)
+    )
     if attendee_filter.status is not None:
         statement = statement.where(Registration.status == attendee_filter.status)
     if attendee_filter.member_type is not None:
         statement = statement.where(Registration.member_type == attendee_filter.member_type)
+    if attendee_filter.membership is not None:
+        statement = statement.where(_membership_clause(attendee_filter.membership))
     if needle := normalise_query(attendee_filter.query):
         statement = statement.where(
             or_(
@@ -143,7 +204,9 @@ def update_contact(event_id: int, registration_id: int, details: ContactDetails)
             before = snapshot(registration, CONTACT_FIELDS)
             for name in CONTACT_FIELDS:
                 setattr(registration, name, getattr(details, name))
-            registration.email_normalized = details.email.lower()
+            if registration.email_normalized != details.email.lower():
+                registration.email_normalized = details.email.lower()
+                relink_by_address(registration)
             db.session.flush()
             record_change(
                 "registration.edit",

@@ -22,6 +22,7 @@ from openpyxl.utils import get_column_letter
 
 from cluster_events.audit import record_change
 from cluster_events.models import Event, Registration
+from cluster_events.registration.attendees import membership_labels, membership_of
 from cluster_events.registration.labels import (
     LANGUAGE_NAMES,
     MEMBER_TYPE_LABELS,
@@ -70,6 +71,8 @@ def columns() -> list[Column]:
         Column(_("Email address"), "email"),
         Column(_("Phone number"), "phone"),
         Column(_("Member type"), "member_type"),
+        Column(_("Membership check"), "membership"),
+        Column(_("Member number"), "member_number"),
         Column(_("Remarks"), "remarks"),
         Column(_("Language of the emails"), "locale"),
         Column(_("Registration status"), "status"),
@@ -89,6 +92,7 @@ def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
     statuses = translated(STATUS_LABELS)
     member_types = translated(MEMBER_TYPE_LABELS)
     sources = translated(SOURCE_LABELS)
+    memberships = membership_labels()
     rows: list[list[object]] = []
     for number, registration in enumerate(registrations, start=1):
         values: dict[str, object] = {
@@ -100,6 +104,8 @@ def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
             "email": registration.email,
             "phone": registration.phone,
             "member_type": member_types.get(registration.member_type, registration.member_type),
+            "membership": memberships[membership_of(registration)],
+            "member_number": _member_number(registration),
             "remarks": registration.remarks,
             "locale": LANGUAGE_NAMES.get(registration.locale, registration.locale),
             "status": statuses.get(registration.status, registration.status),
@@ -112,6 +118,12 @@ def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
         }
         rows.append([values[key] for key in keys])
     return rows
+
+
+def _member_number(registration: Registration) -> str:
+    """The linked member's 会員番号 (the list loads the member with the registration)."""
+    person = registration.member_person
+    return person.member.number if person is not None else ""
 
 
 def _local(value: datetime | None) -> datetime | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from cluster_events.forms import EmailAddress, Form
-from cluster_events.models import MemberType
+from cluster_events.models import MemberKind, MemberPerson, MemberType
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.services import INVALID_EMAIL_MESSAGE, RegistrationDetails
 from cluster_events.text import (
@@ -115,3 +116,48 @@ class RegistrationForm(Form):
             remarks=self.remarks.data or "",
             locale=locale,
         )
+
+
+class MemberRegistrationForm(RegistrationForm):
+    """The form of a signed-in member, filled in from their person record. The address
+    and the membership are theirs, not the form's: the fields are left out (the page
+    shows them read-only) and the values come from ``person``, so the link to the
+    member means something. The other fields may be changed for this sign-up."""
+
+    email = None
+    member_type = None
+
+    def __init__(self, *args: Any, person: MemberPerson, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.person = person
+
+    @classmethod
+    def prefilled(cls, person: MemberPerson) -> MemberRegistrationForm:
+        """The form as the event page first shows it."""
+        return cls(formdata=None, data=prefilled_values(person), person=person)
+
+    def details(self, locale: str) -> RegistrationDetails:
+        return RegistrationDetails(
+            name=self.name.data,
+            name_kana=katakana_to_hiragana(self.name_kana.data),
+            email=self.person.email,
+            organization=self.organization.data or "",
+            job_title=self.title.data or "",
+            phone=self.phone.data or "",
+            member_type=self.person.member.kind,
+            remarks=self.remarks.data or "",
+            locale=locale,
+        )
+
+
+def prefilled_values(person: MemberPerson) -> dict[str, str]:
+    """What a signed-in member's form starts with: their person record, and for a
+    corporate member the company's name as the organization."""
+    member = person.member
+    return {
+        "name": person.name,
+        "name_kana": person.name_kana,
+        "organization": member.name if member.kind == MemberKind.corporate else "",
+        "title": person.title,
+        "phone": person.phone,
+    }

@@ -1,14 +1,18 @@
-"""Registration form, confirmation and personal link pages."""
+"""Registration form, confirmation and personal link pages.
+
+The sign-up POST is routed by ``events.routes`` (``sign_up`` here does the work): that
+package knows who is signed in as a member, and this one must not import ``members``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -20,13 +24,11 @@ from flask import (
 from flask_babel import gettext as _
 
 from cluster_events.errors import ServiceError
-from cluster_events.extensions import limiter
 from cluster_events.i18n import current_locale
-from cluster_events.models import Event, Registration, RegistrationStatus
+from cluster_events.models import Event, MemberPerson, Registration, RegistrationStatus
 from cluster_events.registration import services, tokens
-from cluster_events.registration.forms import RegistrationForm
+from cluster_events.registration.forms import MemberRegistrationForm, RegistrationForm
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
-from cluster_events.registration.queries import public_event_by_slug
 from cluster_events.registration.status import RegistrationState, can_register, registration_state
 from cluster_events.security_headers import token_in_url
 
@@ -37,10 +39,6 @@ SESSION_KEY = "registration_ids"
 SESSION_KEEP = 20
 
 
-def _rate_limit() -> str:
-    return current_app.config["REGISTRATION_RATE_LIMIT"]
-
-
 @dataclass(frozen=True)
 class RegistrationPanel:
     """What the event page shows about signing up."""
@@ -49,6 +47,13 @@ class RegistrationPanel:
     state: RegistrationState
     can_register: bool
     form: RegistrationForm | None
+    #: The signed-in member the form is filled in for, or None.
+    person: MemberPerson | None = None
+
+    @property
+    def member_type_label(self) -> str:
+        """The membership shown (read-only) on a signed-in member's form."""
+        return str(MEMBER_TYPE_LABELS[self.person.member.kind]) if self.person else ""
 
 
 @bp.app_context_processor
@@ -56,20 +61,30 @@ def _panel_helper() -> dict[str, object]:
     return {"registration_panel": registration_panel}
 
 
-def registration_panel(event: Event, form: RegistrationForm | None = None) -> RegistrationPanel:
-    """For the event page; ``form`` is a submitted form to show again with its errors."""
+def registration_panel(
+    event: Event, form: RegistrationForm | None = None, person: MemberPerson | None = None
+) -> RegistrationPanel:
+    """For the event page; ``form`` is a submitted form to show again with its errors,
+    ``person`` the signed-in member (the view knows; this package does not ask)."""
     state = registration_state(event)
-    open_now = can_register(state)
+    open_now = can_register(state) and (person is not None or not event.is_members_only)
     if form is None and open_now:
-        form = RegistrationForm(formdata=None)
-    return RegistrationPanel(event, state, open_now, form)
+        form = (
+            MemberRegistrationForm.prefilled(person)
+            if person is not None
+            else RegistrationForm(formdata=None)
+        )
+    return RegistrationPanel(event, state, open_now, form, person)
 
 
-def _public_event(slug: str) -> Event:
-    event = public_event_by_slug(slug)
-    if event is None:
-        abort(404)
-    return event
+def members_only_page(event: Event) -> tuple[str, int]:
+    """403 for someone not signed in as a member: that the event is for members, and
+    the way to sign in; nothing about the event itself (no title, no date)."""
+    html = render_template(
+        "registration/members_only.html",
+        login_url=url_for("members.login", next=url_for("events.detail", slug=event.slug)),
+    )
+    return html, 403
 
 
 def _refused(error: ServiceError, event: Event | None = None) -> tuple[str, int]:
@@ -84,34 +99,47 @@ def _remember(registration: Registration) -> None:
     session[SESSION_KEY] = [*ids, registration.id][-SESSION_KEEP:]
 
 
-@bp.post("/events/<slug>/register")
-@limiter.limit(_rate_limit)
-def register(slug: str):
-    """Sign up from the event page; on success go to the personal page (303), so a
-    refresh does not send the form again."""
-    event = _public_event(slug)
+def sign_up(event: Event, person: MemberPerson | None) -> Any:
+    """The sign-up POST from the event page (routed by ``events.routes``, which knows who
+    is signed in: ``person`` is the signed-in member or None). On success go to the
+    personal page (303), so a refresh does not send the form again."""
+    try:
+        services.ensure_may_sign_up(event, person is not None)
+    except services.MembersOnlyEvent:
+        return members_only_page(event)
     try:
         services.ensure_registration_open(event)
     except ServiceError as error:
         return _refused(error, event)
-    form = RegistrationForm()
+    form = MemberRegistrationForm(person=person) if person is not None else RegistrationForm()
     if form.is_bot:
         flash(_("Thank you. Your registration has been received."), "success")
         return redirect(url_for("events.detail", slug=event.slug), 303)
     if not form.validate():
-        return render_template("events/detail.html", event=event, registration_form=form), 400
+        page = render_template(
+            "events/detail.html", event=event, registration_form=form, member_person=person
+        )
+        return page, 400
     try:
-        outcome = services.register(event.id, form.details(current_locale()))
+        outcome = services.register(
+            event.id,
+            form.details(current_locale()),
+            member_person_id=person.id if person is not None else None,
+        )
+    except services.MembersOnlyEvent:
+        return members_only_page(event)
     except ServiceError as error:
         return _refused(error, event)
     registration = outcome.registration
     if not outcome.created:
         # Only the browser that made the registration is shown its details. Anyone else
         # who types the same address sees a page that says nothing about it, and the
-        # address's owner gets the personal link by email (at most once an hour).
-        if registration.id not in session.get(SESSION_KEY, []):
+        # address's owner gets the personal link by email (at most once an hour). A
+        # signed-in member's address is fixed to their own, so it is theirs to see.
+        if person is None and registration.id not in session.get(SESSION_KEY, []):
             services.resend_personal_link(registration.id)
             return render_template("registration/check_your_email.html", event=event)
+        _remember(registration)
         flash(_("You have already registered for this event with this email address."), "info")
     elif registration.status == RegistrationStatus.confirmed:
         _remember(registration)

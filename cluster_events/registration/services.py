@@ -19,14 +19,23 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from cluster_events import audit
 from cluster_events.database import utcnow
 from cluster_events.errors import Conflict, NotFound, ServiceError
 from cluster_events.extensions import db
-from cluster_events.models import Event, MemberType, Registration, RegistrationStatus
+from cluster_events.models import (
+    Event,
+    MemberLink,
+    MemberPerson,
+    MemberType,
+    Registration,
+    RegistrationStatus,
+)
 from cluster_events.registration import notifications, tokens
 from cluster_events.registration.labels import CONTACT_FIELDS
+from cluster_events.registration.queries import active_person_by_email
 from cluster_events.registration.status import (
     RegistrationState,
     can_register,
@@ -65,6 +74,22 @@ class NotWaiting(Conflict):
 
 class NoSeatAvailable(Conflict):
     default_message = _l("No seat is free. Raise the capacity or cancel a seat first.")
+
+
+class MembersOnlyEvent(ServiceError):
+    """A sign-up for a members-only event from someone not signed in as a member."""
+
+    http_status = 403
+    default_message = _l("This event is for members only. Members, please sign in to register.")
+
+
+class MemberSignInEnded(ServiceError):
+    """The member session named a person who is no longer a current member's."""
+
+    http_status = 403
+    default_message = _l(
+        "Your member sign-in is no longer valid. Please sign in again, or contact the office."
+    )
 
 
 def _not_open_message(state: RegistrationState) -> LazyString:
@@ -136,6 +161,13 @@ def ensure_registration_open(event: Event, now: datetime | None = None) -> None:
         raise RegistrationNotOpen(state)
 
 
+def ensure_may_sign_up(event: Event, signed_in_member: bool) -> None:
+    """Raise MembersOnlyEvent unless this visitor may sign up for ``event`` on the web:
+    a members-only event takes sign-ups from signed-in members only."""
+    if event.is_members_only and not signed_in_member:
+        raise MembersOnlyEvent()
+
+
 def can_cancel_online(registration: Registration, now: datetime | None = None) -> bool:
     """A registrant may cancel with the personal link until the event starts."""
     return registration.is_active and (now or utcnow()) < registration.event.starts_at
@@ -145,6 +177,7 @@ def register(
     event_id: int,
     details: RegistrationDetails,
     *,
+    member_person_id: int | None = None,
     source: str = "web",
     notify: bool = True,
     now: datetime | None = None,
@@ -152,13 +185,21 @@ def register(
 ) -> RegistrationOutcome:
     """Register one person: a seat while seats remain, otherwise the waiting list.
 
+    ``member_person_id`` is the signed-in member's person (the view passes it): the
+    registration is linked to them (``MemberLink.verified``) with their address and
+    their membership's type, whatever the form said. Otherwise an address of a person
+    of an active member links the registration too (``MemberLink.matched``), also with
+    the membership's type. Only a signed-in member may sign up for a members-only event
+    on the web (``MembersOnlyEvent``, 403).
+
     ``organizer_id`` (a sign-up entered by the office) is written to the audit log in
     the same transaction.
 
     An address that already has an active registration for the event gets that
-    registration back (``created=False``) and nothing is queued. Organizers
-    (``source="organizer"``) may add people outside the public sign-up period,
-    but not to a cancelled event.
+    registration back (``created=False``) and nothing is queued (a signed-in member's
+    own registration is marked verified). Organizers (``source="organizer"``) may add
+    people outside the public sign-up period and to members-only events, but not to a
+    cancelled event.
     """
     now = now or utcnow()
     details = replace(details, email=checked_email(details.email))
@@ -166,14 +207,25 @@ def register(
     try:
         with write_transaction(lock_event=event_id) as event:
             assert event is not None
+            person = _signed_in_person(member_person_id)
             if source == "web":
+                ensure_may_sign_up(event, person is not None)
                 ensure_registration_open(event, now)
             elif event.is_cancelled:
                 raise RegistrationNotOpen(RegistrationState.cancelled)
+            link = MemberLink.verified
+            if person is None:
+                person, link = active_person_by_email(details.email_normalized), MemberLink.matched
+            if link == MemberLink.verified and person is not None:
+                details = replace(details, email=person.email)
             existing = _active_registration(event_id, details.email_normalized)
             if existing is not None:
+                if link == MemberLink.verified and person is not None:
+                    _link(existing, person, link)
                 return RegistrationOutcome(existing, False, tokens.personal_token(existing))
             registration = _new_registration(event, details, source, now)
+            if person is not None:
+                _link(registration, person, link)
             session.add(registration)
             session.flush()
             if notify:
@@ -238,6 +290,44 @@ def _audit_added(registration: Registration, notified: bool, organizer_id: int) 
         },
         organizer_id=organizer_id,
     )
+
+
+def _signed_in_person(person_id: int | None) -> MemberPerson | None:
+    """The signed-in member's person, read again inside the transaction: one withdrawn
+    or removed since the session was checked signs up as nobody (refused)."""
+    if person_id is None:
+        return None
+    person = db.session.scalars(
+        select(MemberPerson)
+        .options(joinedload(MemberPerson.member))
+        .where(MemberPerson.id == person_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    if (
+        person is None
+        or not person.is_active
+        or person.removed_at is not None
+        or not person.member.is_active
+    ):
+        raise MemberSignInEnded()
+    return person
+
+
+def _link(registration: Registration, person: MemberPerson, link: MemberLink) -> None:
+    registration.member_person_id = person.id
+    registration.member_link = link
+    registration.member_type = person.member.kind
+
+
+def relink_by_address(registration: Registration) -> None:
+    """After the office changed an address: a registration that no signed-in member made
+    is linked to the person with the new address, or to nobody. The member type stays
+    what the office chose."""
+    if registration.member_link == MemberLink.verified:
+        return
+    person = active_person_by_email(registration.email_normalized)
+    registration.member_person_id = person.id if person is not None else None
+    registration.member_link = MemberLink.matched if person is not None else MemberLink.none
 
 
 def _active_registration(event_id: int, email_normalized: str) -> Registration | None:

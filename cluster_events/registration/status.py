@@ -11,7 +11,7 @@ from cluster_events.models import Event, EventStatus
 
 
 class RegistrationState(enum.StrEnum):
-    #: The event takes no sign-ups from the public (school visits, members-only).
+    #: The event takes no sign-ups on this site (school visits, invitation only).
     not_accepting = "not_accepting"
     #: 準備中: registration opens later.
     not_yet_open = "not_yet_open"
@@ -37,7 +37,9 @@ def registration_state(event: Event, now: datetime | None = None) -> Registratio
         return RegistrationState.draft
     if event.status == EventStatus.cancelled:
         return RegistrationState.cancelled
-    if not event.accepts_registrations or event.is_members_only:
+    # A members-only event has the same states; who may sign up for it (a signed-in
+    # member) is registration.services' rule, and only members see its page.
+    if not event.accepts_registrations:
         return RegistrationState.not_accepting
     if event.starts_at <= now or (
         event.registration_closes_at is not None and event.registration_closes_at <= now

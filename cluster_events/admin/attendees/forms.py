@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired, Length, Optional, Regexp, Validati
 
 from cluster_events.forms import EmailAddress, Form, GetForm
 from cluster_events.models import MemberType, RegistrationStatus
-from cluster_events.registration.attendees import AttendeeFilter, SortOrder
+from cluster_events.registration.attendees import AttendeeFilter, Membership, SortOrder
 from cluster_events.registration.labels import LANGUAGE_NAMES, MEMBER_TYPE_LABELS
 from cluster_events.registration.messages import Audience
 from cluster_events.registration.services import ContactDetails, RegistrationDetails
@@ -172,11 +172,13 @@ def parse_filter(
     search = search or search_form(args)
     status = args.get("status", "")
     member_type = args.get("member_type", "")
+    membership = args.get("membership", "")
     sort = args.get("sort", "")
     return AttendeeFilter(
         query=search.query,
         status=_member(RegistrationStatus, status),
         member_type=_member(MemberType, member_type),
+        membership=_member(Membership, membership),
         sort=_member(SortOrder, sort) or SortOrder.kana,
     )
 

@@ -98,6 +98,8 @@ def attendees(event_id: int) -> Any:
         registrations=attendee_list.list_attendees(event_id, attendee_filter),
         status_labels=translated(STATUS_LABELS),
         member_type_labels=translated(MEMBER_TYPE_LABELS),
+        membership_labels=attendee_list.membership_labels(),
+        membership_of=attendee_list.membership_of,
     )
     return page, 400 if search.errors else 200
 
@@ -170,6 +172,8 @@ def _registration_page(
         action_form=ConfirmForm(),
         status_labels=translated(STATUS_LABELS),
         member_type_labels=translated(MEMBER_TYPE_LABELS),
+        membership_labels=attendee_list.membership_labels(),
+        membership_of=attendee_list.membership_of,
         source_labels=translated(SOURCE_LABELS),
         language_names=LANGUAGE_NAMES,
         resumed=resumed,
