@@ -51,6 +51,8 @@ ACTION_LABELS = {
     "member_person.add": _l("Contact person added"),
     "member_person.update": _l("Contact person changed"),
     "member_person.remove": _l("Contact person removed"),
+    "member.import": _l("Member list imported"),
+    "members.export": _l("Member list exported"),
 }
 
 
