@@ -635,9 +635,9 @@ def test_withdrawing_and_reactivating_by_import(app, admin):
     assert (sato.status, sato.name, sato.people[0].is_active) == ("active", "佐藤 一郎", True)
 
 
-def test_a_refusal_during_the_import_leaves_nothing_half_done(app, admin):
-    """The email rule is checked again at the import: another admin took an address
-    after the preview, so nothing at all is imported (not even the first member)."""
+def test_an_address_taken_after_the_preview_is_refused_at_the_import(app, admin):
+    """The checks run again at the import: another admin took an address after the
+    preview, so nothing at all is imported (not even the first member)."""
     preview = upload(admin, xlsx(ROWS))
     html = preview.get_data(as_text=True)
     with app.test_request_context():
@@ -658,6 +658,83 @@ def test_a_refusal_during_the_import_leaves_nothing_half_done(app, admin):
     assert found[0][:2] == ("4", "メールアドレス (I列)")
     assert counts() == before
     assert db.session.scalars(select(MemberImport)).one().applied_at is None
+
+
+def _lapsed_member_with_two_people(app) -> None:
+    with app.test_request_context():
+        lapsed = services.create_member(
+            kind="corporate",
+            number="C-700",
+            name="休会商事",
+            name_kana="きゅうかいしょうじ",
+            people=[
+                PersonData(name="一", name_kana="いち", email="p1@example.org"),
+                PersonData(name="二", name_kana="に", email="p2@example.org"),
+            ],
+        )
+        services.update_member(
+            lapsed.id,
+            number="C-700",
+            name="休会商事",
+            name_kana="きゅうかいしょうじ",
+            joined_on=None,
+            note="",
+            status="lapsed",
+        )
+
+
+LAPSED_BACK = ["C-700", "法人", "休会商事", "きゅうかいしょうじ", "有効", "",
+               "一", "いち", "p1@example.org", "", "", "", ""]  # fmt: skip
+
+
+def test_a_refusal_of_the_services_midway_leaves_nothing_half_done(app, admin):
+    """C-700 comes back to 有効 after C-001 and I-001 were created; its person who is not
+    in the file has an address another active member took meanwhile, so
+    members.services refuses the reactivation: the whole import is rolled back."""
+    _lapsed_member_with_two_people(app)
+    html = upload(admin, xlsx([*ROWS, LAPSED_BACK])).get_data(as_text=True)
+    assert "取り込む前に変更内容をご確認ください" in html
+    with app.test_request_context():
+        services.create_member(
+            kind="individual",
+            number="I-900",
+            name="別人",
+            name_kana="べつじん",
+            people=[PersonData(name="別人", name_kana="べつじん", email="p2@example.org")],
+        )
+    before = counts()
+    response = admin.post(
+        re.search(r'action="(/admin/members/import/\d+)"', html).group(1),
+        data={"sha256": hidden(html, "sha256"), "changes": hidden(html, "changes")},
+    )
+    assert response.status_code == 409
+    (problem,) = problems_of(response.get_data(as_text=True))
+    assert problem[:2] == ("5", "担当者名 (G列)")
+    assert "p2@example.org" in problem[2]
+    assert counts() == before
+    assert db.session.scalars(select(Member.number).order_by(Member.number)).all() == [
+        "C-700",
+        "I-900",
+    ]
+    assert member("C-700").status == MemberStatus.lapsed
+
+
+def test_the_preview_shows_a_refusal_of_the_services_too(app, admin):
+    _lapsed_member_with_two_people(app)
+    with app.test_request_context():
+        services.create_member(
+            kind="individual",
+            number="I-900",
+            name="別人",
+            name_kana="べつじん",
+            people=[PersonData(name="別人", name_kana="べつじん", email="p2@example.org")],
+        )
+    before = counts()
+    response = upload(admin, xlsx([*ROWS, LAPSED_BACK]))
+    assert response.status_code == 400
+    (problem,) = problems_of(response.get_data(as_text=True))
+    assert problem[:2] == ("5", "担当者名 (G列)") and "p2@example.org" in problem[2]
+    assert counts() == before and stored_uploads() == 0
 
 
 def test_a_changed_member_list_asks_for_a_new_look(app, admin):
@@ -826,6 +903,10 @@ def test_the_export_round_trip_imports_unchanged(app, admin):
     rows = _bad({0: {NOTE: "複数行の\nメモ"}, 2: {PERSON: "=佐藤一郎"}})
     rows[0][HEADER.index("電話番号")] = "+81-3-1234-5678"
     assert import_file(admin, xlsx(rows)).status_code == 302
+    # A withdrawn and a lapsed member are exported and imported again unchanged too.
+    _lapsed_member_with_two_people(app)
+    with app.test_request_context():
+        services.withdraw_member(member("I-001").id)
     members, people, audit = counts()
     for url, filename in (
         ("/admin/members/export.xlsx", "export.xlsx"),
