@@ -521,7 +521,7 @@ def _check_group(group: Group, letters: dict[str, str], problems: _Problems) -> 
                 kind=KIND_LABELS[member.kind],
             ),
         )
-    group.kind = str(kind)
+    group.kind = kind if kind in tuple(MemberKind) else None
     if "status" in given:
         if given["status"][1] not in tuple(MemberStatus):
             problems.add(group.sources["status"], "status", STATUS_WORD)
