@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Select,
     String,
     Text,
@@ -480,3 +481,22 @@ class AuditLogEntry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     organizer: Mapped[Organizer | None] = relationship()
+
+
+class MemberImport(Base):
+    """A member-list file uploaded for import, kept between its preview and the import
+    (the console runs in several processes, so it cannot wait in one's memory). The
+    bytes are emptied once imported; an upload never imported is deleted after a day."""
+
+    __tablename__ = "member_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organizer_id: Mapped[int] = mapped_column(ForeignKey("organizer.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    #: SHA-256 of ``content`` in hex: the preview page posts it back with the id.
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The counts of the import once applied (created, updated, unchanged).
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,10 +1,13 @@
 """What every request is held to before a view sees it.
 
-- A form body holds named text fields only. No form of the site takes a file, and every
-  field a browser sends has a name. A multipart part without a name reached Flask-WTF's
-  CSRF check as a ``None`` key, and a file part named like a text field reached WTForms
-  as a FileStorage: both were 500s. Such parts are dropped while the body is parsed, so
-  the form sees the field as missing and says so.
+- A form body holds named text fields only. Every field a browser sends has a name, and
+  only one view takes a file (the member list's import, marked ``@accepts_files``). A
+  multipart part without a name reached Flask-WTF's CSRF check as a ``None`` key, and a
+  file part named like a text field reached WTForms as a FileStorage: both were 500s.
+  Such parts are dropped while the body is parsed, so the form sees the field as
+  missing and says so. A view marked ``@accepts_files("name")`` gets the first file part
+  of each named field and no other; the body is held to ``MAX_CONTENT_LENGTH`` all the
+  same.
 - A value in the URL path (a slug, a token, a code) never holds a control character:
   no address of the site has one, and PostgreSQL refuses a NUL in a query (a 500). Such
   an address is not found (404), whichever route it matches.
@@ -15,15 +18,32 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import IO, Any
 
-from flask import Flask, Request, abort, request
+from flask import Flask, Request, abort, current_app, request
 from werkzeug.formparser import FormDataParser
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_ACCEPTED_FILES = "accepted_files"
+
+
+def accepts_files(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a view whose form takes an uploaded file in each of the named fields."""
+
+    def mark(view: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(view, _ACCEPTED_FILES, frozenset(names))
+        return view
+
+    return mark
+
+
 class TextFieldsParser(FormDataParser):
+    #: The file fields the view of this request takes (see ``accepts_files``).
+    accepted_files: frozenset[str] = frozenset()
+
     def parse(
         self,
         stream: IO[bytes],
@@ -34,13 +54,24 @@ class TextFieldsParser(FormDataParser):
         stream, form, files = super().parse(stream, mimetype, content_length, options)
         if None in form:
             form = self.cls(item for item in form.items(multi=True) if item[0] is not None)
-        for _name, upload in files.items(multi=True):
-            upload.close()
-        return stream, form, self.cls()
+        kept: list[tuple[str, Any]] = []
+        for name, upload in files.items(multi=True):
+            if name in self.accepted_files and name not in dict(kept):
+                kept.append((name, upload))
+            else:
+                upload.close()
+        return stream, form, self.cls(kept)
 
 
 class SiteRequest(Request):
     form_data_parser_class = TextFieldsParser
+
+    def make_form_data_parser(self) -> FormDataParser:
+        parser = super().make_form_data_parser()
+        if isinstance(parser, TextFieldsParser) and self.url_rule is not None:
+            view = current_app.view_functions.get(self.url_rule.endpoint)
+            parser.accepted_files = getattr(view, _ACCEPTED_FILES, frozenset())
+        return parser
 
 
 def _refuse_control_characters_in_path() -> None:

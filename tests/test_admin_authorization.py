@@ -31,6 +31,8 @@ ADMIN_ONLY = {
     "admin.member_reactivate",
     "admin.member_person_edit",
     "admin.member_person_remove",
+    "admin.member_import",
+    "admin.member_import_apply",
 }
 
 
@@ -81,6 +83,8 @@ def ids(app: Flask) -> dict[str, Any]:
         "code": checkin_code(registration),
         "member_id": member.id,
         "person_id": person.id,
+        # No upload exists: the import's POST is refused before it is looked up.
+        "import_id": 1,
     }
 
 

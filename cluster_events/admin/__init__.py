@@ -16,6 +16,7 @@ from cluster_events.admin.blueprint import bp
 from cluster_events.admin.events import routes as event_routes  # noqa: F401
 from cluster_events.admin.mail import routes as mail_routes  # noqa: F401
 from cluster_events.admin.members import routes as member_routes  # noqa: F401
+from cluster_events.admin.members import spreadsheets as member_file_routes  # noqa: F401
 from cluster_events.admin.venues_categories import routes as venue_category_routes  # noqa: F401
 
 __all__ = ["bp"]

@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import gettext as _
 from openpyxl import Workbook
@@ -185,9 +185,16 @@ def _fits_cp932(character: str) -> bool:
 
 
 def to_xlsx(event: Event, header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
+    return workbook_bytes(header, rows, sheet_title=_("Attendees"), title=event.title)
+
+
+def workbook_bytes(
+    header: Sequence[str], rows: Sequence[Sequence[object]], *, sheet_title: str, title: str
+) -> bytes:
+    """One sheet: the header in bold and frozen, every text cell plain text (neutralised)."""
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = _("Attendees")[:31]
+    sheet.title = sheet_title[:31]
     sheet.append([drop_forbidden_characters(str(value)) for value in header])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
@@ -197,6 +204,8 @@ def to_xlsx(event: Event, header: Sequence[str], rows: Sequence[Sequence[object]
         for cell in row:
             if isinstance(cell.value, datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm"
+            elif isinstance(cell.value, date):
+                cell.number_format = "yyyy-mm-dd"
             elif isinstance(cell.value, str):
                 # openpyxl would otherwise store any text starting with "=" as a formula.
                 cell.data_type = "s"
@@ -205,7 +214,7 @@ def to_xlsx(event: Event, header: Sequence[str], rows: Sequence[Sequence[object]
         sheet.column_dimensions[get_column_letter(index)].width = min(max(widths) * 2 + 2, 60)
     sheet.freeze_panes = "A2"
     sheet.print_title_rows = "1:1"
-    workbook.properties.title = drop_forbidden_characters(event.title)
+    workbook.properties.title = drop_forbidden_characters(title)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -52,6 +52,8 @@ ACTION_LABELS = {
     "member_person.update": _l("Contact person changed"),
     "member_person.remove": _l("Contact person removed"),
     "member.purge_personal_data": _l("Member's personal data deleted"),
+    "member.import": _l("Member list imported"),
+    "members.export": _l("Member list exported"),
 }
 
 

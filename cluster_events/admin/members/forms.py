@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -104,3 +105,23 @@ class PersonForm(Form):
     phone = StringField(_l("Phone"), validators=[Length(max=30)], filters=[normalise_address])
     department = StringField(_l("Department"), validators=[Length(max=100)], filters=[strip_text])
     title = StringField(_l("Title"), validators=[Length(max=100)], filters=[strip_text])
+
+
+class MemberImportForm(Form):
+    """The file to import (the one form of the site that takes a file: its view is
+    marked ``request_checks.accepts_files``)."""
+
+    file = FileField(
+        _l("Member list file"),
+        validators=[FileRequired(_l("Please choose the file to import."))],
+        description=_l(
+            "An Excel workbook (.xlsx) or a CSV file (UTF-8 or Shift_JIS), at most 1 MB."
+        ),
+    )
+
+
+class ImportConfirmForm(Form):
+    """The preview's button: which file (its SHA-256) and which changes it showed."""
+
+    sha256 = HiddenField(validators=[DataRequired(), Length(min=64, max=64)])
+    changes = HiddenField(validators=[DataRequired(), Length(min=64, max=64)])
