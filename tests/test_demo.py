@@ -121,5 +121,9 @@ def test_demo_pages_render(app, client):
     assert "新春交流会" not in listing  # the draft
     assert "個人会員交流会" not in listing  # members only
     for event in db.session.scalars(select(Event).where(Event.status != EventStatus.draft)):
-        expected = 404 if event.is_members_only else 200
-        assert client.get(f"/events/{event.slug}").status_code == expected, event.slug
+        # A members-only page asks a visitor to sign in, and shows nothing of the event.
+        expected = 403 if event.is_members_only else 200
+        page = client.get(f"/events/{event.slug}")
+        assert page.status_code == expected, event.slug
+        if event.is_members_only:
+            assert event.title not in page.get_data(as_text=True)

@@ -719,12 +719,12 @@ def _digest(changes: list[MemberChange], groups: list[Group]) -> str:
 # --- applying ----------------------------------------------------------------------------
 
 
-class _Failed(Exception):
+class _Failed(ServiceError):
     """A refusal of members.services during the import, with the row it was for."""
 
     def __init__(self, row: int, person: bool, error: ServiceError) -> None:
         self.row, self.person, self.error = row, person, error
-        super().__init__(str(error.message))
+        super().__init__(error.message, error.field_errors, error.http_status)
 
     def problem(self, letters: dict[str, str]) -> Problem:
         key = next(iter(self.error.field_errors), "")
@@ -740,7 +740,10 @@ class _Failed(Exception):
         return problems.items[0]
 
 
-class _DryRun(Exception):
+class _DryRun(ServiceError):
+    """Carries the preview out of the import's transaction, which rolls it back; caught
+    at once by ``preview_file``."""
+
     def __init__(self, preview: Preview) -> None:
         self.preview = preview
         super().__init__()
