@@ -82,10 +82,15 @@ def feed_tokens(client: FlaskClient) -> list[str]:
     return sorted(set(tokens))
 
 
-def member_side_requests(app: Flask, values: dict[str, Any]) -> list[tuple[str, str, str]]:
+def member_side_requests(
+    app: Flask, values: dict[str, Any], admin: bool = True
+) -> list[tuple[str, str, str]]:
+    """(endpoint, method, path) of every members' rule (and console rule, unless
+    ``admin`` is False), with ``values`` in the URL."""
     found = []
     for rule in app.url_map.iter_rules():
-        if not (rule.rule.startswith(MEMBER_SIDE) or rule.rule.startswith("/admin")):
+        console = admin and rule.rule.startswith("/admin")
+        if not (rule.rule.startswith(MEMBER_SIDE) or console):
             continue
         in_path = set(rule.arguments) - set(rule.defaults or {})
         missing = in_path - set(values)
@@ -136,6 +141,7 @@ def test_nobody_sees_or_changes_another_members_data(app: Flask, two_members):
         "token": altered(tokens_a[0]),
         "slug": two_members["members_event"].slug,
         "code": "x",
+        "import_id": 1,
         "organizer_id": 1,
         "venue_id": two_members["event"].venue_id,
         "category_id": two_members["event"].category_id,
@@ -159,3 +165,31 @@ def test_nobody_sees_or_changes_another_members_data(app: Flask, two_members):
         db.session.get(Registration, two_members["registration_a"].id).status
         == RegistrationStatus.confirmed
     )
+
+
+class TestWithCsrfProtection:
+    @pytest.fixture
+    def app_config(self, app_config):
+        return {**app_config, "WTF_CSRF_ENABLED": True}
+
+    def test_every_members_post_without_a_token_is_refused(self, app: Flask, two_members):
+        client_a = app.test_client()
+        sign_in_member(client_a, two_members["a"])
+        tokens_a = feed_tokens(client_a)
+        before = state_of_a(two_members)
+        values = {
+            "registration_id": two_members["registration_a"].id,
+            "token": tokens_a[0],
+        }
+        posts = [
+            path
+            for _endpoint, method, path in member_side_requests(app, values, admin=False)
+            if method == "POST"
+        ]
+        assert len(posts) >= 5, posts
+        for path in posts:
+            response = client_a.post(path, data={"confirm": "1", "email": "x@example.org"})
+            assert response.status_code == 400, (path, response.status_code)
+            assert "<main" in response.get_data(as_text=True), path  # in the layout
+        assert state_of_a(two_members) == before
+        assert feed_tokens(client_a) == tokens_a
