@@ -140,7 +140,7 @@ def catalogue(app: Flask) -> list[Any]:
     from cluster_events.demo import seed_demo
     from cluster_events.models import Event, EventStatus
 
-    assert seed_demo() > 0
+    assert seed_demo().events > 0
     return list(
         db.session.scalars(
             select(Event)
