@@ -3,7 +3,6 @@ load generator and a table printer. Nothing here knows about one benchmark."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import socket
@@ -19,7 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -98,23 +101,33 @@ def migrated_database(backend: str, workdir: Path) -> Iterator[Database]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@contextmanager
-def app_context(database: Database, workdir: Path) -> Iterator[None]:
-    """An application context of the real app on ``database``, for seeding data."""
+def make_app(database: Database, workdir: Path, **config: object) -> Flask:
+    """The real app on ``database``, in this process: for seeding data and for counting
+    and timing requests with its test client."""
     os.environ["CLUSTER_EVENTS_INSTANCE_PATH"] = str(workdir)
     from cluster_events import create_app
-    from cluster_events.extensions import db
 
-    app = create_app(
+    return create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database.url,
             "SECRET_KEY": SECRET_KEY,
             "MAIL_DELIVERY": "worker",
+            "RATELIMIT_ENABLED": False,
+            "SESSION_COOKIE_SECURE": False,
+            **config,
         }
     )
+
+
+@contextmanager
+def app_context(database: Database, workdir: Path, app: Flask | None = None) -> Iterator[Flask]:
+    """An application context of the real app on ``database``, for seeding data."""
+    from cluster_events.extensions import db
+
+    app = app or make_app(database, workdir)
     with app.app_context():
         try:
-            yield
+            yield app
         finally:
             db.session.remove()
             db.engine.dispose()
@@ -181,6 +194,31 @@ def gunicorn(
             process.wait()
 
 
+def worker_pids(server: Server) -> list[int]:
+    """The gunicorn master's children: its workers."""
+    master = server.process.pid
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(pid) for pid in children]
+
+
+def peak_rss_kib(server: Server) -> int | None:
+    """The largest peak resident set (VmHWM) among the server's workers, in KiB; None
+    where /proc is not there to read (not Linux)."""
+    peaks = []
+    for pid in worker_pids(server):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        if found:
+            peaks.append(int(found.group(1)))
+    return max(peaks) if peaks else None
+
+
 def _wait_until_ready(server: Server, path: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -211,6 +249,71 @@ class Response:
         return self.body.decode("utf-8", errors="replace")
 
 
+def raw_request(
+    server: Server,
+    method: str,
+    path: str,
+    *,
+    form: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    cookies: dict[str, str] | None = None,
+) -> bytes:
+    """The bytes of one HTTP/1.1 request, built once and sent as often as needed."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {server.host}:{server.port}"]
+    lines.append("Connection: close")
+    body = b""
+    if form is not None:
+        body = urlencode(form).encode()
+        lines.append("Content-Type: application/x-www-form-urlencoded")
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    if cookies:
+        lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def exchange(server: Server, raw: bytes) -> Response:
+    """Send ``raw`` on a new connection and read the answer until the server closes it.
+
+    gunicorn's sync workers close every connection after one response (they do not
+    keep connections alive, whatever the client asks), so a connection per request is
+    what any client gets from them. A plain socket and a minimal parser instead of
+    http.client keep the load generator's own CPU use low: it shares the machine's
+    cores with the servers it measures."""
+    with socket.create_connection((server.host, server.port), timeout=60) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while chunk := sock.recv(262144):
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers: dict[str, str] = {}
+    cookies: dict[str, str] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        if name == "set-cookie":
+            cookie_name, _, rest = value.partition("=")
+            cookies[cookie_name.strip()] = rest.split(";", 1)[0]
+        headers[name] = value
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _unchunk(body)
+    return Response(int(status_line.split(" ", 2)[1]), headers, cookies, body)
+
+
+def _unchunk(body: bytes) -> bytes:
+    parts, position = [], 0
+    while True:
+        line_end = body.index(b"\r\n", position)
+        size = int(body[position:line_end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(parts)
+        parts.append(body[line_end + 2 : line_end + 2 + size])
+        position = line_end + 2 + size + 2
+
+
 def request(
     server: Server,
     method: str,
@@ -220,29 +323,9 @@ def request(
     headers: dict[str, str] | None = None,
     cookies: dict[str, str] | None = None,
 ) -> Response:
-    """One request on a fresh connection (gunicorn's sync workers close it anyway).
-    http.client rather than requests keeps the load generator's own CPU use low on a
-    small machine."""
-    connection = http.client.HTTPConnection(server.host, server.port, timeout=60)
-    try:
-        sent_headers = dict(headers or {})
-        body = None
-        if form is not None:
-            body = urlencode(form).encode()
-            sent_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if cookies:
-            sent_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        connection.request(method, path, body=body, headers=sent_headers)
-        raw = connection.getresponse()
-        data = raw.read()
-        received = {}
-        for name, value in raw.getheaders():
-            if name.lower() == "set-cookie":
-                cookie_name, _, rest = value.partition("=")
-                received[cookie_name.strip()] = rest.split(";", 1)[0]
-        return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, received, data)
-    finally:
-        connection.close()
+    """One request on a fresh connection."""
+    raw = raw_request(server, method, path, form=form, headers=headers, cookies=cookies)
+    return exchange(server, raw)
 
 
 # --- load generator ----------------------------------------------------------------------
@@ -266,6 +349,8 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)
     #: How often each kind of failure happened ("post 429": 3).
     failure_kinds: Counter[str] = field(default_factory=Counter)
+    #: CPU time the load generator itself used (all its threads).
+    client_cpu: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -333,6 +418,7 @@ def run_load(iteration: Iteration, *, clients: int, seconds: float) -> LoadResul
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
     for thread in threads:
         thread.start()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     deadline = started + seconds
     start_gate.wait()
@@ -340,6 +426,7 @@ def run_load(iteration: Iteration, *, clients: int, seconds: float) -> LoadResul
         thread.join()
     elapsed = time.perf_counter() - started
     return LoadResult(
+        client_cpu=time.process_time() - cpu_started,
         elapsed=elapsed,
         iterations=counters["iterations"],
         failures=counters["failures"],
@@ -357,6 +444,7 @@ def merge(results: list[LoadResult]) -> LoadResult:
         merged.failures += result.failures
         merged.errors += result.errors[: 5 - len(merged.errors)]
         merged.failure_kinds.update(result.failure_kinds)
+        merged.client_cpu += result.client_cpu
         for label, values in result.samples.items():
             merged.samples.setdefault(label, []).extend(values)
     return merged

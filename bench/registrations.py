@@ -1,11 +1,16 @@
-"""Benchmark (a): registrations per second under 16 concurrent visitors.
+"""Registrations under 16 concurrent clients, against the bare form-validate-and-insert
+route of bench/baseline.py.
 
-Each iteration is one new visitor: GET the page with the form (session cookie and
-CSRF token), then POST the filled-in form with a unique address. The real app
-(event page, POST /events/<slug>/register) and the bare baseline (GET/POST /form)
-run at once under the same gunicorn settings on the same database, measured in
-alternating turns so that the machine's load touches both alike.
-Afterwards the rows in the database are counted: every accepted POST must be there.
+- **POST**: each client takes a session cookie and a CSRF token from one GET of the form
+  page before the row, then sends the filled-in form back to back, each time with a new
+  address (the app confirms a seat and queues the email each time). This is the
+  registration POST's own rate.
+- **visitor** (SQLite only, for comparison with earlier runs): each iteration is a new
+  visitor, GET of the page with the form and then the POST.
+
+The real app (POST /events/<slug>/register) and the baseline (POST /form) run at once
+under the same gunicorn settings on the same database, in alternating turns. Afterwards
+the rows in the database are counted: every accepted POST must be there.
 """
 
 from __future__ import annotations
@@ -13,31 +18,40 @@ from __future__ import annotations
 import html
 import itertools
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
-from bench import data
+from bench import baseline, data
 from bench.baseline import baseline_registration, create_schema
 from bench.harness import (
     Database,
+    Response,
     Sample,
     Server,
     alternate,
     app_context,
+    exchange,
     gunicorn,
-    ms,
+    make_app,
+    peak_rss_kib,
+    raw_request,
     request,
     timed,
     warm_up,
 )
+from bench.queries import counted
+from bench.report import Row, Side
 from cluster_events.config import normalise_database_url
 
 CSRF_INPUT = re.compile(r"<input[^>]*\bname=\"csrf_token\"[^>]*>")
 VALUE = re.compile(r"\bvalue=\"([^\"]*)\"")
 ACCEPTED = (302, 303)
+APP_LABEL = "cluster_events"
+BASE_LABEL = "ceiling: bare validate + insert"
 
 
 def csrf_token(page: str) -> str:
@@ -62,28 +76,54 @@ def form_values(run: str, number: int) -> dict[str, str]:
     }
 
 
-APP_LABEL = "cluster_events (wsgi:app)"
-BASE_LABEL = "bare Flask baseline"
-
-
 @dataclass
 class Target:
-    label: str
     form_path: str
     post_path: str
 
 
+def _new_visitor(server: Server, target: Target) -> tuple[Response | None, Sample]:
+    return timed(
+        "page", lambda: request(server, "GET", target.form_path), lambda r: r.status == 200
+    )
+
+
+def poster(server: Server, target: Target, run: str):
+    """POSTs only: a client's session and token come from one GET, made on its first
+    iteration (the warm-up's) and kept for the rest."""
+    addresses = itertools.count(1)  # next() is atomic in CPython
+    sessions: dict[int, tuple[dict[str, str], str]] = {}
+    lock = threading.Lock()
+
+    def iteration(number: int) -> list[Sample]:
+        client = number // 1_000_000
+        with lock:
+            known = sessions.get(client)
+        if known is None:
+            page, sample = _new_visitor(server, target)
+            if page is None or not sample.ok:
+                return [sample]
+            known = (page.cookies, csrf_token(page.text))
+            with lock:
+                sessions[client] = known
+        cookies, token = known
+        form = {**form_values(run, next(addresses)), "csrf_token": token}
+        raw = raw_request(server, "POST", target.post_path, form=form, cookies=cookies)
+        _, sample = timed("post", lambda: exchange(server, raw), lambda r: r.status in ACCEPTED)
+        return [sample]
+
+    return iteration
+
+
 def visitor(server: Server, target: Target, run: str):
-    addresses = itertools.count(1)  # unique across turns; next() is atomic in CPython
+    """A new visitor each time: GET the page with the form, then POST it."""
+    addresses = itertools.count(1)
 
     def iteration(_: int) -> list[Sample]:
-        number = next(addresses)
-        page, page_sample = timed(
-            "page", lambda: request(server, "GET", target.form_path), lambda r: r.status == 200
-        )
+        page, page_sample = _new_visitor(server, target)
         if page is None or not page_sample.ok:
             return [page_sample]
-        form = {**form_values(run, number), "csrf_token": csrf_token(page.text)}
+        form = {**form_values(run, next(addresses)), "csrf_token": csrf_token(page.text)}
         _, post_sample = timed(
             "post",
             lambda: request(server, "POST", target.post_path, form=form, cookies=page.cookies),
@@ -107,72 +147,74 @@ def count_rows(database: Database, table: str) -> int:
     return int(rows)
 
 
+def _post_queries(app, target: Target) -> str:
+    """Statements of one registration POST, counted in-process."""
+    client = app.test_client()
+    page = client.get(target.form_path)
+    form = {**form_values("count", 1), "csrf_token": csrf_token(page.get_data(as_text=True))}
+    count, response = counted(client, "POST", target.post_path, data=form)
+    if response.status_code not in ACCEPTED:
+        raise RuntimeError(f"in-process POST {target.post_path} answered {response.status_code}")
+    return str(count)
+
+
 def measure(
-    database: Database, workdir: Path, *, workers: int, clients: int, seconds: float
-) -> list[list[str]]:
-    with app_context(database, workdir):
-        slug = data.seed_registration_event()
+    database: Database,
+    workdir: Path,
+    *,
+    workers: int,
+    clients: int,
+    seconds: float,
+    visitors: bool = False,
+) -> list[Row]:
+    app = make_app(database, workdir)
+    with app_context(database, workdir, app):
+        slug = data.seed_catalogue().registration_slug
     create_schema(database.url)
-    run = uuid.uuid4().hex[:8]
-    app_target = Target("app", f"/events/{slug}", f"/events/{slug}/register")
-    base_target = Target("base", "/form", "/form")
+    app_target = Target(f"/events/{slug}", f"/events/{slug}/register")
+    base_target = Target("/form", "/form")
+    ceiling_app = baseline.create_baseline_app(database.url, "ceiling-" + "x" * 32)
+    queries = (_post_queries(app, app_target), _post_queries(ceiling_app, base_target))
+    kinds = [("POST", poster)] + ([("visitor", visitor)] if visitors else [])
+    rows = []
     with (
         gunicorn("wsgi:app", database, workdir, workers=workers) as app_server,
-        gunicorn("bench.baseline:app", database, workdir, workers=workers) as base_server,
+        gunicorn(
+            "bench.baseline:app", database, workdir, workers=workers, ready_path="/form"
+        ) as base_server,
     ):
-        warm_up(
-            {
-                APP_LABEL: visitor(app_server, app_target, run + "w"),
-                BASE_LABEL: visitor(base_server, base_target, run + "w"),
-            },
-            clients=clients,
-        )
-        before = {table: count_rows(database, table) for table in ("registration", "baseline")}
-        results = alternate(
-            {
-                APP_LABEL: visitor(app_server, app_target, run),
-                BASE_LABEL: visitor(base_server, base_target, run),
-            },
-            clients=clients,
-            seconds=seconds,
-        )
-        stored = {
-            APP_LABEL: count_rows(database, "registration") - before["registration"],
-            BASE_LABEL: count_rows(database, "baseline") - before["baseline"],
-        }
-
-    rows = []
-    baseline_rate = results[BASE_LABEL].per_second
-    for label, result in results.items():
-        accepted = len(result.samples.get("post", []))
-        rows.append(
-            [
-                database.backend,
-                label,
-                f"{result.per_second:.1f}",
-                ms(result.percentile("post", 50)),
-                ms(result.percentile("post", 95)),
-                ms(result.percentile("page", 50)),
-                f"{accepted}/{stored[label]}",
-                str(result.failures),
-                f"{result.per_second / baseline_rate:.3g}" if baseline_rate else "-",
-            ]
-        )
-        for error in result.errors:
-            print(f"  {label}: {error}")
-        for kind, count in result.failure_kinds.most_common():
-            print(f"  {database.backend}, {label}: {count} × {kind}")
+        for kind, make in kinds:
+            run = uuid.uuid4().hex[:8]
+            pair = {
+                APP_LABEL: make(app_server, app_target, run),
+                BASE_LABEL: make(base_server, base_target, run),
+            }
+            warm_up(pair, clients=clients)
+            before = {table: count_rows(database, table) for table in ("registration", "base")}
+            results = alternate(pair, clients=clients, seconds=seconds)
+            stored = {
+                APP_LABEL: count_rows(database, "registration") - before["registration"],
+                BASE_LABEL: count_rows(database, "base") - before["base"],
+            }
+            name = "SQLite" if database.backend == "sqlite" else "PostgreSQL"
+            path = (
+                f"registration POST ({name})"
+                if kind == "POST"
+                else f"new visitor: GET form + POST ({name})"
+            )
+            row = Row(
+                path,
+                "registration" if kind == "POST" else None,
+                Side(APP_LABEL, results[APP_LABEL], queries[0], None, peak_rss_kib(app_server)),
+                Side(BASE_LABEL, results[BASE_LABEL], queries[1], None, peak_rss_kib(base_server)),
+                sample="post",
+            )
+            for label, result in results.items():
+                accepted = len(result.samples.get("post", []))
+                if accepted != stored[label]:
+                    row.notes.append(
+                        f"{path}, {label}: {accepted} POSTs accepted but {stored[label]} "
+                        "rows stored"
+                    )
+            rows.append(row)
     return rows
-
-
-HEADER = [
-    "database",
-    "target",
-    "registrations/s",
-    "POST p50 ms",
-    "POST p95 ms",
-    "page GET p50 ms",
-    "accepted/stored",
-    "failed",
-    "ratio to baseline",
-]

@@ -1,0 +1,97 @@
+"""The benchmark's ceilings (bench/baseline.py) start and answer with the same kind of
+bytes as the pages they stand for. No timing: `make bench` measures, tests only check
+that what it measures is what it says."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from bench.baseline import baseline_registration, count_cards, create_baseline_app, create_schema
+from bench.registrations import csrf_token, form_values
+from cluster_events.database import utcnow
+from cluster_events.extensions import db
+from tests.factories import make_event
+
+
+@pytest.fixture
+def captured(app, tmp_path):
+    """The real catalogue (5 events), an event page with its form (CSRF on, as in
+    production) and the feed, written where the ceiling reads them."""
+    events = [make_event(starts_at=utcnow() + timedelta(days=n + 1)) for n in range(5)]
+    db.session.commit()
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    client = app.test_client()
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        (pages / "catalogue.html").write_bytes(client.get("/").data)
+        (pages / "event.html").write_bytes(client.get(f"/events/{events[0].slug}").data)
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    (pages / "feed-5.ics").write_bytes(client.get("/calendar.ics").data)
+    return pages
+
+
+@pytest.fixture
+def ceiling(captured, tmp_path):
+    url = f"sqlite:///{tmp_path / 'ceiling.sqlite3'}"
+    create_schema(url)
+    return create_baseline_app(url, "ceiling-secret-" + "x" * 32, captured), url
+
+
+def _close_in_size(a: bytes, b: bytes) -> bool:
+    return abs(len(a) - len(b)) <= 0.03 * len(a)
+
+
+def test_the_catalogue_ceiling_renders_the_same_cards(captured, ceiling):
+    app, _ = ceiling
+    real = (captured / "catalogue.html").read_bytes()
+    response = app.test_client().get("/catalogue")
+    assert response.status_code == 200
+    assert count_cards(response.get_data(as_text=True)) == count_cards(real.decode()) == 5
+    assert _close_in_size(real, response.data)
+
+
+def test_the_event_page_ceiling_renders_a_form_with_a_new_csrf_token(captured, ceiling):
+    app, _ = ceiling
+    real = (captured / "event.html").read_bytes()
+    client = app.test_client()
+    first, second = client.get("/event"), app.test_client().get("/event")
+    assert first.status_code == 200
+    page = first.get_data(as_text=True)
+    assert csrf_token(page) != csrf_token(real.decode())  # rendered, not copied
+    assert csrf_token(page) != csrf_token(second.get_data(as_text=True))
+    assert "session" in first.headers.get("Set-Cookie", "")
+    for name in ("name", "name_kana", "email", "remarks", "agree_privacy"):
+        assert f'name="{name}"' in page
+    assert _close_in_size(real, first.data)
+
+
+def test_the_feed_ceiling_serves_the_bytes_and_a_304(captured, ceiling):
+    app, _ = ceiling
+    client = app.test_client()
+    full = client.get("/feed/feed-5.ics")
+    assert full.status_code == 200
+    assert full.data == (captured / "feed-5.ics").read_bytes()
+    again = client.get("/feed/feed-5.ics", headers={"If-None-Match": full.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.data == b""
+    assert client.get("/feed/none.ics").status_code == 404
+
+
+def test_the_registration_ceiling_validates_and_inserts(ceiling):
+    app, url = ceiling
+    client = app.test_client()
+    token = csrf_token(client.get("/form").get_data(as_text=True))
+    accepted = client.post("/form", data={**form_values("test", 1), "csrf_token": token})
+    assert accepted.status_code == 303
+    refused = app.test_client().post("/form", data=form_values("test", 2))  # no token
+    assert refused.status_code == 400
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(func.count()).select_from(baseline_registration))
+        assert rows.scalar_one() == 1
+    engine.dispose()
