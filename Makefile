@@ -9,7 +9,7 @@ PORT    ?= 5000
 DOMAINS := messages registration mail calendar admin attendees members
 CATALOG_DIR := cluster_events/translations
 
-.PHONY: run test lint format translations messages bench install install-dev clean
+.PHONY: run test lint format translations messages bench bench-scale install install-dev clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,8 +66,14 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+## Every public path against its ceiling under gunicorn (~3 min); see docs/benchmarks.md.
+## Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--only feeds --write-docs".
 bench: $(VENV)/.installed-dev translations
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
+
+## Cost as the data grow: 10,000 events and 100,000 registrations (in-process, ~1 min).
+bench-scale: $(VENV)/.installed-dev translations
+	$(PY) -m bench --scale $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

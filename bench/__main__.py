@@ -39,8 +39,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--seconds",
         type=float,
-        default=float(os.environ.get("BENCH_SECONDS", 6)),
-        help="measured seconds per server and row (default 6, or BENCH_SECONDS)",
+        default=float(os.environ.get("BENCH_SECONDS", 8)),
+        help="measured seconds per server and row (default 8, or BENCH_SECONDS)",
     )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")

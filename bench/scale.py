@@ -377,18 +377,17 @@ def measure(
 
 # --- query plans -------------------------------------------------------------------------
 
-_SELECT_LIST = re.compile(r"^SELECT\s.*?\sFROM\s", re.DOTALL | re.IGNORECASE)
+_SELECT_LIST = re.compile(r"SELECT ((?:(?!SELECT ).)*?) FROM ", re.IGNORECASE)
 
 
 def short_sql(statement: str) -> str:
-    """The statement with its column list left out."""
-    one_line = " ".join(statement.split())
-    if one_line.upper().startswith("SELECT") and " FROM " in one_line.upper():
-        head = re.match(r"SELECT\s+(count\(\*\)|DISTINCT\s)?", one_line, re.IGNORECASE)
-        rest = _SELECT_LIST.sub("", one_line, count=1)
-        prefix = head.group(0) if head and head.group(1) else "SELECT "
-        return f"{prefix}… FROM {rest}"
-    return one_line
+    """The statement on one line, each long column list left out."""
+
+    def columns(match: re.Match[str]) -> str:
+        listed = match.group(1)
+        return match.group(0) if len(listed) <= 40 else "SELECT … FROM "
+
+    return _SELECT_LIST.sub(columns, " ".join(statement.split()))
 
 
 def explain(database: Database, statements: list[tuple[str, Any]]) -> list[tuple[str, str]]:
