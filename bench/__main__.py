@@ -122,7 +122,7 @@ def main(argv: list[str]) -> int:
             for backend in backends:
                 with migrated_database(backend, directory) as database:
                     for row in registrations.measure(
-                        database, directory, visitors=backend == "sqlite", **load
+                        database, directory, post_alone=backend == "sqlite", **load
                     ):
                         _progress(row)
                         rows.append(row)

@@ -1,16 +1,17 @@
 """Registrations under 16 concurrent clients, against the bare form-validate-and-insert
 route of bench/baseline.py.
 
-- **POST**: each client takes a session cookie and a CSRF token from one GET of the form
-  page before the row, then sends the filled-in form back to back, each time with a new
-  address (the app confirms a seat and queues the email each time). This is the
-  registration POST's own rate.
-- **visitor** (SQLite only, for comparison with earlier runs): each iteration is a new
-  visitor, GET of the page with the form and then the POST.
+- **new visitor** (the row with the target, measured as before issue 11): each iteration
+  is a new visitor, GET of the page with the form (the event page; the ceiling's small
+  form page), then the POST with a new address. req/s are visitors per second.
+- **POST alone** (SQLite only): each client takes a session cookie and a CSRF token from
+  one GET of the form page during the warm-up, then sends the filled-in form back to
+  back, each time with a new address: the POST's own rate.
 
-The real app (POST /events/<slug>/register) and the baseline (POST /form) run at once
-under the same gunicorn settings on the same database, in alternating turns. Afterwards
-the rows in the database are counted: every accepted POST must be there.
+Every POST of the app confirms a seat and queues the email. The real app
+(POST /events/<slug>/register) and the ceiling (POST /form) run at once under the same
+gunicorn settings on the same database, in alternating turns. Afterwards the rows in
+the database are counted: every accepted POST must be there.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def measure(
     workers: int,
     clients: int,
     seconds: float,
-    visitors: bool = False,
+    post_alone: bool = False,
 ) -> list[Row]:
     app = make_app(database, workdir)
     with app_context(database, workdir, app):
@@ -175,7 +176,7 @@ def measure(
     base_target = Target("/form", "/form")
     ceiling_app = baseline.create_baseline_app(database.url, "ceiling-" + "x" * 32)
     queries = (_post_queries(app, app_target), _post_queries(ceiling_app, base_target))
-    kinds = [("POST", poster)] + ([("visitor", visitor)] if visitors else [])
+    kinds = [("visitor", visitor)] + ([("POST", poster)] if post_alone else [])
     rows = []
     with (
         gunicorn("wsgi:app", database, workdir, workers=workers) as app_server,
@@ -198,13 +199,13 @@ def measure(
             }
             name = "SQLite" if database.backend == "sqlite" else "PostgreSQL"
             path = (
-                f"registration POST ({name})"
+                f"registration POST alone ({name})"
                 if kind == "POST"
-                else f"new visitor: GET form + POST ({name})"
+                else f"registration: new visitor, GET form + POST ({name})"
             )
             row = Row(
                 path,
-                "registration" if kind == "POST" else None,
+                "registration" if kind == "visitor" else None,
                 Side(APP_LABEL, results[APP_LABEL], queries[0], None, peak_rss_kib(app_server)),
                 Side(BASE_LABEL, results[BASE_LABEL], queries[1], None, peak_rss_kib(base_server)),
                 sample="post",

@@ -95,3 +95,30 @@ def test_the_registration_ceiling_validates_and_inserts(ceiling):
         rows = connection.execute(select(func.count()).select_from(baseline_registration))
         assert rows.scalar_one() == 1
     engine.dispose()
+
+
+def test_the_scale_databases_keep_the_apps_counters(app, tmp_path):
+    """`--scale` writes its rows in bulk, past the services: each event's seat counter
+    must still match its registrations, and the pages must show what the shape says."""
+    from bench import scale
+    from bench.harness import Database
+    from cluster_events.models import Event, Registration, RegistrationStatus
+
+    database = Database(db.engine.dialect.name, app.config["SQLALCHEMY_DATABASE_URI"])
+    facts = scale.build(database, scale.SMALL, tmp_path)
+    confirmed = dict(
+        db.session.execute(
+            select(Registration.event_id, func.count())
+            .where(Registration.status == RegistrationStatus.confirmed)
+            .group_by(Registration.event_id)
+        ).all()
+    )
+    counters = dict(db.session.execute(select(Event.id, Event.confirmed_count)).all())
+    assert counters == {event_id: confirmed.get(event_id, 0) for event_id in counters}
+    assert counters[facts["big_event_id"]] == scale.BIG_EVENT_PEOPLE
+    assert db.session.scalar(select(func.count()).select_from(Registration)) == 1_490
+
+    client = app.test_client()
+    assert count_cards(client.get("/").get_data(as_text=True)) == 46
+    big = db.session.get(Event, facts["big_event_id"])
+    assert client.get(f"/events/{big.slug}").status_code == 200
