@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from flask import Flask, Response, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
@@ -57,6 +58,9 @@ _RELEASE_FILES = (
 )
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 #: ``render`` returns the page and whether it may be kept.
 Render = Callable[[], tuple[str, bool]]
 
@@ -68,36 +72,36 @@ class _Entry:
     uses_csrf: bool
 
 
-class PageCache:
-    """A bounded LRU of rendered pages by digest; safe for threaded servers."""
+class BoundedCache(Generic[K, V]):
+    """An LRU bounded by the total size of its values; safe for threaded servers."""
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        #: Stands where a page had the CSRF token; random, so no page text can hold it.
-        self.csrf_marker = f"csrf-{secrets.token_hex(16)}"
-        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+    def __init__(self, max_size: int, size: Callable[[V], int]) -> None:
+        self.max_size = max_size
+        self._size_of = size
+        self._entries: OrderedDict[K, V] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, key: bytes) -> _Entry | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
+            value = self._entries.get(key)
+            if value is not None:
                 self._entries.move_to_end(key)
-            return entry
+            return value
 
-    def put(self, key: bytes, entry: _Entry) -> None:
-        if len(entry.body) > self.max_bytes:
+    def put(self, key: K, value: V) -> None:
+        size = self._size_of(value)
+        if size > self.max_size:
             return
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:
-                self._size -= len(previous.body)
-            self._entries[key] = entry
-            self._size += len(entry.body)
-            while self._size > self.max_bytes:
+                self._size -= self._size_of(previous)
+            self._entries[key] = value
+            self._size += size
+            while self._size > self.max_size:
                 _, dropped = self._entries.popitem(last=False)
-                self._size -= len(dropped.body)
+                self._size -= self._size_of(dropped)
 
     def clear(self) -> None:
         with self._lock:
@@ -106,6 +110,15 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class PageCache(BoundedCache[bytes, _Entry]):
+    """Rendered pages by digest."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes, lambda entry: len(entry.body))
+        #: Stands where a page had the CSRF token; random, so no page text can hold it.
+        self.csrf_marker = f"csrf-{secrets.token_hex(16)}"
 
 
 def page_cache(app: Flask | None = None) -> PageCache:

@@ -154,7 +154,8 @@ _VENUE_VERSION_COLUMNS = (Venue.name, Venue.name_en)
 _CATEGORY_VERSION_KEYS = ("id", "slug", "name_ja", "name_en", "sort_order")
 
 
-def _event_version(event: Event) -> tuple[Any, ...]:
+def event_list_version(event: Event) -> tuple[Any, ...]:
+    """What the version query reads of one event, from the loaded event."""
     venue = event.venue
     return (
         *(getattr(event, key) for key in _EVENT_VERSION_KEYS),
@@ -227,7 +228,7 @@ class Listing:
         )
 
     def _version_of(self, event: Event) -> tuple[Any, ...]:
-        version = _event_version(event)
+        version = event_list_version(event)
         if self.with_category_names:
             version = (*version, event.category.name_ja, event.category.name_en)
         return version

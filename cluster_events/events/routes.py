@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, session
 from flask_babel import gettext as _
 
 from cluster_events.database import utcnow
 from cluster_events.errors import ServiceError
-from cluster_events.events import queries
+from cluster_events.events import cards, queries
 from cluster_events.extensions import limiter
 from cluster_events.members.sessions import current_person
 from cluster_events.models import MemberPerson
@@ -37,6 +37,7 @@ from cluster_events.registration.queries import listed_event_by_slug
 from cluster_events.text import has_forbidden_characters, normalise_input
 
 bp = Blueprint("events", __name__)
+bp.add_app_template_global(cards.cached_card, "cached_card")
 
 MAX_PAGE = 10_000
 MAX_SLUG_LENGTH = 100
@@ -87,9 +88,11 @@ def _viewer_version(person: MemberPerson | None) -> tuple[object, ...] | None:
 def _cache_per_viewer(response: Response) -> Response:
     """A page made for a signed-in member (it may show members-only events) is for their
     own browser only. Only a view that asked who is signed in made such a page, so this
-    never reads the session itself (no query after the view, none on an early 400)."""
+    never reads the session itself (no query after the view, none on an early 400).
+    A response that will set the session cookie is never for a shared cache either."""
     response.vary.add("Cookie")
-    if g.get("page_for_member") and "private" not in response.headers.get("Cache-Control", ""):
+    cache_control = response.headers.get("Cache-Control", "")
+    if "private" not in cache_control and (g.get("page_for_member") or session.modified):
         response.headers["Cache-Control"] = "private, no-cache"
     return response
 
