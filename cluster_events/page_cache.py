@@ -26,6 +26,7 @@ browser never holds an expired token or another session's. Other pages are
 from __future__ import annotations
 
 import hashlib
+import pickle
 import secrets
 import threading
 import time
@@ -42,7 +43,7 @@ from flask_wtf.csrf import generate_csrf
 from cluster_events.i18n import current_locale
 
 #: Upper bound of the bytes kept per process (the catalogue with 50 events is ~45 kB).
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 #: Raise when pages change for the same data in a way the release digest cannot see.
 PAGE_FORMAT_VERSION = "1"
 #: What every cached page varies on besides its address: the member session and the
@@ -57,6 +58,7 @@ _RELEASE_FILES = (
     ("templates", "*.html"),
 )
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PICKLE_PROTOCOL = 5
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -158,18 +160,11 @@ def _release(app: Flask) -> bytes:
 
 
 def _page_key(parts: Iterable[object]) -> bytes:
+    """The digest of the parts and the request's own: pickle is exact (equal bytes only
+    for equal values) and the same in every process of a release, so the ETag is too."""
+    request_parts = (request.script_root, request.path, request.query_string, current_locale())
     digest = hashlib.sha256(_release(current_app))
-    digest.update(
-        repr(
-            (
-                request.script_root,
-                request.path,
-                request.query_string,
-                current_locale(),
-                tuple(parts),
-            )
-        ).encode()
-    )
+    digest.update(pickle.dumps((request_parts, tuple(parts)), protocol=_PICKLE_PROTOCOL))
     return digest.digest()
 
 

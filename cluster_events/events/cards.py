@@ -23,7 +23,7 @@ from cluster_events.models import Event
 from cluster_events.page_cache import BoundedCache
 
 #: Upper bound of the characters kept per process (a card is about 800).
-DEFAULT_MAX_CHARACTERS = 4 * 1024 * 1024
+DEFAULT_MAX_CHARACTERS = 2 * 1024 * 1024
 
 
 def card_cache(app: Flask | None = None) -> BoundedCache[tuple[Any, ...], str]:
