@@ -123,6 +123,12 @@ class PageCache(BoundedCache[bytes, _Entry]):
         self.csrf_marker = f"csrf-{secrets.token_hex(16)}"
 
 
+def keeps_pages() -> bool:
+    """False while templates are read afresh from disk (``flask run --debug``): then
+    nothing is kept and no ETag sent, so an edited template shows at once."""
+    return not current_app.jinja_env.auto_reload
+
+
 def page_cache(app: Flask | None = None) -> PageCache:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     cache_ = app.extensions.get("page_cache")
@@ -212,6 +218,10 @@ def page_response(parts: Iterable[object], render: Render, *, member: bool) -> R
         for header in VARY:
             response.vary.add(header)
         return response
+    if not keeps_pages():
+        html, _ = render()
+        personal = member or _csrf_field_name() in g
+        return _with_headers(Response(html, mimetype="text/html"), private=personal)
 
     cache_ = page_cache()
     key = _page_key(parts)

@@ -489,3 +489,14 @@ def test_a_shared_cache_never_gives_a_visitor_anothers_page(app, world, member):
         for variants in proxy.stored.values()
         for _, _, body in variants
     )
+
+
+def test_nothing_is_kept_while_templates_are_read_afresh(app, client, world):
+    """``flask run --debug``: an edited template shows at the next request."""
+    app.jinja_env.auto_reload = True
+    for url in ("/", "/events/open-seminar"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "ETag" not in response.headers
+    assert len(page_cache(app)) == 0 and len(card_cache(app)) == 0
+    assert app.test_client().get("/").headers["Cache-Control"] == "public, no-cache"

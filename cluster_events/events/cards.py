@@ -20,7 +20,7 @@ from cluster_events.database import utcnow
 from cluster_events.events.queries import event_list_version, event_time_marks
 from cluster_events.i18n import current_locale
 from cluster_events.models import Event
-from cluster_events.page_cache import BoundedCache
+from cluster_events.page_cache import BoundedCache, keeps_pages
 
 #: Upper bound of the characters kept per process (a card is about 800).
 DEFAULT_MAX_CHARACTERS = 2 * 1024 * 1024
@@ -40,6 +40,8 @@ def cached_card(event: Event, heading_level: int, caller: Callable[[], str]) -> 
     """``{% call cached_card(event, heading_level) %}...{% endcall %}``: the card from
     memory, or rendered by ``caller`` and kept (unless one of its moments passed while
     it was rendered)."""
+    if not keeps_pages():
+        return Markup(caller())
     now = utcnow()
     marks = event_time_marks(event, now)
     key = (
