@@ -11,25 +11,33 @@ the one rule ``Event.visible_where``. A members-only event's page answers 403 to
 else, saying only that it is for members and how to sign in. Pages that differ for a
 signed-in member are never cached by a shared cache (``Cache-Control: private``, and
 ``Vary: Cookie`` on every page).
+
+The catalogue, category pages, the archive and event pages are answered through
+``page_cache``: each view reads its list's version (one query, in place of the list's
+own queries when the page was rendered before) or its event, and renders only when
+that version was not rendered yet; ETags and 304s come from the same key.
 """
 
 from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, session
 from flask_babel import gettext as _
 
+from cluster_events.database import utcnow
 from cluster_events.errors import ServiceError
-from cluster_events.events import queries
+from cluster_events.events import cards, queries
 from cluster_events.extensions import limiter
 from cluster_events.members.sessions import current_person
-from cluster_events.models import Category, MemberPerson
+from cluster_events.models import MemberPerson
+from cluster_events.page_cache import page_response
 from cluster_events.registration import routes as registration_views
 from cluster_events.registration.queries import listed_event_by_slug
 from cluster_events.text import has_forbidden_characters, normalise_input
 
 bp = Blueprint("events", __name__)
+bp.add_app_template_global(cards.cached_card, "cached_card")
 
 MAX_PAGE = 10_000
 MAX_SLUG_LENGTH = 100
@@ -61,13 +69,6 @@ def _checked_slug(slug: str) -> str:
     return slug
 
 
-def _category_or_404(slug: str) -> Category:
-    category = queries.category_by_slug(_checked_slug(slug))
-    if category is None:
-        abort(404)
-    return category
-
-
 def _viewer() -> MemberPerson | None:
     """The signed-in member, remembered for ``_cache_per_viewer``."""
     person = current_person()
@@ -75,17 +76,23 @@ def _viewer() -> MemberPerson | None:
     return person
 
 
-def _viewer_is_member() -> bool:
-    return _viewer() is not None
+def _viewer_version(person: MemberPerson | None) -> tuple[object, ...] | None:
+    """Who is viewing, for a page's key: nobody, or the member's own rows (their name
+    is in the header, their details in the event page's form)."""
+    if person is None:
+        return None
+    return (queries.row_values(person), queries.row_values(person.member))
 
 
 @bp.after_request
 def _cache_per_viewer(response: Response) -> Response:
     """A page made for a signed-in member (it may show members-only events) is for their
     own browser only. Only a view that asked who is signed in made such a page, so this
-    never reads the session itself (no query after the view, none on an early 400)."""
+    never reads the session itself (no query after the view, none on an early 400).
+    A response that will set the session cookie is never for a shared cache either."""
     response.vary.add("Cookie")
-    if g.get("page_for_member"):
+    cache_control = response.headers.get("Cache-Control", "")
+    if "private" not in cache_control and (g.get("page_for_member") or session.modified):
         response.headers["Cache-Control"] = "private, no-cache"
     return response
 
@@ -95,32 +102,53 @@ def index():
     """Upcoming events grouped by month, with a category filter and a keyword search."""
     search = _search_argument()
     category_slug = request.args.get("category", "")
-    category = _category_or_404(category_slug) if category_slug else None
-    member = _viewer_is_member()
-    events = queries.upcoming_events(category=category, search=search, viewer_is_member=member)
-    return render_template(
-        "events/index.html",
-        viewer_is_member=member,
-        months=queries.group_by_month(events),
-        categories=queries.all_categories(),
-        selected_category=category,
-        search=search,
-        result_count=len(events),
+    if category_slug:
+        _checked_slug(category_slug)
+    person = _viewer()
+    member = person is not None
+    listing = queries.catalogue_listing(
+        category_slug=category_slug, search=search, viewer_is_member=member
     )
+    if category_slug and listing.selected is None:
+        abort(404)
+
+    def render() -> tuple[str, bool]:
+        events = queries.upcoming_events(
+            category=listing.selected, search=search, now=listing.now, viewer_is_member=member
+        )
+        html = render_template(
+            "events/index.html",
+            viewer_is_member=member,
+            months=queries.group_by_month(events),
+            categories=listing.categories,
+            selected_category=listing.selected,
+            search=search,
+            result_count=len(events),
+        )
+        return html, listing.shows(events, utcnow())
+
+    return page_response((listing.version, _viewer_version(person)), render, member=member)
 
 
 @bp.get("/events/past")
 def past():
     page = _page_argument()
     per_page = current_app.config["EVENTS_PER_PAGE"]
-    member = _viewer_is_member()
-    events, total = queries.past_events(page, per_page, viewer_is_member=member)
-    if page > 1 and not events:
+    person = _viewer()
+    member = person is not None
+    listing = queries.archive_listing(page, per_page, viewer_is_member=member)
+    if page > 1 and not listing.events:
         abort(404)
-    pages = max((total + per_page - 1) // per_page, 1)
-    return render_template(
-        "events/past.html", events=events, page=page, pages=pages, viewer_is_member=member
-    )
+
+    def render() -> tuple[str, bool]:
+        events = queries.archive_events(listing, viewer_is_member=member)
+        pages = max((listing.total + per_page - 1) // per_page, 1)
+        html = render_template(
+            "events/past.html", events=events, page=page, pages=pages, viewer_is_member=member
+        )
+        return html, listing.shows(events, utcnow())
+
+    return page_response((listing.version, _viewer_version(person)), render, member=member)
 
 
 @bp.get("/events/<slug>")
@@ -131,7 +159,17 @@ def detail(slug: str):
     person = _viewer()
     if not event.is_visible_to(viewer_is_member=person is not None):
         return registration_views.members_only_page(event)
-    return render_template("events/detail.html", event=event, member_person=person)
+    now = utcnow()
+
+    def render() -> tuple[str, bool]:
+        html = render_template("events/detail.html", event=event, member_person=person)
+        unchanged = queries.event_time_marks(event, utcnow()) == queries.event_time_marks(
+            event, now
+        )
+        return html, unchanged
+
+    version = queries.event_page_version(event, now)
+    return page_response((version, _viewer_version(person)), render, member=person is not None)
 
 
 def _registration_rate_limit() -> str:
@@ -151,12 +189,23 @@ def register(slug: str):
 
 @bp.get("/categories/<slug>")
 def category(slug: str):
-    found = _category_or_404(slug)
-    member = _viewer_is_member()
-    events = queries.upcoming_events(category=found, viewer_is_member=member)
-    return render_template(
-        "events/category.html",
-        category=found,
-        months=queries.group_by_month(events),
-        viewer_is_member=member,
-    )
+    _checked_slug(slug)
+    person = _viewer()
+    member = person is not None
+    listing = queries.category_listing(slug, viewer_is_member=member)
+    if listing is None:
+        abort(404)
+
+    def render() -> tuple[str, bool]:
+        events = queries.upcoming_events(
+            category=listing.selected, now=listing.now, viewer_is_member=member
+        )
+        html = render_template(
+            "events/category.html",
+            category=listing.selected,
+            months=queries.group_by_month(events),
+            viewer_is_member=member,
+        )
+        return html, listing.shows(events, utcnow())
+
+    return page_response((listing.version, _viewer_version(person)), render, member=member)
