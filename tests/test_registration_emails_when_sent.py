@@ -265,3 +265,23 @@ def test_a_row_for_a_renderer_this_app_does_not_have_is_retried_and_counted(app,
     assert (row.status, row.attempts) == (OutboxStatus.queued, 1)
     assert "UnknownRenderer" in row.last_error
 
+
+def test_a_sign_up_takes_six_statements_and_reads_nothing_back(app, client, count_queries):
+    """The event, its lock, a member with that address; the seat count, the registration
+    and its email: the address's uniqueness is the index's to check, and the answer is
+    built before the commit, so nothing is read again after it."""
+    event = make_event(slug="iso-seminar")
+    db.session.commit()
+    url = f"/events/{event.slug}/register"
+    client.post(url, data=form(email="warm@example.org"))
+    with count_queries() as counter:
+        response = client.post(url, data=form())
+    assert response.status_code == 303
+    read = [
+        re.search(r"\bFROM (\w+)", statement).group(1)
+        for statement in counter.statements
+        if statement.lstrip().upper().startswith("SELECT")
+    ]
+    assert read == ["event", "event", "member_person"], counter.statements
+    assert len(counter.statements) == 6, counter.statements
+    assert counter.statements[-1].startswith("INSERT INTO outbox_message")
