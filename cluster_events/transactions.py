@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from cluster_events.database import SQLITE_BEGIN_OPTION
@@ -95,13 +95,17 @@ def _begin(session: Session) -> None:
     session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
 
 
+#: Built once: the lock is taken by every change to an event's registrations.
+_LOCK_EVENT = (
+    select(Event)
+    .where(Event.id == bindparam("event_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 def _lock_event(session: Session, event_id: int) -> Event:
-    event = session.scalar(
-        select(Event)
-        .where(Event.id == event_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    event = session.scalar(_LOCK_EVENT, {"event_id": event_id})
     if event is None:
         raise EventNotFound()
     return event
