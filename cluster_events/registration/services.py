@@ -42,7 +42,7 @@ from cluster_events.registration.status import (
     registration_state,
 )
 from cluster_events.text import InvalidEmailAddress, normalise_email_address
-from cluster_events.transactions import EventNotFound, write_transaction
+from cluster_events.transactions import EventNotFound, in_write_transaction, write_transaction
 
 __all__ = ["EventNotFound"]  # raised here too, by the event lock
 
@@ -220,12 +220,14 @@ def register(
     now = now or utcnow()
     details = replace(details, email=checked_email(details.email))
     arguments = (event_id, details, member_person_id, source, notify, now, organizer_id)
-    try:
-        # Most sign-ups are a new address: the partial unique index on active addresses
-        # is the check, and saves a query.
-        return _register(*arguments, find_existing=False)
-    except IntegrityError:
-        pass  # the address has an active registration: look for it under the lock
+    if not in_write_transaction():
+        try:
+            # Most sign-ups are a new address: the partial unique index on active
+            # addresses is the check, and saves a query. (Inside another service's
+            # transaction a refusal would undo that one too: look first there.)
+            return _register(*arguments, find_existing=False)
+        except IntegrityError:
+            pass  # the address has an active registration: look for it under the lock
     try:
         return _register(*arguments, find_existing=True)
     except IntegrityError:
