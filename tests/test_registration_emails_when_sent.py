@@ -24,7 +24,7 @@ from cluster_events.mail.messages import message_id
 from cluster_events.models import OutboxMessage, OutboxStatus, Registration, RegistrationStatus
 from cluster_events.registration import notifications, services, tokens
 from cluster_events.registration.notifications import QR_BORDER, QR_SCALE
-from tests.conftest import sending_to
+from tests.conftest import free_port, sending_to
 from tests.factories import make_event, make_registration
 from tests.test_registration_http import form, token_from
 
@@ -250,6 +250,28 @@ def test_an_email_that_cannot_be_rendered_when_sent_is_retried_counted_and_never
     (image,) = [part for part in message.walk() if part.get_content_type() == "image/png"]
     assert image.get_payload(decode=True) == expected_qr(registration)[0]
     assert rows()[0].status == OutboxStatus.sent
+
+
+def test_a_mail_server_outage_defers_the_email_uncounted_and_it_arrives_whole_later(
+    app, client, smtp_server
+):
+    event = make_event(slug="iso-seminar")
+    db.session.commit()
+    response = client.post(f"/events/{event.slug}/register", data=form())
+    registration = tokens.registration_by_token(token_from(response.headers["Location"]))
+    app.extensions["mail"].port = free_port()  # the mail server is down
+    report = outbox.deliver_due()
+    assert (report.sent, report.deferred, report.retrying) == (0, 1, 0)
+    (row,) = rows()
+    assert (row.status, row.attempts, row.deferrals) == (OutboxStatus.queued, 0, 1)
+
+    app.extensions["mail"].port = smtp_server.port  # back
+    assert outbox.deliver_due(now=utcnow() + timedelta(hours=1)).sent == 1
+    (message,) = smtp_server.messages()
+    assert message["Message-ID"] == message_id(rows()[0])
+    (image,) = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert image.get_payload(decode=True) == expected_qr(registration)[0]
+    assert "横須賀 太郎 様" in message.get_body(("plain",)).get_content()
 
 
 def test_a_row_for_a_renderer_this_app_does_not_have_is_retried_and_counted(app, client):
