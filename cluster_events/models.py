@@ -326,6 +326,10 @@ class OutboxMessage(Base):
     body_html: Mapped[str] = mapped_column(Text, default="")
     #: [{"filename", "content_type", "data"}] with text data (iCalendar).
     attachments: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    #: For a message rendered when it is sent rather than when it is queued: the
+    #: renderer's name and its arguments, {"renderer": ..., "args": {...}} (body_text,
+    #: body_html and attachments stay empty). See mail.messages.register_renderer.
+    render_when_sent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = _enum_column(OutboxStatus, default=OutboxStatus.queued)
     #: Tries that reached this message's own transaction (counted against MAIL_MAX_ATTEMPTS).
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from psycopg.pq import TransactionStatus
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from cluster_events.database import SQLITE_BEGIN_OPTION
@@ -87,21 +88,47 @@ def _begin(session: Session) -> None:
     "database is locked" when another process wrote in between; ``BEGIN
     IMMEDIATE`` waits for the lock (busy_timeout) instead. Any read-only
     transaction already open is ended first; it must not hold unsaved changes.
+
+    On PostgreSQL at READ COMMITTED every statement sees what is committed when it
+    runs, so a read-only transaction in good order goes on as the write transaction,
+    with every object read afresh: ending it would give the connection back to the
+    pool and take it out again (a rollback, a ping and a BEGIN: three round trips).
     """
     if session.in_transaction():
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("write_transaction() started with unsaved changes")
+        if _reads_in_read_committed(session):
+            session.expire_all()
+            return
         session.rollback()
     session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
 
 
+def _reads_in_read_committed(session: Session) -> bool:
+    """A PostgreSQL transaction at READ COMMITTED that has read and not failed."""
+    if session.get_bind().dialect.name != "postgresql" or not session.is_active:
+        return False
+    connection = session.connection()
+    if connection.invalidated:
+        return False
+    level = connection.get_execution_options().get("isolation_level")
+    if (level or connection.default_isolation_level) != "READ COMMITTED":
+        return False
+    status = connection.connection.dbapi_connection.info.transaction_status
+    return status == TransactionStatus.INTRANS  # not INERROR: a statement failed
+
+
+#: Built once: the lock is taken by every change to an event's registrations.
+_LOCK_EVENT = (
+    select(Event)
+    .where(Event.id == bindparam("event_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 def _lock_event(session: Session, event_id: int) -> Event:
-    event = session.scalar(
-        select(Event)
-        .where(Event.id == event_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    event = session.scalar(_LOCK_EVENT, {"event_id": event_id})
     if event is None:
         raise EventNotFound()
     return event

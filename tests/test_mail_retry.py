@@ -242,7 +242,8 @@ def test_every_kind_of_email_the_app_queues_has_a_label_in_the_failed_list():
     queued = set()
     for source in package.rglob("*.py"):
         text = source.read_text(encoding="utf-8")
-        queued |= set(re.findall(r'(?:add_for|render_for)\([^()"]*"([a-z_]+)"', text))
+        queuing = r'(?:add_for|render_for|queue_when_sent)\([^()"]*"([a-z_]+)"'
+        queued |= set(re.findall(queuing, text))
         queued |= set(re.findall(r'\bkind = "([a-z_]+)"', text))
     assert {"confirmation", "personal_link", "organizer_message"} <= queued
     assert queued - set(KIND_LABELS) == set()

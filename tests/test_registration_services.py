@@ -113,6 +113,19 @@ def test_same_address_twice_returns_the_first_and_queues_nothing(app):
     assert db.session.get(Event, event.id).confirmed_count == 1
 
 
+def test_same_address_twice_inside_another_transaction_returns_the_first(app):
+    """Inside another service's transaction the address is looked up first: a refusal by
+    the unique index would undo the outer transaction too."""
+    event = committed_event(capacity=10)
+    with write_transaction():
+        first = services.register(event.id, details(1))
+        second = services.register(event.id, details(1, name="別人"))
+    assert first.created and not second.created
+    assert second.registration_id == first.registration_id
+    assert db.session.scalar(select(func.count()).select_from(Registration)) == 1
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
 def test_address_may_register_again_after_cancelling(app):
     event = committed_event(capacity=10)
     first = services.register(event.id, details(1)).registration

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import DBAPIError
 
 import cluster_events
 from cluster_events.errors import NotFound, ServiceError
@@ -99,6 +101,53 @@ def test_unsaved_changes_before_a_write_transaction_are_a_bug_not_lost_silently(
     with pytest.raises(RuntimeError, match="unsaved changes"), write_transaction():
         pass
     db.session.rollback()  # the test's own cleanup, outside the app
+
+
+def _checkouts(app) -> list[int]:
+    taken: list[int] = []
+    sa_event.listen(db.engine.pool, "checkout", lambda *args: taken.append(1))
+    return taken
+
+
+def test_a_write_after_reads_goes_on_in_the_same_postgresql_transaction(app, database_url):
+    """On PostgreSQL (READ COMMITTED) the request's read transaction becomes the write
+    transaction: no rollback, no second checkout and ping, no second BEGIN. SQLite
+    must end it to take its write lock with BEGIN IMMEDIATE."""
+    event_id = committed_event(capacity=5).id
+    db.session.remove()
+    taken = _checkouts(app)
+    assert db.session.get(Event, event_id).capacity == 5  # the request reads first
+    with write_transaction(lock_event=event_id) as locked:
+        locked.capacity = 6
+    assert len(taken) == (1 if database_url.startswith("postgresql") else 2)
+    assert seen_from_elsewhere(app, f"SELECT capacity FROM event WHERE id = {event_id}") == 6
+
+
+def test_the_write_sees_what_another_worker_committed_after_the_read(app):
+    event = committed_event(capacity=5, title="旧題")
+    event_id, venue_id = event.id, event.venue_id
+    db.session.remove()
+    read = db.session.get(Event, event_id)
+    assert (read.title, read.venue.name) == ("旧題", "YRP事務所")
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with engine.begin() as elsewhere:
+        elsewhere.execute(text(f"UPDATE event SET title = '新題' WHERE id = {event_id}"))
+        elsewhere.execute(text(f"UPDATE venue SET name = '新会場' WHERE id = {venue_id}"))
+    engine.dispose()
+    with write_transaction(lock_event=event_id) as locked:
+        assert locked.title == "新題"
+        assert locked.venue.name == "新会場"  # objects read before are read afresh
+
+
+def test_a_failed_statement_before_the_write_does_not_spoil_it(app):
+    event_id = committed_event(capacity=5).id
+    db.session.remove()
+    db.session.get(Event, event_id)
+    with pytest.raises(DBAPIError):
+        db.session.execute(text("SELECT CAST('x' AS INTEGER) + 1 FROM nowhere_at_all"))
+    with write_transaction(lock_event=event_id) as locked:
+        locked.capacity = 7
+    assert seen_from_elsewhere(app, f"SELECT capacity FROM event WHERE id = {event_id}") == 7
 
 
 def test_only_the_transaction_helper_rolls_back():

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from cluster_events import PROJECT_ROOT, create_app
 from cluster_events.config import LOCAL_SITE_URL_ENV
 from cluster_events.extensions import db
-from cluster_events.models import OutboxMessage
+from cluster_events.mail import outbox
 from cluster_events.urls import absolute_url
-from tests.conftest import base_test_config
+from tests.conftest import base_test_config, sending_to
 from tests.factories import make_event
 from tests.test_registration_http import form
 
@@ -27,25 +26,28 @@ URL = re.compile(r"(?:https?|webcal)://[^\s\"'<>]+")
 
 
 @pytest.fixture
-def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+def app_config(app_config: dict[str, Any], smtp_server) -> dict[str, Any]:
     # Behind one proxy, which passes X-Forwarded-Host through unchecked.
-    return {**app_config, "SITE_URL": SITE, "PROXY_COUNT": 1}
+    return {**app_config, **sending_to(smtp_server), "SITE_URL": SITE, "PROXY_COUNT": 1}
 
 
 def hosts_in(text: str) -> set[str]:
     return {url.split("/")[2] for url in URL.findall(text)}
 
 
-def test_registration_email_and_its_calendar_file_link_to_the_site_only(app, client):
+def test_registration_email_and_its_calendar_file_link_to_the_site_only(app, client, smtp_server):
     event = make_event(slug="iso-seminar")
     db.session.commit()
     response = client.post("/events/iso-seminar/register?lang=ja", data=form(), headers=FORGED)
     assert response.status_code == 303
-    (message,) = db.session.scalars(select(OutboxMessage)).all()
-    stored = message.body_text + message.body_html + str(message.attachments)
-    assert f"{SITE}/events/{event.slug}" in stored
-    assert "evil.example" not in stored
-    assert "evil.example" not in hosts_in(stored)
+    assert outbox.deliver_due().sent == 1  # the email is rendered as it is sent
+    (received,) = smtp_server.messages()
+    parts = [p.get_payload(decode=True) for p in received.walk() if not p.is_multipart()]
+    sent = b"".join(parts).decode("utf-8", "replace").replace("\r\n ", "")
+    assert f"{SITE}/events/{event.slug}" in sent
+    assert f"{SITE}/registrations/" in sent
+    assert "evil.example" not in sent
+    assert "evil.example" not in hosts_in(sent)
 
 
 def test_feeds_and_the_calendar_page_link_to_the_site_only(app, client):

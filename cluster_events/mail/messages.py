@@ -1,5 +1,6 @@
-"""Building emails: rendering the template pairs into outbox rows at enqueue time, and
-turning an outbox row into a MIME message for Flask-Mail at delivery time."""
+"""Building emails: rendering the template pairs into outbox rows at enqueue time (or
+storing what a renderer needs to render them at delivery time), and turning an outbox
+row into a MIME message for Flask-Mail at delivery time."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import flask_mail
 from flask import Flask, current_app
 from flask_babel import force_locale
 
+from cluster_events.errors import NotFound
 from cluster_events.extensions import db
 from cluster_events.models import OutboxMessage
 from cluster_events.timefmt import TOKYO
@@ -29,9 +31,13 @@ from cluster_events.urls import site_root_url
 #: server on the way needs to support 8BITMIME.
 MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
 _SEND_TIME_VALUES = "mail_send_time_values"
+_RENDERERS = "mail_renderers"
 
 #: Works out, for one outbox row, the text that a placeholder stands for (None: leave it).
 SendTimeValue = Callable[[OutboxMessage], "str | None"]
+#: Renders, for one outbox row and the arguments stored with it, the message's text,
+#: HTML and attachments when it is sent (the subject is the row's).
+Renderer = Callable[[OutboxMessage, dict[str, Any]], "RenderedMail"]
 
 
 def register_send_time_value(app: Flask, placeholder: str, value: SendTimeValue) -> None:
@@ -42,6 +48,35 @@ def register_send_time_value(app: Flask, placeholder: str, value: SendTimeValue)
     work out the value from the row.
     """
     app.extensions.setdefault(_SEND_TIME_VALUES, {})[placeholder] = value
+
+
+def register_renderer(app: Flask, name: str, render: Renderer) -> None:
+    """Have rows queued with ``RenderedMail.when_sent(name, ...)`` rendered by ``render``
+    when they are sent.
+
+    For messages whose content the domain can make again from its own rows: queuing
+    one stores its subject and a few arguments (what must stay as it was when it was
+    queued), so the transaction that queues it does not pay for templates, calendar
+    files or images. A renderer that raises, or a name nobody registered, is a message
+    that cannot be built: retried and counted (``outbox.classify``), never lost.
+    """
+    app.extensions.setdefault(_RENDERERS, {})[name] = render
+
+
+class UnknownRenderer(NotFound, LookupError):
+    """An outbox row is to be rendered by a renderer this app does not have."""
+
+
+def _content(row: OutboxMessage) -> tuple[str, str, list[dict[str, str]]]:
+    """The row's text, HTML and attachments: as stored, or rendered now."""
+    if not row.render_when_sent:
+        return row.body_text, row.body_html, [dict(a) for a in row.attachments or []]
+    name = row.render_when_sent.get("renderer", "")
+    render = current_app.extensions.get(_RENDERERS, {}).get(name)
+    if render is None:
+        raise UnknownRenderer(f"no renderer {name!r} for outbox message {row.id}")
+    mail = render(row, dict(row.render_when_sent.get("args") or {}))
+    return mail.text, mail.html, [attachment.as_json() for attachment in mail.attachments]
 
 
 def _fill_send_time_values(row: OutboxMessage, text: str, html: str) -> tuple[str, str]:
@@ -91,6 +126,29 @@ class RenderedMail:
     text: str
     html: str
     attachments: list[Attachment] = field(default_factory=list)
+    #: For a message rendered when it is sent (``when_sent``): the renderer and its
+    #: arguments; text, html and attachments are then empty.
+    renderer: str = ""
+    renderer_args: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def when_sent(cls, renderer: str, subject: Any, locale: str, **args: Any) -> RenderedMail:
+        """A message that ``renderer`` (``register_renderer``) renders when it is sent,
+        from its row and ``args`` (JSON values). The subject is written now, in
+        ``locale``, as ``render_mail`` would write it."""
+        return cls(
+            subject=render_subject(subject, locale),
+            text="",
+            html="",
+            renderer=renderer,
+            renderer_args=args,
+        )
+
+
+def render_subject(subject: Any, locale: str) -> str:
+    """``subject`` (perhaps a lazy string) in ``locale``, on one line."""
+    with force_locale(locale):
+        return " ".join(str(subject).split())
 
 
 def render_mail(template: str, locale: str, subject: Any, context: dict[str, Any]) -> RenderedMail:
@@ -102,8 +160,8 @@ def render_mail(template: str, locale: str, subject: Any, context: dict[str, Any
     worker and cron have none) and no other area's context processor runs.
     """
     environment = current_app.jinja_env
+    subject = render_subject(subject, locale)
     with force_locale(locale):
-        subject = " ".join(str(subject).split())
         values = {**site_context(locale), **context, "subject": subject, "locale": locale}
         text = environment.get_template(f"email/{template}.txt").render(values)
         html = environment.get_template(f"email/{template}.html").render(values)
@@ -152,6 +210,9 @@ def add_to_outbox(
         body_text=mail.text,
         body_html=mail.html,
         attachments=[attachment.as_json() for attachment in mail.attachments],
+        render_when_sent={"renderer": mail.renderer, "args": mail.renderer_args}
+        if mail.renderer
+        else None,
         event_id=event_id,
         registration_id=registration_id,
         dedupe_key=dedupe_key,
@@ -174,7 +235,8 @@ class OutboxMail(flask_mail.Message):
     def __init__(self, row: OutboxMessage) -> None:
         config = current_app.config
         self.from_name, self.from_address = _sender(row)
-        text, html = _fill_send_time_values(row, row.body_text, row.body_html)
+        text, html, attachments = _content(row)
+        text, html = _fill_send_time_values(row, text, html)
         super().__init__(
             subject=row.subject,
             recipients=[row.recipient],
@@ -185,7 +247,7 @@ class OutboxMail(flask_mail.Message):
             extra_headers={"Auto-Submitted": "auto-generated"},
         )
         self.msgId = message_id(row)
-        self.row_attachments = [dict(attachment) for attachment in row.attachments or []]
+        self.row_attachments = attachments
 
     def _message(self) -> EmailMessage:  # type: ignore[override]
         message = EmailMessage(policy=MIME_POLICY)

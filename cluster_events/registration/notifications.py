@@ -4,9 +4,21 @@ every email to a registrant carries (event details, personal link, QR code, .ics
 Each function only adds OutboxMessage rows to ``db.session`` (through mail's
 ``add_to_outbox``): the caller's transaction commits them together with the change
 they announce, so an email is never sent for a change that was rolled back, and
-never lost for one that was committed. Every message is rendered at once, in the
-registrant's own language. Emails about a change of the event itself are in
-``events/notifications.py``, on top of the helpers here.
+never lost for one that was committed. Every message is written in the registrant's
+own language.
+
+The emails about a person's own registration (confirmation, waiting list, seat,
+cancellation receipt, personal link, reminder) are made from the registration and
+its event alone, so they are rendered when mail sends them (``render_when_sent``):
+the row holds the subject and what must stay as it was when the change happened
+(which template, the waiting position, whether the person had a seat and so the
+online link, which calendar file), and the body, the calendar file and the check-in
+QR code are made then, from the registration and the event as they are. A sign-up's
+transaction then writes one small row instead of rendering two templates, an .ics
+and a QR code (whose mask search is the costliest step), and neither the personal
+link nor the check-in URL ever rests in the outbox. Messages with words of the
+office's own (an organizer's message) and emails about a change of the event itself
+(``events/notifications.py``, on top of the helpers here) are rendered at once.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from cluster_events.mail.messages import (
     Attachment,
     RenderedMail,
     add_to_outbox,
+    register_renderer,
     register_send_time_value,
     render_mail,
 )
@@ -42,6 +55,8 @@ QR_BORDER = 4
 #: in when the message is sent. The link lets anyone cancel the registration, and the
 #: database keeps only a hash of it: the outbox must not be the place where it leaks.
 PERSONAL_URL_MARK = "__PERSONAL_URL__"
+#: The renderer (mail.messages.register_renderer) of the emails rendered when sent.
+RENDERER = "registration"
 
 
 def personal_url(registration: Registration) -> str:
@@ -60,47 +75,40 @@ def _personal_url_of(message: OutboxMessage) -> str | None:
 
 def init_app(app: Flask) -> None:
     register_send_time_value(app, PERSONAL_URL_MARK, _personal_url_of)
+    register_renderer(app, RENDERER, _render_when_sent)
 
 
 def queue_registration_received(registration: Registration) -> list[OutboxMessage]:
     """Confirmation, or the waiting-list notice with the person's position."""
-    event = registration.event
-    title = title_for(event, registration)
+    title = title_for(registration.event, registration)
     if registration.status == RegistrationStatus.waiting:
-        kind = "waitlisted"
-        mail = render_for(registration, kind, _l("Waiting list: %(title)s", title=title))
-    else:
-        kind = "confirmation"
-        subject = _l("Registration received: %(title)s", title=title)
-        mail = render_for(registration, kind, subject, with_qr=True)
-    mail.attachments.append(calendar_file(event, "PUBLISH", registration))
-    return [add_for(mail, kind, registration)]
+        subject = _l("Waiting list: %(title)s", title=title)
+        return [queue_when_sent(registration, "waitlisted", subject, calendar="PUBLISH")]
+    subject = _l("Registration received: %(title)s", title=title)
+    return [
+        queue_when_sent(registration, "confirmation", subject, with_qr=True, calendar="PUBLISH")
+    ]
 
 
 def queue_promoted(registration: Registration) -> list[OutboxMessage]:
-    event = registration.event
-    subject = _l("You have a seat: %(title)s", title=title_for(event, registration))
-    mail = render_for(registration, "promoted", subject, with_qr=True)
-    mail.attachments.append(calendar_file(event, "PUBLISH", registration))
-    return [add_for(mail, "promoted", registration)]
+    subject = _l("You have a seat: %(title)s", title=title_for(registration.event, registration))
+    return [queue_when_sent(registration, "promoted", subject, with_qr=True, calendar="PUBLISH")]
 
 
 def queue_cancellation_receipt(registration: Registration) -> list[OutboxMessage]:
     """Receipt for a cancelled registration (or a person leaving the waiting list), with
     a METHOD:CANCEL calendar file that takes the event out of their calendar."""
-    event = registration.event
-    subject = _l("Cancellation received: %(title)s", title=title_for(event, registration))
-    mail = render_for(registration, "cancellation_receipt", subject)
-    mail.attachments.append(calendar_file(event, "CANCEL", registration))
-    return [add_for(mail, "cancellation_receipt", registration)]
+    subject = _l(
+        "Cancellation received: %(title)s", title=title_for(registration.event, registration)
+    )
+    return [queue_when_sent(registration, "cancellation_receipt", subject, calendar="CANCEL")]
 
 
 def queue_personal_link(registration: Registration) -> list[OutboxMessage]:
     """The personal link again, for a registrant whose address was used to sign up a
     second time from a browser that is not theirs (they may have lost the first email)."""
     subject = _l("Your registration: %(title)s", title=title_for(registration.event, registration))
-    mail = render_for(registration, "personal_link", subject)
-    return [add_for(mail, "personal_link", registration)]
+    return [queue_when_sent(registration, "personal_link", subject)]
 
 
 def queue_reminder(registration: Registration, now: datetime | None = None) -> list[OutboxMessage]:
@@ -116,9 +124,16 @@ def queue_reminder(registration: Registration, now: datetime | None = None) -> l
     else:
         date = timefmt.format_date(event.starts_at, _locale(registration))
         subject = _l("Reminder: %(title)s on %(date)s", title=title, date=date)
-    mail = render_for(registration, "reminder", subject, with_qr=True)
-    mail.attachments.append(calendar_file(event, "PUBLISH", registration))
-    return [add_for(mail, "reminder", registration, dedupe_key=f"reminder:{registration.id}")]
+    return [
+        queue_when_sent(
+            registration,
+            "reminder",
+            subject,
+            with_qr=True,
+            calendar="PUBLISH",
+            dedupe_key=f"reminder:{registration.id}",
+        )
+    ]
 
 
 def queue_organizer_message(
@@ -138,6 +153,56 @@ def queue_organizer_message(
     return messages
 
 
+def queue_when_sent(
+    registration: Registration,
+    template: str,
+    subject: Any,
+    *,
+    with_qr: bool = False,
+    calendar: str = "",
+    dedupe_key: str | None = None,
+) -> OutboxMessage:
+    """Queue the email ``template`` (also its kind) to be rendered when it is sent
+    (``_render_when_sent``), with the calendar file of method ``calendar``, if any.
+
+    What the email reports stays as it is now: the waiting position, and whether the
+    person has a seat (and so the online link). The rest is read when it is sent.
+    """
+    mail = RenderedMail.when_sent(
+        RENDERER,
+        subject,
+        _locale(registration),
+        template=template,
+        waiting_position=registration.waiting_position,
+        online=_may_join_online(registration),
+        qr=with_qr,
+        calendar=calendar,
+    )
+    return add_for(mail, template, registration, dedupe_key=dedupe_key)
+
+
+def _render_when_sent(message: OutboxMessage, args: dict[str, Any]) -> RenderedMail:
+    """Render a row queued by ``queue_when_sent``, as ``render_for`` and
+    ``calendar_file`` would have rendered it when it was queued."""
+    registration = message.registration
+    if registration is None:
+        raise LookupError(f"outbox message {message.id} has no registration to render")
+    online = bool(args["online"])
+    mail = _render(
+        registration,
+        args["template"],
+        message.subject,
+        with_qr=bool(args["qr"]),
+        online=online,
+        waiting_position=args["waiting_position"],
+    )
+    if args["calendar"]:
+        mail.attachments.append(
+            _calendar_file(registration.event, args["calendar"], registration, online)
+        )
+    return mail
+
+
 def render_for(
     registration: Registration,
     template: str,
@@ -146,13 +211,35 @@ def render_for(
     with_qr: bool = False,
     **extra: Any,
 ) -> RenderedMail:
+    """Render the email ``template`` to ``registration`` now."""
     if registration.id is None:
         db.session.flush()
+    return _render(
+        registration,
+        template,
+        subject,
+        with_qr=with_qr,
+        online=_may_join_online(registration),
+        waiting_position=registration.waiting_position,
+        **extra,
+    )
+
+
+def _render(
+    registration: Registration,
+    template: str,
+    subject: Any,
+    *,
+    with_qr: bool,
+    online: bool,
+    waiting_position: int | None,
+    **extra: Any,
+) -> RenderedMail:
     locale = _locale(registration)
     context = {
-        **_event_context(registration.event, locale, _may_join_online(registration)),
+        **_event_context(registration.event, locale, online),
         "name": registration.name,
-        "waiting_position": registration.waiting_position,
+        "waiting_position": waiting_position,
         # The link is written in when the message is sent: the outbox never holds it.
         "personal_url": PERSONAL_URL_MARK,
         "ics_filename": ical.ics_filename(registration.event),
@@ -191,7 +278,7 @@ def _event_context(event: Event, locale: str, with_online_link: bool) -> dict[st
 def add_for(
     mail: RenderedMail, kind: str, registration: Registration, dedupe_key: str | None = None
 ) -> OutboxMessage:
-    return add_to_outbox(
+    message = add_to_outbox(
         mail,
         kind=kind,
         recipient=registration.email,
@@ -199,6 +286,10 @@ def add_for(
         registration_id=registration.id,
         dedupe_key=dedupe_key,
     )
+    if registration.id is None:  # not flushed yet: the flush writes both, in order
+        message.registration = registration
+        message.event = registration.event
+    return message
 
 
 def active(registrations: Iterable[Registration]) -> list[Registration]:
@@ -240,6 +331,12 @@ def _checkin_qr(registration: Registration) -> tuple[Attachment, int]:
 def calendar_file(event: Event, method: str, registration: Registration) -> Attachment:
     """The event as an .ics in the registrant's language, from the calendar module
     (same UID as the feeds; a CANCEL names the registrant and carries a higher SEQUENCE)."""
+    return _calendar_file(event, method, registration, _may_join_online(registration))
+
+
+def _calendar_file(
+    event: Event, method: str, registration: Registration, online: bool
+) -> Attachment:
     attendee = registration.email if method == "CANCEL" else None
     return Attachment.from_json(
         ical.ical_attachment(
@@ -247,6 +344,6 @@ def calendar_file(event: Event, method: str, registration: Registration) -> Atta
             method,
             locale=_locale(registration),
             attendee_email=attendee,
-            include_online_link=_may_join_online(registration),
+            include_online_link=online,
         )
     )

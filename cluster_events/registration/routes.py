@@ -94,9 +94,9 @@ def _refused(error: ServiceError, event: Event | None = None) -> tuple[str, int]
     )
 
 
-def _remember(registration: Registration) -> None:
-    ids = [i for i in session.get(SESSION_KEY, []) if i != registration.id]
-    session[SESSION_KEY] = [*ids, registration.id][-SESSION_KEEP:]
+def _remember(registration_id: int) -> None:
+    ids = [i for i in session.get(SESSION_KEY, []) if i != registration_id]
+    session[SESSION_KEY] = [*ids, registration_id][-SESSION_KEEP:]
 
 
 def sign_up(event: Event, person: MemberPerson | None) -> Any:
@@ -130,27 +130,27 @@ def sign_up(event: Event, person: MemberPerson | None) -> Any:
         return members_only_page(event)
     except ServiceError as error:
         return _refused(error, event)
-    registration = outcome.registration
+    registration_id = outcome.registration_id
     if not outcome.created:
         # Only the browser that made the registration is shown its details. Anyone else
         # who types the same address sees a page that says nothing about it, and the
         # address's owner gets the personal link by email (at most once an hour). A
         # signed-in member's address is fixed to their own, so it is theirs to see.
-        if person is None and registration.id not in session.get(SESSION_KEY, []):
-            services.resend_personal_link(registration.id)
+        if person is None and registration_id not in session.get(SESSION_KEY, []):
+            services.resend_personal_link(registration_id)
             return render_template("registration/check_your_email.html", event=event)
-        _remember(registration)
+        _remember(registration_id)
         flash(_("You have already registered for this event with this email address."), "info")
-    elif registration.status == RegistrationStatus.confirmed:
-        _remember(registration)
+    elif outcome.status == RegistrationStatus.confirmed:
+        _remember(registration_id)
         flash(_("Your registration is complete. We have sent you a confirmation email."), "success")
     else:
-        _remember(registration)
+        _remember(registration_id)
         flash(
             _(
                 "The event is full, so you have been put on the waiting list "
                 "(number %(position)s). We have sent you an email.",
-                position=registration.waiting_position,
+                position=outcome.waiting_position,
             ),
             "success",
         )

@@ -42,7 +42,7 @@ from cluster_events.registration.status import (
     registration_state,
 )
 from cluster_events.text import InvalidEmailAddress, normalise_email_address
-from cluster_events.transactions import EventNotFound, write_transaction
+from cluster_events.transactions import EventNotFound, in_write_transaction, write_transaction
 
 __all__ = ["EventNotFound"]  # raised here too, by the event lock
 
@@ -139,6 +139,22 @@ class RegistrationOutcome:
     created: bool
     #: The personal link's token (never stored; derived again from the salt when needed).
     token: str | None
+    #: The registration as it was committed (``registration`` itself is expired by the
+    #: commit: reading these from it would read the row again).
+    registration_id: int = 0
+    status: str = ""
+    waiting_position: int | None = None
+
+    @classmethod
+    def of(cls, registration: Registration, created: bool) -> RegistrationOutcome:
+        return cls(
+            registration,
+            created,
+            tokens.personal_token(registration),
+            registration.id,
+            registration.status,
+            registration.waiting_position,
+        )
 
 
 #: The public form and the services refuse an address with the same words.
@@ -203,42 +219,69 @@ def register(
     """
     now = now or utcnow()
     details = replace(details, email=checked_email(details.email))
-    session = db.session
+    arguments = (event_id, details, member_person_id, source, notify, now, organizer_id)
+    if not in_write_transaction():
+        try:
+            # Most sign-ups are a new address: the partial unique index on active
+            # addresses is the check, and saves a query. (Inside another service's
+            # transaction a refusal would undo that one too: look first there.)
+            return _register(*arguments, find_existing=False)
+        except IntegrityError:
+            pass  # the address has an active registration: look for it under the lock
     try:
-        with write_transaction(lock_event=event_id) as event:
-            assert event is not None
-            person = _signed_in_person(member_person_id)
-            if source == "web":
-                ensure_may_sign_up(event, person is not None)
-                ensure_registration_open(event, now)
-            elif event.is_cancelled:
-                raise RegistrationNotOpen(RegistrationState.cancelled)
-            link = MemberLink.verified
-            if person is None:
-                person, link = active_person_by_email(details.email_normalized), MemberLink.matched
-            if link == MemberLink.verified and person is not None:
-                details = replace(details, email=person.email)
-            existing = _active_registration(event_id, details.email_normalized)
-            if existing is not None:
-                if link == MemberLink.verified and person is not None:
-                    _link(existing, person, link)
-                return RegistrationOutcome(existing, False, tokens.personal_token(existing))
-            registration = _new_registration(event, details, source, now)
-            if person is not None:
-                _link(registration, person, link)
-            session.add(registration)
-            session.flush()
-            if notify:
-                notifications.queue_registration_received(registration)
-            if organizer_id is not None:
-                _audit_added(registration, notify, organizer_id)
+        return _register(*arguments, find_existing=True)
     except IntegrityError:
-        # The partial unique index caught a duplicate that slipped past the check.
+        # Someone else's transaction made it meanwhile.
         existing = _active_registration(event_id, details.email_normalized)
         if existing is None:
             raise
-        return RegistrationOutcome(existing, False, tokens.personal_token(existing))
-    return RegistrationOutcome(registration, True, tokens.personal_token(registration))
+        return RegistrationOutcome.of(existing, False)
+
+
+def _register(
+    event_id: int,
+    details: RegistrationDetails,
+    member_person_id: int | None,
+    source: str,
+    notify: bool,
+    now: datetime,
+    organizer_id: int | None,
+    *,
+    find_existing: bool,
+) -> RegistrationOutcome:
+    """``register`` in one transaction. Without ``find_existing`` an address that has an
+    active registration fails at the unique index (IntegrityError, nothing written)."""
+    session = db.session
+    with write_transaction(lock_event=event_id) as event:
+        assert event is not None
+        person = _signed_in_person(member_person_id)
+        if source == "web":
+            ensure_may_sign_up(event, person is not None)
+            ensure_registration_open(event, now)
+        elif event.is_cancelled:
+            raise RegistrationNotOpen(RegistrationState.cancelled)
+        link = MemberLink.verified
+        if person is None:
+            person, link = active_person_by_email(details.email_normalized), MemberLink.matched
+        if link == MemberLink.verified and person is not None:
+            details = replace(details, email=person.email)
+        existing = (
+            _active_registration(event_id, details.email_normalized) if find_existing else None
+        )
+        if existing is not None:
+            if link == MemberLink.verified and person is not None:
+                _link(existing, person, link)
+            return RegistrationOutcome.of(existing, False)
+        registration = _new_registration(event, details, source, now)
+        if person is not None:
+            _link(registration, person, link)
+        session.add(registration)
+        if notify:
+            notifications.queue_registration_received(registration)
+        if organizer_id is not None:
+            _audit_added(registration, notify, organizer_id)
+        session.flush()  # one flush for the registration, its email and the seat count
+        return RegistrationOutcome.of(registration, True)
 
 
 #: The personal link is sent again at most this often per registration.
@@ -278,6 +321,8 @@ def resend_personal_link(registration_id: int, now: datetime | None = None) -> b
 
 
 def _audit_added(registration: Registration, notified: bool, organizer_id: int) -> None:
+    if registration.id is None:
+        db.session.flush()
     audit.record_change(
         "registration.add",
         "registration",
