@@ -111,7 +111,14 @@ def _trust_proxy_headers(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from cluster_events import errors, i18n, request_checks, security_headers, unavailable
+    from cluster_events import (
+        cookie_session,
+        errors,
+        i18n,
+        request_checks,
+        security_headers,
+        unavailable,
+    )
     from cluster_events.auth import users  # noqa: F401  (registers the user loader)
     from cluster_events.database import render_migration_item
     from cluster_events.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
@@ -125,6 +132,7 @@ def _init_extensions(app: Flask) -> None:
         compare_type=True,
         render_item=render_migration_item,
     )
+    cookie_session.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)
     babel.init_app(
