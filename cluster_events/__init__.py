@@ -30,6 +30,7 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     )
     _load_config(app, config_overrides or {})
     _refuse_default_secret(app)
+    _answer_feed_polls_first(app)
     _trust_proxy_headers(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -95,6 +96,15 @@ def _refuse_default_secret(app: Flask) -> None:
             "\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\"\n"
             "or put SECRET_KEY = '...' in instance/config.py (`make run` writes one for you)."
         )
+
+
+def _answer_feed_polls_first(app: Flask) -> None:
+    """Polls of the public feeds that Flask has answered before are answered again
+    before Flask's request machinery, from the database's calendar version
+    (calendar/polls.py). Inside ProxyFix, so that it sees the client's host."""
+    from cluster_events.calendar import polls
+
+    polls.install(app)
 
 
 def _trust_proxy_headers(app: Flask) -> None:
