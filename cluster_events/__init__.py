@@ -30,6 +30,7 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     )
     _load_config(app, config_overrides or {})
     _refuse_default_secret(app)
+    _answer_feed_polls_first(app)
     _trust_proxy_headers(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -97,6 +98,15 @@ def _refuse_default_secret(app: Flask) -> None:
         )
 
 
+def _answer_feed_polls_first(app: Flask) -> None:
+    """Polls of the public feeds that Flask has answered before are answered again
+    before Flask's request machinery, from the database's calendar version
+    (calendar/polls.py). Inside ProxyFix, so that it sees the client's host."""
+    from cluster_events.calendar import polls
+
+    polls.install(app)
+
+
 def _trust_proxy_headers(app: Flask) -> None:
     """Behind nginx or a load balancer, take the client address, scheme and host from
     X-Forwarded-* (so rate limits see real addresses and links use https).
@@ -111,7 +121,14 @@ def _trust_proxy_headers(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from cluster_events import errors, i18n, request_checks, security_headers, unavailable
+    from cluster_events import (
+        cookie_session,
+        errors,
+        i18n,
+        request_checks,
+        security_headers,
+        unavailable,
+    )
     from cluster_events.auth import users  # noqa: F401  (registers the user loader)
     from cluster_events.database import render_migration_item
     from cluster_events.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
@@ -125,6 +142,7 @@ def _init_extensions(app: Flask) -> None:
         compare_type=True,
         render_item=render_migration_item,
     )
+    cookie_session.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)
     babel.init_app(

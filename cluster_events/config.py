@@ -65,6 +65,9 @@ class DefaultConfig:
 
     #: Right-hand side of every calendar UID; fixed once events exist.
     CALENDAR_UID_DOMAIN = "cluster-events.example.org"
+    #: Polls of the public feeds answered before Flask when Flask gave the same answer
+    #: for the same calendar version before (calendar/polls.py); False: always Flask.
+    CALENDAR_POLLS_BEFORE_FLASK = True
 
     BABEL_DEFAULT_LOCALE = "ja"
     BABEL_DEFAULT_TIMEZONE = "Asia/Tokyo"

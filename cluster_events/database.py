@@ -79,7 +79,10 @@ def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
 def _begin_sqlite(connection: Any) -> None:
     if connection.dialect.name != "sqlite":
         return
-    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "")
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # each statement on its own (calendar.polls): a BEGIN would pin a snapshot
+    mode = options.get(SQLITE_BEGIN_OPTION, "")
     connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 

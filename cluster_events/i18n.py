@@ -1,5 +1,6 @@
-"""Language choice: ?lang= switches and is remembered in a cookie; otherwise
-Accept-Language; otherwise the site's default (Japanese)."""
+"""Language choice: ?lang= switches and is remembered in a cookie (not by the views
+marked ``@language_from_url``); otherwise Accept-Language; otherwise the site's default
+(Japanese)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import gettext
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from babel.messages.plurals import get_plural
 from flask import Flask, Response, abort, current_app, g, has_request_context, request
@@ -58,9 +60,26 @@ def _read_lang_parameter() -> None:
     g.requested_lang = requested
 
 
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def language_from_url(view: View) -> View:
+    """Mark a view whose answer's language comes from its URL alone (?lang=, the calendar
+    feeds and files): the choice is not remembered in the cookie, so the answer is the
+    same for everyone and carries no Set-Cookie that would keep shared caches from
+    storing it."""
+    view.remembers_language = False  # type: ignore[attr-defined]
+    return view
+
+
+def _remembers_language() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "remembers_language", True)
+
+
 def _remember_lang(response: Response) -> Response:
     requested = getattr(g, "requested_lang", None)
-    if requested and request.cookies.get(LANG_COOKIE) != requested:
+    if requested and request.cookies.get(LANG_COOKIE) != requested and _remembers_language():
         response.set_cookie(
             LANG_COOKIE,
             requested,

@@ -176,6 +176,9 @@ class Event(Base):
     waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    #: The last change of what calendars show of the event (not its seats, waiting
+    #: list, registration window or page text): set by calendar.content_version.
+    content_updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     category: Mapped[Category] = relationship(back_populates="events")
     venue: Mapped[Venue | None] = relationship()
@@ -239,6 +242,18 @@ class Event(Base):
 
     def display_title(self, locale: str) -> str:
         return self.title_en if locale == "en" and self.title_en else self.title
+
+
+class CalendarVersion(Base):
+    """One row: a new random token whenever anything a public calendar shows changes
+    (calendar.content_version). The public feeds' ETags and the feeds each process
+    keeps built are keyed by it, so a poll reads one row whatever the number of events."""
+
+    __tablename__ = "calendar_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Registration(Base):

@@ -13,6 +13,7 @@ or tighten a policy for its own response.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -73,15 +74,49 @@ def _referrer_policy() -> str:
     return getattr(view, "referrer_policy", DEFAULT_REFERRER_POLICY)
 
 
+#: Every header this module sets (calendar.polls repeats answers that hold only these
+#: besides the calendar's own).
+HEADER_NAMES = (
+    "Content-Security-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Strict-Transport-Security",
+)
+
+
+@cache
+def _fixed_headers(referrer_policy: str, https: bool) -> tuple[tuple[str, str, str], ...]:
+    """(lower-case name, name, value) of each header, worked out once per policy."""
+    values = [
+        CONTENT_SECURITY_POLICY,
+        "DENY",
+        "nosniff",
+        referrer_policy,
+        PERMISSIONS_POLICY,
+        STRICT_TRANSPORT_SECURITY if https else None,
+    ]
+    return tuple(
+        (name.lower(), name, value)
+        for name, value in zip(HEADER_NAMES, values, strict=True)
+        if value is not None
+    )
+
+
+@cache
+def _is_https(site_url: str) -> bool:
+    return urlsplit(site_url).scheme == "https"
+
+
 def _add_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", _referrer_policy())
-    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-    if urlsplit(current_app.config["SITE_URL"]).scheme == "https":
-        headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    present = {name.lower() for name, _ in headers.items()}
+    for lower, name, value in _fixed_headers(
+        _referrer_policy(), _is_https(current_app.config["SITE_URL"])
+    ):
+        if lower not in present:
+            headers.add(name, value)
     return response
 
 

@@ -92,7 +92,7 @@ def test_single_event_file_carries_every_property_clients_need(app):
     for name in ("dtstamp", "created", "last-modified"):
         value = by_icalendar.decoded(name)
         assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
-    assert by_icalendar.decoded("last-modified") == event.updated_at.replace(microsecond=0)
+    assert by_icalendar.decoded("last-modified") == event.content_updated_at.replace(microsecond=0)
     assert by_vobject.dtstart.value == datetime(2026, 12, 5, 5, 0, tzinfo=UTC)
 
 

@@ -1,3 +1,4 @@
 """Calendar feeds, per-event .ics downloads and the subscription page."""
 
-from cluster_events.calendar import sequence  # noqa: F401  (installs the SEQUENCE rule)
+# Both install flush hooks: what calendars show changed, and the SEQUENCE rule.
+from cluster_events.calendar import content_version, sequence  # noqa: F401

@@ -44,6 +44,14 @@ class CalendarCache:
                     self._size -= len(dropped)
         return data
 
+    def peek(self, key: str) -> bytes | None:
+        """The bytes kept for ``key``, or None; never builds."""
+        with self._lock:
+            data = self._entries.get(key)
+            if data is not None:
+                self._entries.move_to_end(key)
+            return data
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -34,12 +34,31 @@ def http_last_modified(value: datetime | None) -> datetime | None:
 def is_not_modified(request: Request, etag: str, last_modified: datetime | None) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present (weak comparison, lists
     and ``*``); otherwise If-Modified-Since. Unparseable headers count as absent."""
-    if request.method not in ("GET", "HEAD"):
+    return answers_not_modified(
+        request.method,
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+        etag,
+        last_modified,
+    )
+
+
+def answers_not_modified(
+    method: str,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    etag: str,
+    last_modified: datetime | None,
+) -> bool:
+    """``is_not_modified`` from the header values themselves (calendar.polls has no
+    Flask request)."""
+    if method not in ("GET", "HEAD"):
         return False
-    tags = parse_etags(request.headers.get("If-None-Match"))
+    if if_none_match == etag:  # what a calendar program sends back: no parsing needed
+        return True
+    tags = parse_etags(if_none_match)
     if tags:
         return tags.star_tag or tags.contains_weak(etag.strip('"'))
-    if_modified_since = request.headers.get("If-Modified-Since")
     if if_modified_since is None or last_modified is None:
         return False
     try:

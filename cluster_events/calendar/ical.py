@@ -9,8 +9,8 @@ Choices that calendar clients depend on:
   by calendar.sequence whenever time, place, title or status changes);
 - cancelled events stay in feeds with STATUS:CANCELLED so subscribers' copies
   are marked, not silently orphaned;
-- DTSTAMP is the last change of the data, not the clock, so the same data gives
-  the same bytes and the feeds can carry a strong ETag. A cancellation of a
+- DTSTAMP is the last change of what the entry shows, not the clock, so the same
+  data gives the same bytes and the feeds can carry a strong ETag. A cancellation of a
   registration is the exception: it is a new message, stamped now.
 """
 
@@ -53,8 +53,9 @@ def _utc(value: datetime) -> datetime:
 
 def last_modified(event: Event) -> datetime:
     """When anything shown in the event's calendar entry last changed, including its
-    venue and category."""
-    stamps = [event.updated_at, event.category.updated_at]
+    venue and category. Not ``Event.updated_at``: seat counts change that
+    (calendar.content_version)."""
+    stamps = [event.content_updated_at, event.category.updated_at]
     if event.venue is not None:
         stamps.append(event.venue.updated_at)
     return max(_utc(stamp) for stamp in stamps if stamp is not None)

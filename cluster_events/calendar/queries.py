@@ -1,5 +1,6 @@
-"""What the public feeds contain, and the one aggregate query that tells whether
-a feed changed (so a poll that finds nothing new costs a single small query)."""
+"""What the public feeds contain, and the one small query that tells whether a feed
+changed (so a poll that finds nothing new costs a single query, whatever the number of
+events)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import contains_eager
 
 from cluster_events.database import UTCDateTime, utcnow
 from cluster_events.extensions import db
-from cluster_events.models import Category, Event, Venue
+from cluster_events.models import CalendarVersion, Category, Event
 
 #: Feeds reach this far back, so a subscriber still sees last season's events.
 FEED_DAYS_BACK = 180
@@ -33,47 +34,50 @@ def _public_feed_filter(query: Select, *, by_category: bool) -> Select:
 
 @dataclass(frozen=True)
 class FeedVersion:
-    """Enough about the covered events to notice any change that shows in the feed:
-    an edit (updated_at), a new or vanished event (count, id sum), a renamed
-    category or an edited venue (their updated_at)."""
+    """What a public feed's validators are made of. ``token`` is new whenever anything
+    a calendar shows changes (calendar.content_version), so registrations change no
+    feed. The token alone cannot tell that an event left the window as time went by;
+    ``first_start``, the start of the feed's earliest event, can: while the data stays
+    the same, events only leave the window, the earliest first."""
 
-    count: int
-    id_sum: int
-    sequence_sum: int
-    events_updated_at: datetime | None
-    venues_updated_at: datetime | None
-    categories_updated_at: datetime | None
+    token: str
+    #: When the token last changed: the feeds' Last-Modified.
+    changed_at: datetime | None
+    first_start: datetime | None
 
     @property
     def last_modified(self) -> datetime | None:
-        stamps = [
-            value
-            for value in (
-                self.events_updated_at,
-                self.venues_updated_at,
-                self.categories_updated_at,
-            )
-            if value is not None
-        ]
-        return max(stamps) if stamps else None
+        return self.changed_at
+
+    def holds_from(self, since: datetime) -> bool:
+        """Whether the feed of this version is still the feed of a window from ``since``."""
+        return self.first_start is None or self.first_start >= since
+
+
+@dataclass(frozen=True)
+class FeedIdentity:
+    """Which feed, in the reader's language, besides its events."""
+
+    #: The category of a category feed; None for the full feed.
+    category_id: int | None
+    #: The category's slug as in the feed's URL; "" for the full feed.
+    slug: str
+    #: X-WR-CALNAME and the name of the file.
+    name: str
+    #: The ASCII file name.
+    fallback_filename: str
+
+
+def _version_columns(first_start: Select) -> list:
+    token = select(CalendarVersion.token).where(CalendarVersion.id == 1).scalar_subquery()
+    changed_at = select(CalendarVersion.changed_at).where(CalendarVersion.id == 1)
+    return [token, changed_at.scalar_subquery(), first_start.scalar_subquery()]
 
 
 def _version_statement() -> Select:
-    """The full feed's version: one aggregate row over the covered events."""
-    return _public_feed_filter(
-        select(
-            func.count(Event.id),
-            func.coalesce(func.sum(Event.id), 0),
-            func.coalesce(func.sum(Event.sequence), 0),
-            func.max(Event.updated_at),
-            func.max(Venue.updated_at),
-            func.max(Category.updated_at),
-        )
-        .select_from(Event)
-        .join(Category, Event.category_id == Category.id)
-        .outerjoin(Venue, Event.venue_id == Venue.id),
-        by_category=False,
-    )
+    """The full feed's version: the token and the earliest start, in one small query."""
+    first_start = _public_feed_filter(select(func.min(Event.starts_at)), by_category=False)
+    return select(*_version_columns(first_start))
 
 
 def _events_statement(by_category: bool) -> Select:
@@ -88,25 +92,13 @@ def _events_statement(by_category: bool) -> Select:
 
 def _category_version_statement() -> Select:
     """The category itself and its feed's version in one query, so a poll of a
-    category feed also costs a single query (the category's own updated_at is
-    the per-row one)."""
-    covered = _public_feed_filter(
-        select(Event.id).where(Event.category_id == Category.id), by_category=False
-    ).whereclause
-    return (
-        select(
-            Category,
-            func.count(Event.id),
-            func.coalesce(func.sum(Event.id), 0),
-            func.coalesce(func.sum(Event.sequence), 0),
-            func.max(Event.updated_at),
-            func.max(Venue.updated_at),
-        )
-        .select_from(Category)
-        .outerjoin(Event, covered)
-        .outerjoin(Venue, Event.venue_id == Venue.id)
-        .where(Category.slug == bindparam("slug"))
-        .group_by(Category.id)
+    category feed also costs a single query."""
+    first_start = _public_feed_filter(
+        select(func.min(Event.starts_at)).where(Event.category_id == Category.id),
+        by_category=False,
+    )
+    return select(Category, *_version_columns(first_start)).where(
+        Category.slug == bindparam("slug")
     )
 
 
@@ -117,17 +109,17 @@ _EVENTS = {by_category: _events_statement(by_category) for by_category in (False
 _CATEGORY_VERSION = _category_version_statement()
 
 
-def _parameters(category: Category | None, since: datetime) -> dict[str, object]:
+def _parameters(category_id: int | None, since: datetime) -> dict[str, object]:
     parameters: dict[str, object] = {"since": since}
-    if category is not None:
-        parameters["category_id"] = category.id
+    if category_id is not None:
+        parameters["category_id"] = category_id
     return parameters
 
 
 def feed_version(since: datetime) -> FeedVersion:
     """The version of the full feed (all categories)."""
-    row = db.session.execute(_VERSION, {"since": since}).one()
-    return FeedVersion(int(row[0]), int(row[1]), int(row[2]), row[3], row[4], row[5])
+    token, changed_at, first_start = db.session.execute(_VERSION, {"since": since}).one()
+    return FeedVersion(token or "", changed_at, first_start)
 
 
 def category_feed_version(slug: str, since: datetime) -> tuple[Category, FeedVersion] | None:
@@ -135,31 +127,33 @@ def category_feed_version(slug: str, since: datetime) -> tuple[Category, FeedVer
     row = db.session.execute(_CATEGORY_VERSION, {"slug": slug, "since": since}).first()
     if row is None:
         return None
-    category = row[0]
-    version = FeedVersion(
-        int(row[1]), int(row[2]), int(row[3]), row[4], row[5], category.updated_at
+    category, token, changed_at, first_start = row
+    return category, FeedVersion(token or "", changed_at, first_start)
+
+
+def feed_events(category_id: int | None, since: datetime) -> list[Event]:
+    """The feed's events (one category's, or all) with their category and venue, in
+    one query."""
+    return list(
+        db.session.scalars(_EVENTS[category_id is not None], _parameters(category_id, since))
     )
-    return category, version
 
 
-def feed_events(category: Category | None, since: datetime) -> list[Event]:
-    """The feed's events with their category and venue, in one query."""
-    return list(db.session.scalars(_EVENTS[category is not None], _parameters(category, since)))
+_PUBLIC_EVENT = (
+    select(Event)
+    .join(Event.category)
+    .outerjoin(Event.venue)
+    .options(contains_eager(Event.category), contains_eager(Event.venue))
+    .where(Event.slug == bindparam("slug"))
+    .where(Event.visible_where(viewer_is_member=False))
+)
 
 
 def public_event_for_ics(slug: str) -> Event | None:
     """One published or cancelled public event with its category and venue, in one query;
     a members-only event is not found (its page is for signed-in members only).
     Unlike the feeds there is no time window: an old event's page still offers its file."""
-    query = (
-        select(Event)
-        .join(Event.category)
-        .outerjoin(Event.venue)
-        .options(contains_eager(Event.category), contains_eager(Event.venue))
-        .where(Event.slug == slug)
-        .where(Event.visible_where(viewer_is_member=False))
-    )
-    return db.session.scalars(query).first()
+    return db.session.scalars(_PUBLIC_EVENT, {"slug": slug}).first()
 
 
 def categories_with_feeds() -> list[Category]:

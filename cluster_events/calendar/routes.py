@@ -8,71 +8,81 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, current_app, render_template
 from flask_babel import gettext as _
 
-from cluster_events.calendar import ical, links, queries
+from cluster_events.calendar import ical, links, polls, queries
 from cluster_events.calendar.conditional import strong_etag
-from cluster_events.calendar.queries import FeedVersion
+from cluster_events.calendar.queries import FeedIdentity, FeedVersion
 from cluster_events.calendar.responses import calendar_response, feed_locale, site_parts
-from cluster_events.i18n import current_locale
-from cluster_events.models import Category
+from cluster_events.i18n import current_locale, language_from_url
 from cluster_events.urls import absolute_url
 
 bp = Blueprint("calendar", __name__)
 
 # Every poll revalidates (no-cache) and the validators make that cheap: a 304
-# costs one small aggregate query. A max-age would let browsers, Apple Calendar
-# (which honours HTTP caching) and proxies show a moved or cancelled event for
-# minutes after the change; "public" still lets a shared cache store the feed.
+# costs one read of one row (calendar.polls answers it before Flask). A max-age
+# would let browsers, Apple Calendar (which honours HTTP caching) and proxies show
+# a moved or cancelled event for minutes after the change; "public" still lets a
+# shared cache store the feed.
 FEED_CACHE_CONTROL = "public, no-cache"
 
 
-def _feed_response(category: Category | None, version: FeedVersion, since: datetime) -> Response:
+def _feed_response(feed: FeedIdentity, version: FeedVersion, since: datetime) -> Response:
     locale = feed_locale()
-    name = ical.calendar_name(category, locale)
     etag = strong_etag(
         "feed",
         locale,
-        category.id if category else "",
-        name,
+        feed.category_id or "",
+        feed.name,
         *site_parts(),
-        version.count,
-        version.id_sum,
-        version.sequence_sum,
-        version.last_modified,
+        version.token,
+        version.first_start,
     )
 
     def build() -> bytes:
-        return ical.events_to_ical(queries.feed_events(category, since), name=name, locale=locale)
+        events = queries.feed_events(feed.category_id, since)
+        return ical.events_to_ical(events, name=feed.name, locale=locale)
 
-    fallback = f"{category.slug}.ics" if category else "calendar.ics"
-    return calendar_response(
+    response = calendar_response(
         etag=etag,
         modified=version.last_modified,
         build=build,
-        filename=f"{name}.ics",
-        fallback_filename=fallback,
+        filename=f"{feed.name}.ics",
+        fallback_filename=feed.fallback_filename,
         cache_control=FEED_CACHE_CONTROL,
     )
+    polls.offer(locale, feed, version, etag)
+    return response
 
 
 @bp.get("/calendar.ics")
+@language_from_url
 def feed():
     """Every published public event from 180 days ago onward, cancelled ones marked."""
     since = queries.feed_window_start()
-    return _feed_response(None, queries.feed_version(since), since)
+    if known := polls.known_offer(feed_locale(), ""):
+        return _feed_response(known.feed, known.version, since)
+    name = ical.calendar_name(None, feed_locale())
+    everything = FeedIdentity(None, "", name, "calendar.ics")
+    return _feed_response(everything, queries.feed_version(since), since)
 
 
 @bp.get("/calendar/<slug>.ics")
+@language_from_url
 def category_feed(slug: str):
     """One category's events, same window and rules as the full feed."""
     since = queries.feed_window_start()
+    if known := polls.known_offer(feed_locale(), slug):
+        return _feed_response(known.feed, known.version, since)
     found = queries.category_feed_version(slug, since)
     if found is None:
         abort(404)
     category, version = found
-    return _feed_response(category, version, since)
+    name = ical.calendar_name(category, feed_locale())
+    one_category = FeedIdentity(category.id, slug, name, f"{category.slug}.ics")
+    return _feed_response(one_category, version, since)
 
 
 @bp.get("/events/<slug>.ics")
+@language_from_url
 def event_ics(slug: str):
     """One event as a file to open in a calendar program."""
     event = queries.public_event_for_ics(slug)

@@ -38,9 +38,10 @@ _FEED_REGISTRATION_STATUSES = (RegistrationStatus.confirmed, RegistrationStatus.
 @dataclass(frozen=True)
 class PrivateFeedVersion:
     """The feed's owner and enough about its entries to notice any change that shows:
-    an edit (updated_at), a new or vanished entry (count, id sums), a registration that
-    left or joined the waiting list (the waiting sum and its updated_at), a renamed
-    category or an edited venue (their updated_at)."""
+    an edit (the events' content_updated_at, which seat counts leave alone), a new or
+    vanished entry (count, id sums), a registration that left or joined the waiting
+    list (the waiting sum and its updated_at), a renamed category or an edited venue
+    (their updated_at)."""
 
     person_id: int
     count: int
@@ -102,7 +103,7 @@ def _members_version_statement() -> Select:
             func.count(Event.id),
             func.coalesce(func.sum(Event.id), 0),
             func.coalesce(func.sum(Event.sequence), 0),
-            func.max(Event.updated_at),
+            func.max(Event.content_updated_at),
             func.max(Venue.updated_at),
             func.max(Category.updated_at),
         )
@@ -130,7 +131,7 @@ def _my_version_statement() -> Select:
                 0,
             ),
             func.max(Registration.updated_at),
-            func.max(Event.updated_at),
+            func.max(Event.content_updated_at),
             func.max(Venue.updated_at),
             func.max(Category.updated_at),
         )

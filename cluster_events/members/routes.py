@@ -33,7 +33,7 @@ from cluster_events.calendar.queries import feed_window_start
 from cluster_events.calendar.responses import calendar_response, feed_locale, site_parts
 from cluster_events.errors import NotFound, ServiceError, show_on_form
 from cluster_events.extensions import limiter
-from cluster_events.i18n import current_locale
+from cluster_events.i18n import current_locale, language_from_url
 from cluster_events.members import feed_tokens, my_page, sessions, sign_in
 from cluster_events.members import feeds as member_feeds
 from cluster_events.members.feed_tokens import FeedKind
@@ -274,6 +274,7 @@ def _private_response(response: Response) -> Response:
 
 @bp.get("/calendar/members/<token>.ics")
 @token_in_url
+@language_from_url
 def members_feed(token: str) -> Response:
     """Every event a member may see, public and members-only, behind a secret address."""
     return _private_feed_response(FeedKind.members, token)
@@ -281,6 +282,7 @@ def members_feed(token: str) -> Response:
 
 @bp.get("/calendar/my/<token>.ics")
 @token_in_url
+@language_from_url
 def my_feed(token: str) -> Response:
     """The events the token's owner registered for, confirmed or waiting."""
     return _private_feed_response(FeedKind.my, token)
