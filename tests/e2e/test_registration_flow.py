@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
+from cluster_events.mail import outbox as mail_outbox
 from cluster_events.models import Event, OutboxMessage, Registration, RegistrationStatus
 from tests.conftest import sending_to
 from tests.e2e.visitors import register_in_browser
@@ -24,7 +26,8 @@ from tests.factories import make_event
 
 pytestmark = pytest.mark.browser
 
-MAIL_WAIT_SECONDS = 20
+MAIL_WAIT_SECONDS = 30
+WORKER_AFTER_SECONDS = 12
 
 
 @pytest.fixture
@@ -55,11 +58,19 @@ def one_seat_event(app) -> Event:
 
 def wait_for_mail(smtp_server: Any, to: str, number: int = 1) -> EmailMessage:
     """The ``number``-th message received for ``to``, waiting for it to arrive."""
-    deadline = time.monotonic() + MAIL_WAIT_SECONDS
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    worker_ran = False
+    while time.monotonic() < started + MAIL_WAIT_SECONDS:
         received = [m for m in smtp_server.messages() if to in m["To"]]
         if len(received) >= number:
             return received[number - 1]
+        if not worker_ran and time.monotonic() > started + WORKER_AFTER_SECONDS:
+            # Inline delivery is the fast path; the mail worker (cron) is the guarantee.
+            # Run it as cron would, and say so, when the inline send has not come.
+            warnings.warn(f"mail {number} to {to} came from the worker, not inline", stacklevel=2)
+            db.session.remove()
+            mail_outbox.deliver_due()
+            worker_ran = True
         time.sleep(0.1)
     everything = [(m["To"], m["Subject"]) for m in smtp_server.messages()]
     db.session.remove()
