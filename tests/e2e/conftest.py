@@ -152,3 +152,16 @@ def catalogue(app: Flask) -> list[Any]:
             .order_by(Event.starts_at)
         )
     )
+
+
+def mailing_inline(smtp_server: Any) -> dict[str, Any]:
+    """Settings that send each email to ``smtp_server`` right after the response."""
+    from tests.conftest import sending_to
+
+    return {
+        **sending_to(smtp_server),
+        "MAIL_DELIVERY": "inline",
+        # The SMTP server shares this process with the browser and the web server; on a
+        # busy CI machine its answer can take longer than the inline default of 5 s.
+        "MAIL_INLINE_TIMEOUT": 30,
+    }

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from cluster_events.extensions import db
-from tests.conftest import sending_to
+from tests.e2e.conftest import mailing_inline
 from tests.e2e.test_public_pages import PHONE_WIDTH, _blocking_violations, _describe
 from tests.e2e.test_registration_flow import wait_for_mail
 from tests.members import first_person, make_member
@@ -21,12 +21,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], smtp_server: Any) -> dict[str, Any]:
-    return {
-        **app_config,
-        **sending_to(smtp_server),
-        "MAIL_DELIVERY": "inline",
-        "MAIL_INLINE_TIMEOUT": 30,
-    }
+    return {**app_config, **mailing_inline(smtp_server)}
 
 
 @pytest.fixture

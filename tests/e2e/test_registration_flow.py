@@ -20,7 +20,7 @@ from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.mail import outbox as mail_outbox
 from cluster_events.models import Event, OutboxMessage, Registration, RegistrationStatus
-from tests.conftest import sending_to
+from tests.e2e.conftest import mailing_inline
 from tests.e2e.visitors import register_in_browser
 from tests.factories import make_event
 
@@ -32,14 +32,7 @@ WORKER_AFTER_SECONDS = 12
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], smtp_server: Any) -> dict[str, Any]:
-    return {
-        **app_config,
-        **sending_to(smtp_server),
-        "MAIL_DELIVERY": "inline",
-        # The SMTP server shares this process with the browser and the web server; on a
-        # busy CI machine its answer can take longer than the inline default of 5 s.
-        "MAIL_INLINE_TIMEOUT": 30,
-    }
+    return {**app_config, **mailing_inline(smtp_server)}
 
 
 @pytest.fixture
