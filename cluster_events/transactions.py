@@ -16,13 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from psycopg.pq import TransactionStatus
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Insert, Row, Select, Table, bindparam, insert, inspect, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from cluster_events.database import SQLITE_BEGIN_OPTION
+from cluster_events.database import (
+    SQLITE_BEGIN_OPTION,
+    Base,
+    sqlite_database_path,
+    sqlite_writer_queue,
+)
 from cluster_events.errors import NotFound
 from cluster_events.extensions import db
 from cluster_events.models import Event
@@ -39,18 +45,28 @@ def write_transaction(*, lock_event: int | None = None) -> Iterator[Event | None
     """Run the block in one write transaction; yields the locked event, if one was asked for.
 
     ``lock_event`` (an event id) locks that event's row for the rest of the
-    transaction, read afresh; an unknown id raises EventNotFound. Inside an outer
+    transaction, read afresh; an unknown id raises EventNotFound (``lock_event_row`` for
+    a service that reads more in the same query). Inside an outer
     ``write_transaction`` the block joins it: only the outermost block commits,
     and an error raised out of an inner block rolls back the whole transaction
     when it leaves the outermost one.
     """
     session = db.session()
     depth = session.info.get(_DEPTH_KEY, 0)
+    queued = False
     if depth == 0:
-        _begin(session)
+        queued = _enter_writer_queue(session)
+        try:
+            _begin(session)
+        except BaseException:
+            if queued:
+                sqlite_writer_queue.leave()
+            raise
     session.info[_DEPTH_KEY] = depth + 1
     try:
-        event = _lock_event(session, lock_event) if lock_event is not None else None
+        event = None
+        if lock_event is not None:
+            event = lock_event_row(_LOCK_EVENT, {"event_id": lock_event})[0]
         yield event
         if depth == 0:
             session.commit()
@@ -61,8 +77,30 @@ def write_transaction(*, lock_event: int | None = None) -> Iterator[Event | None
     finally:
         if depth == 0:
             session.info.pop(_DEPTH_KEY, None)
+            if queued:
+                sqlite_writer_queue.leave()
         else:
             session.info[_DEPTH_KEY] = depth
+
+
+def _enter_writer_queue(session: Session) -> bool:
+    """On a SQLite file, wait for this writer's turn (``database.SQLiteWriterQueue``)."""
+    path = sqlite_database_path(session.get_bind())
+    return path is not None and sqlite_writer_queue.enter(path)
+
+
+def read_without_transaction() -> None:
+    """For a request that only reads (the public pages): on PostgreSQL each of its
+    statements runs on its own (autocommit), without the BEGIN and the ROLLBACK around
+    them, two of the four round trips of a page answered from memory. At READ COMMITTED
+    every statement sees what was committed when it ran, in a transaction or not, so
+    nothing read differs; a ``write_transaction`` afterwards starts a transaction of its
+    own as always. SQLite keeps its read transaction (one snapshot; in-process, so it
+    costs next to nothing)."""
+    session = db.session()
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def in_write_transaction() -> bool:
@@ -118,17 +156,76 @@ def _reads_in_read_committed(session: Session) -> bool:
     return status == TransactionStatus.INTRANS  # not INERROR: a statement failed
 
 
-#: Built once: the lock is taken by every change to an event's registrations.
-_LOCK_EVENT = (
-    select(Event)
-    .where(Event.id == bindparam("event_id"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-
-
-def _lock_event(session: Session, event_id: int) -> Event:
-    event = session.scalar(_LOCK_EVENT, {"event_id": event_id})
-    if event is None:
+def lock_event_row(statement: Select[Any], values: dict[str, Any]) -> Row[Any]:
+    """The event lock, for a service that reads something more in the same query: run
+    ``statement`` (its first column the event, ``FOR UPDATE OF`` the event, read
+    afresh) as the first statement of a ``write_transaction()`` and return its row;
+    EventNotFound when there is none."""
+    row = db.session.execute(statement, values).first()
+    if row is None:
         raise EventNotFound()
-    return event
+    return row
+
+
+def lock_event_statement(*columns: Any, slug: bool = False) -> Select[Any]:
+    """The event lock's query with ``columns`` after the event, by ``:event_id`` or, with
+    ``slug``, by the ``:slug`` of a published or cancelled event (for ``lock_event_row``)."""
+    where = (
+        (Event.slug == bindparam("slug"), Event.visible_where(viewer_is_member=True))
+        if slug
+        else (Event.id == bindparam("event_id"),)
+    )
+    return (
+        select(Event, *columns)
+        .where(*where)
+        .with_for_update(of=Event)
+        .execution_options(populate_existing=True)
+    )
+
+
+#: Built once: the lock is taken by every change to an event's registrations.
+_LOCK_EVENT = lock_event_statement()
+
+
+def insert_now(instance: Base) -> None:
+    """Write a new (transient or pending) object with one INSERT now, and keep it in
+    the session as if it had been read: the row the session's flush would write, the
+    columns' Python defaults included, without the unit of work's cost.
+
+    For the rows every visitor makes (a sign-up and its email). Relationships are not
+    written: set the foreign keys. Afterwards every column attribute is loaded, nothing
+    is pending, and a later change is an UPDATE as for any object read.
+    """
+    session = db.session()
+    if instance in session:
+        session.expunge(instance)
+    table = instance.__table__
+    statement, columns = _inserts.get(table) or _insert_for(table)
+    loaded = inspect(instance).dict
+    for key, default in columns:
+        if key not in loaded:
+            loaded[key] = _python_default(default)
+    values = {key: loaded[key] for key, _ in columns}
+    result = session.connection().execute(statement, values)
+    for column, key in zip(table.primary_key.columns, result.inserted_primary_key, strict=True):
+        loaded[column.key] = key
+    make_transient_to_detached(instance)
+    session.add(instance)
+
+
+#: Per table: its INSERT and (column key, Python default) of every column it writes.
+_inserts: dict[Table, tuple[Insert, list[tuple[str, Any]]]] = {}
+
+
+def _insert_for(table: Table) -> tuple[Insert, list[tuple[str, Any]]]:
+    columns = [(column.key, column.default) for column in table.columns if not column.primary_key]
+    _inserts[table] = (insert(table), columns)
+    return _inserts[table]
+
+
+def _python_default(default: Any) -> Any:
+    if default is None:
+        return None
+    if default.is_callable:
+        return default.arg(None)
+    return default.arg

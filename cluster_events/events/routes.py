@@ -35,8 +35,17 @@ from cluster_events.page_cache import page_response
 from cluster_events.registration import routes as registration_views
 from cluster_events.registration.queries import listed_event_by_slug
 from cluster_events.text import has_forbidden_characters, normalise_input
+from cluster_events.transactions import read_without_transaction
 
 bp = Blueprint("events", __name__)
+
+
+@bp.before_request
+def _read_without_transaction() -> None:
+    if request.method in ("GET", "HEAD"):
+        read_without_transaction()
+
+
 bp.add_app_template_global(cards.cached_card, "cached_card")
 
 MAX_PAGE = 10_000
@@ -181,10 +190,7 @@ def _registration_rate_limit() -> str:
 def register(slug: str):
     """Sign up from the event page: ``registration.routes.sign_up`` with the signed-in
     member, if any (a members-only event refuses anyone else with 403)."""
-    event = listed_event_by_slug(_checked_slug(slug))
-    if event is None:
-        abort(404)
-    return registration_views.sign_up(event, _viewer())
+    return registration_views.sign_up(_checked_slug(slug), _viewer())
 
 
 @bp.get("/categories/<slug>")

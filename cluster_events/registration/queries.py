@@ -15,16 +15,28 @@ from cluster_events.models import Event, Member, MemberPerson, MemberStatus
 
 _LISTED_BY_SLUG = Event.listed_for(True).where(Event.slug == bindparam("slug"))
 
+_IS_ACTIVE_PERSON_WITH_EMAIL = (
+    MemberPerson.email_normalized == bindparam("email_normalized"),
+    MemberPerson.is_active.is_(True),
+    MemberPerson.removed_at.is_(None),
+    Member.status == MemberStatus.active,
+)
+
 _ACTIVE_PERSON_BY_EMAIL = (
     select(MemberPerson)
     .join(MemberPerson.member)
     .options(contains_eager(MemberPerson.member))
-    .where(
-        MemberPerson.email_normalized == bindparam("email_normalized"),
-        MemberPerson.is_active.is_(True),
-        MemberPerson.removed_at.is_(None),
-        Member.status == MemberStatus.active,
-    )
+    .where(*_IS_ACTIVE_PERSON_WITH_EMAIL)
+)
+
+#: The id of the active member's person with the address ``:email_normalized``, or
+#: NULL: a column for the sign-up's lock query (``registration.services``), which so
+#: learns in the same statement whether the address is a member's.
+ACTIVE_PERSON_ID_BY_EMAIL = (
+    select(MemberPerson.id)
+    .join(MemberPerson.member)
+    .where(*_IS_ACTIVE_PERSON_WITH_EMAIL)
+    .scalar_subquery()
 )
 
 

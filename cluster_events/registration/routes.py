@@ -23,12 +23,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from cluster_events.errors import ServiceError
+from cluster_events.errors import NotFound, ServiceError
 from cluster_events.i18n import current_locale
 from cluster_events.models import Event, MemberPerson, Registration, RegistrationStatus
 from cluster_events.registration import services, tokens
 from cluster_events.registration.forms import MemberRegistrationForm, RegistrationForm
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
+from cluster_events.registration.queries import listed_event_by_slug
 from cluster_events.registration.status import RegistrationState, can_register, registration_state
 from cluster_events.security_headers import token_in_url
 
@@ -99,37 +100,30 @@ def _remember(registration_id: int) -> None:
     session[SESSION_KEY] = [*ids, registration_id][-SESSION_KEEP:]
 
 
-def sign_up(event: Event, person: MemberPerson | None) -> Any:
-    """The sign-up POST from the event page (routed by ``events.routes``, which knows who
-    is signed in: ``person`` is the signed-in member or None). On success go to the
-    personal page (303), so a refresh does not send the form again."""
-    try:
-        services.ensure_may_sign_up(event, person is not None)
-    except services.MembersOnlyEvent:
-        return members_only_page(event)
-    try:
-        services.ensure_registration_open(event)
-    except ServiceError as error:
-        return _refused(error, event)
+def sign_up(slug: str, person: MemberPerson | None) -> Any:
+    """The sign-up POST from the event page ``slug`` (routed by ``events.routes``, which
+    knows who is signed in: ``person`` is the signed-in member or None). On success go
+    to the personal page (303), so a refresh does not send the form again.
+
+    A filled-in form goes straight to the service, which finds and locks the event and
+    checks who may sign up; the event is read for a page only when there is one to
+    show (a refusal, the form's errors)."""
     form = MemberRegistrationForm(person=person) if person is not None else RegistrationForm()
-    if form.is_bot:
-        flash(_("Thank you. Your registration has been received."), "success")
-        return redirect(url_for("events.detail", slug=event.slug), 303)
-    if not form.validate():
-        page = render_template(
-            "events/detail.html", event=event, registration_form=form, member_person=person
-        )
-        return page, 400
+    if form.is_bot or not form.validate():
+        return _not_registered(_listed_event(slug), person, form)
     try:
         outcome = services.register(
-            event.id,
+            None,
             form.details(current_locale()),
+            event_slug=slug,
             member_person_id=person.id if person is not None else None,
         )
     except services.MembersOnlyEvent:
-        return members_only_page(event)
+        return members_only_page(_listed_event(slug))
+    except NotFound:
+        raise
     except ServiceError as error:
-        return _refused(error, event)
+        return _refused(error, _listed_event(slug))
     registration_id = outcome.registration_id
     if not outcome.created:
         # Only the browser that made the registration is shown its details. Anyone else
@@ -138,7 +132,9 @@ def sign_up(event: Event, person: MemberPerson | None) -> Any:
         # signed-in member's address is fixed to their own, so it is theirs to see.
         if person is None and registration_id not in session.get(SESSION_KEY, []):
             services.resend_personal_link(registration_id)
-            return render_template("registration/check_your_email.html", event=event)
+            return render_template(
+                "registration/check_your_email.html", event=outcome.registration.event
+            )
         _remember(registration_id)
         flash(_("You have already registered for this event with this email address."), "info")
     elif outcome.status == RegistrationStatus.confirmed:
@@ -155,6 +151,35 @@ def sign_up(event: Event, person: MemberPerson | None) -> Any:
             "success",
         )
     return redirect(url_for("registration.manage", token=outcome.token), 303)
+
+
+def _listed_event(slug: str) -> Event:
+    event = listed_event_by_slug(slug)
+    if event is None:
+        abort(404)
+    return event
+
+
+def _not_registered(
+    event: Event, person: MemberPerson | None, form: RegistrationForm
+) -> tuple[str, int] | Response:
+    """A form that is not sent on: the event's own refusal first (members only, closed),
+    then a bot's (a thank-you that saves nothing), then the form with its errors."""
+    try:
+        services.ensure_may_sign_up(event, person is not None)
+    except services.MembersOnlyEvent:
+        return members_only_page(event)
+    try:
+        services.ensure_registration_open(event)
+    except ServiceError as error:
+        return _refused(error, event)
+    if form.is_bot:
+        flash(_("Thank you. Your registration has been received."), "success")
+        return redirect(url_for("events.detail", slug=event.slug), 303)
+    page = render_template(
+        "events/detail.html", event=event, registration_form=form, member_person=person
+    )
+    return page, 400
 
 
 def _registration_or_404(token: str) -> Registration:

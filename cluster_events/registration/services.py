@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cluster_events import audit
 from cluster_events.database import utcnow
@@ -35,14 +36,21 @@ from cluster_events.models import (
 )
 from cluster_events.registration import notifications, tokens
 from cluster_events.registration.labels import CONTACT_FIELDS
-from cluster_events.registration.queries import active_person_by_email
+from cluster_events.registration.queries import ACTIVE_PERSON_ID_BY_EMAIL, active_person_by_email
 from cluster_events.registration.status import (
     RegistrationState,
     can_register,
     registration_state,
 )
 from cluster_events.text import InvalidEmailAddress, normalise_email_address
-from cluster_events.transactions import EventNotFound, in_write_transaction, write_transaction
+from cluster_events.transactions import (
+    EventNotFound,
+    in_write_transaction,
+    insert_now,
+    lock_event_row,
+    lock_event_statement,
+    write_transaction,
+)
 
 __all__ = ["EventNotFound"]  # raised here too, by the event lock
 
@@ -190,9 +198,10 @@ def can_cancel_online(registration: Registration, now: datetime | None = None) -
 
 
 def register(
-    event_id: int,
+    event_id: int | None,
     details: RegistrationDetails,
     *,
+    event_slug: str | None = None,
     member_person_id: int | None = None,
     source: str = "web",
     notify: bool = True,
@@ -200,6 +209,10 @@ def register(
     organizer_id: int | None = None,
 ) -> RegistrationOutcome:
     """Register one person: a seat while seats remain, otherwise the waiting list.
+
+    The event is ``event_id``, or, from the public form, the published or cancelled
+    event ``event_slug`` (found and locked in one query; a draft or an unknown slug is
+    ``EventNotFound``).
 
     ``member_person_id`` is the signed-in member's person (the view passes it): the
     registration is linked to them (``MemberLink.verified``) with their address and
@@ -219,7 +232,8 @@ def register(
     """
     now = now or utcnow()
     details = replace(details, email=checked_email(details.email))
-    arguments = (event_id, details, member_person_id, source, notify, now, organizer_id)
+    event = _EventKey(event_id, event_slug)
+    arguments = (event, details, member_person_id, source, notify, now, organizer_id)
     if not in_write_transaction():
         try:
             # Most sign-ups are a new address: the partial unique index on active
@@ -232,14 +246,45 @@ def register(
         return _register(*arguments, find_existing=True)
     except IntegrityError:
         # Someone else's transaction made it meanwhile.
-        existing = _active_registration(event_id, details.email_normalized)
+        existing = _active_registration(event.id(), details.email_normalized)
         if existing is None:
             raise
         return RegistrationOutcome.of(existing, False)
 
 
+@dataclass(frozen=True)
+class _EventKey:
+    """An event by id, or the listed event with a slug (the public form)."""
+
+    event_id: int | None
+    slug: str | None
+
+    def lock_for_sign_up(self, email_normalized: str) -> tuple[Event, int | None]:
+        """Lock the event (the first statement of the transaction) and learn in the same
+        query the id of the active member's person with this address, if any."""
+        if self.event_id is not None:
+            values = {"event_id": self.event_id, "email_normalized": email_normalized}
+            row = lock_event_row(_LOCK_FOR_SIGN_UP_BY_ID, values)
+        else:
+            values = {"slug": self.slug, "email_normalized": email_normalized}
+            row = lock_event_row(_LOCK_FOR_SIGN_UP_BY_SLUG, values)
+        return row[0], row[1]
+
+    def id(self) -> int:
+        if self.event_id is not None:
+            return self.event_id
+        found = db.session.scalar(select(Event.id).where(Event.slug == self.slug))
+        if found is None:
+            raise EventNotFound()
+        return found
+
+
+_LOCK_FOR_SIGN_UP_BY_ID = lock_event_statement(ACTIVE_PERSON_ID_BY_EMAIL)
+_LOCK_FOR_SIGN_UP_BY_SLUG = lock_event_statement(ACTIVE_PERSON_ID_BY_EMAIL, slug=True)
+
+
 def _register(
-    event_id: int,
+    event_key: _EventKey,
     details: RegistrationDetails,
     member_person_id: int | None,
     source: str,
@@ -250,10 +295,13 @@ def _register(
     find_existing: bool,
 ) -> RegistrationOutcome:
     """``register`` in one transaction. Without ``find_existing`` an address that has an
-    active registration fails at the unique index (IntegrityError, nothing written)."""
-    session = db.session
-    with write_transaction(lock_event=event_id) as event:
-        assert event is not None
+    active registration fails at the unique index (IntegrityError, nothing written).
+
+    A new registration, its email and the seat count are written with one statement
+    each (``insert_now``, ``_count_in``), not by the session's flush: this is the one
+    write every visitor makes."""
+    with write_transaction():
+        event, matched_person_id = event_key.lock_for_sign_up(details.email_normalized)
         person = _signed_in_person(member_person_id)
         if source == "web":
             ensure_may_sign_up(event, person is not None)
@@ -262,11 +310,13 @@ def _register(
             raise RegistrationNotOpen(RegistrationState.cancelled)
         link = MemberLink.verified
         if person is None:
-            person, link = active_person_by_email(details.email_normalized), MemberLink.matched
+            link = MemberLink.matched
+            if matched_person_id is not None:
+                person = active_person_by_email(details.email_normalized)
         if link == MemberLink.verified and person is not None:
             details = replace(details, email=person.email)
         existing = (
-            _active_registration(event_id, details.email_normalized) if find_existing else None
+            _active_registration(event.id, details.email_normalized) if find_existing else None
         )
         if existing is not None:
             if link == MemberLink.verified and person is not None:
@@ -275,12 +325,14 @@ def _register(
         registration = _new_registration(event, details, source, now)
         if person is not None:
             _link(registration, person, link)
-        session.add(registration)
+        insert_now(registration)
+        set_committed_value(registration, "event", event)
+        _count_in(event, registration, now)
         if notify:
-            notifications.queue_registration_received(registration)
+            for message in notifications.queue_registration_received(registration):
+                insert_now(message)
         if organizer_id is not None:
             _audit_added(registration, notify, organizer_id)
-        session.flush()  # one flush for the registration, its email and the seat count
         return RegistrationOutcome.of(registration, True)
 
 
@@ -390,7 +442,7 @@ def _new_registration(
 ) -> Registration:
     salt = tokens.new_token_salt()
     registration = Registration(
-        event=event,
+        event_id=event.id,
         name=details.name,
         name_kana=details.name_kana,
         email=details.email,
@@ -409,12 +461,36 @@ def _new_registration(
     if _has_free_seat(event):
         registration.status = RegistrationStatus.confirmed
         registration.confirmed_at = now
-        event.confirmed_count += 1
     else:
         registration.status = RegistrationStatus.waiting
-        event.waiting_count += 1
-        registration.waiting_position = event.waiting_count
+        registration.waiting_position = event.waiting_count + 1
     return registration
+
+
+_COUNT_CONFIRMED = (
+    update(Event.__table__)
+    .where(Event.__table__.c.id == bindparam("event_id"))
+    .values(confirmed_count=Event.__table__.c.confirmed_count + 1, updated_at=bindparam("now"))
+)
+_COUNT_WAITING = (
+    update(Event.__table__)
+    .where(Event.__table__.c.id == bindparam("event_id"))
+    .values(waiting_count=Event.__table__.c.waiting_count + 1, updated_at=bindparam("now"))
+)
+
+
+def _count_in(event: Event, registration: Registration, now: datetime) -> None:
+    """Count a new registration in its locked event's row with one UPDATE, and in the
+    loaded event as if read again. (Not a change the calendars see: the flush hooks
+    that note one are not needed.)"""
+    confirmed = registration.status == RegistrationStatus.confirmed
+    statement = _COUNT_CONFIRMED if confirmed else _COUNT_WAITING
+    db.session.connection().execute(statement, {"event_id": event.id, "now": now})
+    if confirmed:
+        set_committed_value(event, "confirmed_count", event.confirmed_count + 1)
+    else:
+        set_committed_value(event, "waiting_count", event.waiting_count + 1)
+    set_committed_value(event, "updated_at", now)
 
 
 def _has_free_seat(event: Event) -> bool:
