@@ -23,10 +23,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from cluster_events.errors import ServiceError
+from cluster_events.errors import ServiceError, show_on_form
 from cluster_events.i18n import current_locale
 from cluster_events.models import Event, MemberPerson, Registration, RegistrationStatus
-from cluster_events.registration import services, tokens
+from cluster_events.registration import answers, questions, services, tokens
 from cluster_events.registration.forms import MemberRegistrationForm, RegistrationForm
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.status import RegistrationState, can_register, registration_state
@@ -69,12 +69,16 @@ def registration_panel(
     state = registration_state(event)
     open_now = can_register(state) and (person is not None or not event.is_members_only)
     if form is None and open_now:
-        form = (
-            MemberRegistrationForm.prefilled(person)
-            if person is not None
-            else RegistrationForm(formdata=None)
-        )
+        form_class = _form_class(event, person)
+        form = form_class.prefilled(person) if person is not None else form_class(formdata=None)
     return RegistrationPanel(event, state, open_now, form, person)
+
+
+def _form_class(event: Event, person: MemberPerson | None) -> Any:
+    """The sign-up form (a member's or anyone's) with the event's questions, worded in
+    the page's language. No statement for an event without questions."""
+    base = MemberRegistrationForm if person is not None else RegistrationForm
+    return base.for_questions(questions.questions_for(event), current_locale())
 
 
 def members_only_page(event: Event) -> tuple[str, int]:
@@ -111,23 +115,34 @@ def sign_up(event: Event, person: MemberPerson | None) -> Any:
         services.ensure_registration_open(event)
     except ServiceError as error:
         return _refused(error, event)
-    form = MemberRegistrationForm(person=person) if person is not None else RegistrationForm()
+    form = _posted_form(event, person)
     if form.is_bot:
         flash(_("Thank you. Your registration has been received."), "success")
         return redirect(url_for("events.detail", slug=event.slug), 303)
-    if not form.validate():
-        page = render_template(
-            "events/detail.html", event=event, registration_form=form, member_person=person
+    valid = form.validate()
+    try:
+        answer_set = answers.checked_answers(
+            event.questions_revision, form.event_questions, form.answer_values()
         )
-        return page, 400
+    except ServiceError as error:
+        show_on_form(form, error)
+        valid = False
+    if not valid:
+        return _form_again(event, form, person, 400)
     try:
         outcome = services.register(
             event.id,
             form.details(current_locale()),
             member_person_id=person.id if person is not None else None,
+            answers=answer_set,
         )
     except services.MembersOnlyEvent:
         return members_only_page(event)
+    except services.QuestionsChanged as error:
+        # The form again with the questions as they are now, and what was typed.
+        form = _posted_form(event, person)
+        form.form_errors.append(str(error.message))
+        return _form_again(event, form, person, error.http_status)
     except ServiceError as error:
         return _refused(error, event)
     registration_id = outcome.registration_id
@@ -155,6 +170,20 @@ def sign_up(event: Event, person: MemberPerson | None) -> Any:
             "success",
         )
     return redirect(url_for("registration.manage", token=outcome.token), 303)
+
+
+def _posted_form(event: Event, person: MemberPerson | None) -> RegistrationForm:
+    form_class = _form_class(event, person)
+    return form_class(person=person) if person is not None else form_class()
+
+
+def _form_again(
+    event: Event, form: RegistrationForm, person: MemberPerson | None, status: int
+) -> tuple[str, int]:
+    page = render_template(
+        "events/detail.html", event=event, registration_form=form, member_person=person
+    )
+    return page, status
 
 
 def _registration_or_404(token: str) -> Registration:
@@ -185,6 +214,7 @@ def manage(token: str):
         can_cancel=services.can_cancel_online(registration),
         confirming=confirming,
         member_type_label=MEMBER_TYPE_LABELS.get(registration.member_type, ""),
+        answers=answers.shown_answers(registration, current_locale()),
     )
     return _private(make_response(html))
 

@@ -33,7 +33,9 @@ from cluster_events.models import (
     Registration,
     RegistrationStatus,
 )
+from cluster_events.registration import answers as answer_rules
 from cluster_events.registration import notifications, tokens
+from cluster_events.registration.answers import AnswerSet, QuestionsChanged
 from cluster_events.registration.labels import CONTACT_FIELDS
 from cluster_events.registration.queries import active_person_by_email
 from cluster_events.registration.status import (
@@ -44,7 +46,7 @@ from cluster_events.registration.status import (
 from cluster_events.text import InvalidEmailAddress, normalise_email_address
 from cluster_events.transactions import EventNotFound, in_write_transaction, write_transaction
 
-__all__ = ["EventNotFound"]  # raised here too, by the event lock
+__all__ = ["EventNotFound", "QuestionsChanged"]  # raised here too
 
 
 class RegistrationNotFound(NotFound):
@@ -198,6 +200,7 @@ def register(
     notify: bool = True,
     now: datetime | None = None,
     organizer_id: int | None = None,
+    answers: AnswerSet | None = None,
 ) -> RegistrationOutcome:
     """Register one person: a seat while seats remain, otherwise the waiting list.
 
@@ -211,6 +214,11 @@ def register(
     ``organizer_id`` (a sign-up entered by the office) is written to the audit log in
     the same transaction.
 
+    ``answers`` are the answers to the event's questions (``answers.checked_answers``),
+    written by the same flush as the registration. They must answer the questions as
+    they are under the lock (``QuestionsChanged``, 409, otherwise); a sign-up on the
+    web for an event with questions must bring them.
+
     An address that already has an active registration for the event gets that
     registration back (``created=False``) and nothing is queued (a signed-in member's
     own registration is marked verified). Organizers (``source="organizer"``) may add
@@ -219,7 +227,7 @@ def register(
     """
     now = now or utcnow()
     details = replace(details, email=checked_email(details.email))
-    arguments = (event_id, details, member_person_id, source, notify, now, organizer_id)
+    arguments = (event_id, details, member_person_id, source, notify, now, organizer_id, answers)
     if not in_write_transaction():
         try:
             # Most sign-ups are a new address: the partial unique index on active
@@ -246,6 +254,7 @@ def _register(
     notify: bool,
     now: datetime,
     organizer_id: int | None,
+    answers: AnswerSet | None,
     *,
     find_existing: bool,
 ) -> RegistrationOutcome:
@@ -260,6 +269,7 @@ def _register(
             ensure_registration_open(event, now)
         elif event.is_cancelled:
             raise RegistrationNotOpen(RegistrationState.cancelled)
+        answer_rules.ensure_current(event, answers, required=source == "web")
         link = MemberLink.verified
         if person is None:
             person, link = active_person_by_email(details.email_normalized), MemberLink.matched
@@ -273,6 +283,7 @@ def _register(
                 _link(existing, person, link)
             return RegistrationOutcome.of(existing, False)
         registration = _new_registration(event, details, source, now)
+        answer_rules.attach(registration, answers)
         if person is not None:
             _link(registration, person, link)
         session.add(registration)
