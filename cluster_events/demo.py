@@ -900,6 +900,7 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
         if spec.questions
         else []
     )
+    answered: list[tuple[Registration, answers.AnswerSet | None]] = []
     for index in range(spec.confirmed + spec.waiting):
         is_waiting = index >= spec.confirmed
         if index < min(spec.members, len(pool)):
@@ -908,7 +909,7 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
             registration = _person(event, seed, index, spec.member_types)
         registration.created_at = registered_at - timedelta(hours=(spec.confirmed - index) * 5)
         if questions:
-            answers.attach(registration, _demo_answers(event, questions, index))
+            answered.append((registration, _demo_answers(event, questions, index)))
         if is_waiting:
             registration.status = RegistrationStatus.waiting
             registration.waiting_position = index - spec.confirmed + 1
@@ -927,6 +928,8 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
     event.confirmed_count = spec.confirmed
     event.waiting_count = spec.waiting
     db.session.flush()
+    for registration, answer_set in answered:
+        answers.insert(registration, answer_set)
 
 
 def _member_registration(

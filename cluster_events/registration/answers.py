@@ -16,6 +16,7 @@ from typing import Any
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, or_, select
+from sqlalchemy import insert as sa_insert
 
 from cluster_events.errors import Conflict, Message, ServiceError
 from cluster_events.extensions import db
@@ -209,23 +210,28 @@ def ensure_current(event: Event, answers: AnswerSet | None, *, required: bool) -
         raise QuestionsChanged()
 
 
-def attach(registration: Registration, answers: AnswerSet | None) -> None:
-    """Add the answers to a new registration: written by the same flush."""
+def insert(registration: Registration, answers: AnswerSet | None) -> None:
+    """Write the answers of a registration just flushed: one INSERT for all of them,
+    none without answers."""
     if not answers or not answers.drafts:
         return
-    registration.answers = [
-        RegistrationAnswer(
-            question_id=draft.question_id,
-            position=draft.position,
-            kind=draft.kind,
-            label_ja=draft.label_ja,
-            label_en=draft.label_en,
-            value=draft.value,
-            choices=list(draft.choices),
-            created_at=registration.created_at,
-        )
-        for draft in answers.drafts
-    ]
+    db.session.execute(
+        sa_insert(RegistrationAnswer),
+        [
+            {
+                "registration_id": registration.id,
+                "question_id": draft.question_id,
+                "position": draft.position,
+                "kind": draft.kind,
+                "label_ja": draft.label_ja,
+                "label_en": draft.label_en,
+                "value": draft.value,
+                "choices": list(draft.choices),
+                "created_at": registration.created_at,
+            }
+            for draft in answers.drafts
+        ],
+    )
 
 
 # Reading them back ------------------------------------------------------------------------

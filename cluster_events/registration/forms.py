@@ -101,7 +101,7 @@ def _question_field(question: EventQuestion, locale: str) -> Any:
         return TextAreaField(label, filters=[normalise_multiline])
     if kind == QuestionKind.agreement:
         return BooleanField(label)
-    choices = [(choice["key"], choice["ja"]) for choice in question.choices]
+    choices = [SelectChoice(choice["key"], choice["ja"]) for choice in question.choices]
     if kind == QuestionKind.one_choice:
         return RadioField(label, choices=choices, validate_choice=False)
     return SelectMultipleField(label, choices=choices, validate_choice=False)
@@ -203,9 +203,13 @@ class RegistrationForm(Form):
     def answer_values(self) -> dict[int, Sent]:
         """What was sent for each question, by question id, for
         ``answers.checked_answers``."""
-        return {
-            question.id: self[field_name(question.id)].data for question in self.event_questions
-        }
+        sent: dict[int, Sent] = {}
+        for question in self.event_questions:
+            field = self[field_name(question.id)]
+            # A radio button sends one value: several are refused, not cut to the first.
+            many = question.kind == QuestionKind.one_choice and len(field.raw_data or []) > 1
+            sent[question.id] = list(field.raw_data) if many else field.data
+        return sent
 
     def fields_in_page_order(self) -> Iterator[Field]:
         """The fields in the order the page shows them: the questions come before the

@@ -215,9 +215,9 @@ def register(
     the same transaction.
 
     ``answers`` are the answers to the event's questions (``answers.checked_answers``),
-    written by the same flush as the registration. They must answer the questions as
-    they are under the lock (``QuestionsChanged``, 409, otherwise); a sign-up on the
-    web for an event with questions must bring them.
+    written in the same transaction by one statement after the registration's flush.
+    They must answer the questions as they are under the lock (``QuestionsChanged``,
+    409, otherwise); a sign-up on the web for an event with questions must bring them.
 
     An address that already has an active registration for the event gets that
     registration back (``created=False``) and nothing is queued (a signed-in member's
@@ -283,7 +283,6 @@ def _register(
                 _link(existing, person, link)
             return RegistrationOutcome.of(existing, False)
         registration = _new_registration(event, details, source, now)
-        answer_rules.attach(registration, answers)
         if person is not None:
             _link(registration, person, link)
         session.add(registration)
@@ -292,6 +291,7 @@ def _register(
         if organizer_id is not None:
             _audit_added(registration, notify, organizer_id)
         session.flush()  # one flush for the registration, its email and the seat count
+        answer_rules.insert(registration, answers)
         return RegistrationOutcome.of(registration, True)
 
 

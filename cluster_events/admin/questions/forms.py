@@ -55,21 +55,26 @@ class QuestionForm(Form):
     is_required = BooleanField(_l("An answer is required"))
 
     def validate_choices_en(self, field: TextAreaField) -> None:
+        if not self._has_choices():
+            return  # ignored (see to_data)
         english = _lines(field.data)
         if english and len(english) != len(_lines(self.choices.data)):
             raise ValidationError(
                 _l("Write one English line for each Japanese choice, or leave this empty.")
             )
 
-    def to_data(self) -> QuestionData:
+    def _has_choices(self) -> bool:
         kind = self.kind.data or ""
+        return kind in QUESTION_KIND_LABELS and QuestionKind(kind).has_choices
+
+    def to_data(self) -> QuestionData:
         choices: tuple[tuple[str, str], ...] = ()
-        if kind in QUESTION_KIND_LABELS and QuestionKind(kind).has_choices:
+        if self._has_choices():
             japanese = _lines(self.choices.data)
             english = _lines(self.choices_en.data) or [""] * len(japanese)
             choices = tuple(zip(japanese, english, strict=True))
         return QuestionData(
-            kind=kind,
+            kind=self.kind.data or "",
             label_ja=self.label_ja.data or "",
             label_en=self.label_en.data or "",
             help_ja=self.help_ja.data or "",
