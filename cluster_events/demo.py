@@ -25,6 +25,7 @@ from cluster_events.extensions import db
 from cluster_events.models import (
     Category,
     Event,
+    EventQuestion,
     EventStatus,
     Member,
     MemberKind,
@@ -32,10 +33,12 @@ from cluster_events.models import (
     MemberPerson,
     MemberStatus,
     MemberType,
+    QuestionKind,
     Registration,
     RegistrationStatus,
     Venue,
 )
+from cluster_events.registration import answers
 from cluster_events.registration.tokens import hash_token, new_token_salt, personal_token
 from cluster_events.timefmt import TOKYO
 
@@ -92,6 +95,50 @@ _ORGANIZATIONS = (
 
 
 @dataclass(frozen=True)
+class DemoQuestion:
+    kind: QuestionKind
+    label_ja: str
+    label_en: str
+    #: (Japanese, English) pairs, for the choice kinds.
+    choices: tuple[tuple[str, str], ...] = ()
+    is_required: bool = False
+    help_ja: str = ""
+    help_en: str = ""
+
+
+#: The dinner's questions: dietary needs (required), their details, and the photographs.
+DINNER_QUESTIONS = (
+    DemoQuestion(
+        QuestionKind.one_choice,
+        "食事のご配慮",
+        "Dietary needs",
+        choices=(
+            ("特になし", "None"),
+            ("食物アレルギーがある", "A food allergy"),
+            ("ベジタリアン（菜食）", "Vegetarian"),
+            ("その他（下の欄にお書きください）", "Other (please write below)"),
+        ),
+        is_required=True,
+        help_ja="軽食をご用意する際の参考にいたします。",
+        help_en="This helps us prepare the light meal.",
+    ),
+    DemoQuestion(
+        QuestionKind.short_text,
+        "アレルギーの食品・その他のご配慮",
+        "Allergens or other needs",
+        help_ja="例：えび、かに、そば",
+        help_en="For example: shrimp, crab, buckwheat",
+    ),
+    DemoQuestion(
+        QuestionKind.agreement,
+        "当日撮影した写真を会報とウェブサイトに掲載することに同意します",
+        "I agree that photographs taken at the meeting may appear in the newsletter and "
+        "on the website",
+    ),
+)
+
+
+@dataclass(frozen=True)
 class DemoEvent:
     slug: str
     category: str
@@ -124,6 +171,8 @@ class DemoEvent:
     members: int = 0
     member_pool: str = "any"
     cancelled: int = 0
+    #: The event's own questions on its form; the demo's registrants answer them.
+    questions: tuple[DemoQuestion, ...] = ()
 
 
 STUDY_MEETING_BODY = """\
@@ -301,6 +350,7 @@ ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて�
         member_types=(MemberType.individual,),
         members=9,
         member_pool="individual",
+        questions=DINNER_QUESTIONS,
     ),
     DemoEvent(
         slug="tokkyo-soudankai-winter",
@@ -602,6 +652,7 @@ def seed_demo(today: date | None = None) -> Seeded:
         event = _build_event(spec, today, categories, venues)
         db.session.add(event)
         db.session.flush()
+        _add_questions(event, spec)
         _add_registrations(event, spec, seed=number, pool=_pool_for(spec, pools))
         created += 1
     db.session.commit()
@@ -785,6 +836,51 @@ def _build_event(
     )
 
 
+def _add_questions(event: Event, spec: DemoEvent) -> None:
+    for position, question in enumerate(spec.questions, start=1):
+        db.session.add(
+            EventQuestion(
+                event_id=event.id,
+                kind=question.kind,
+                label_ja=question.label_ja,
+                label_en=question.label_en,
+                help_ja=question.help_ja,
+                help_en=question.help_en,
+                choices=[
+                    {"key": str(key), "ja": ja, "en": en}
+                    for key, (ja, en) in enumerate(question.choices, start=1)
+                ],
+                is_required=question.is_required,
+                position=position,
+            )
+        )
+    if spec.questions:
+        event.question_count = len(spec.questions)
+        event.questions_revision = 1
+        db.session.flush()
+
+
+#: Which choice of the first question the n-th registrant takes (else the first), and
+#: the details they write for it.
+_DEMO_CHOICES = {1: (1, "えび、かに"), 4: (2, ""), 7: (3, "辛いものが苦手です")}
+
+
+def _demo_answers(
+    event: Event, questions: list[EventQuestion], index: int
+) -> answers.AnswerSet | None:
+    """Answers that vary from one registrant to the next; most agree to the photographs."""
+    choice, details = _DEMO_CHOICES.get(index, (0, ""))
+    sent: dict[int, answers.Sent] = {}
+    for question in questions:
+        if question.kind == QuestionKind.one_choice:
+            sent[question.id] = question.choices[choice]["key"]
+        elif question.kind == QuestionKind.short_text:
+            sent[question.id] = details
+        elif question.kind == QuestionKind.agreement:
+            sent[question.id] = index % 5 != 4
+    return answers.checked_answers(event.questions_revision, questions, sent)
+
+
 def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[MemberPerson]) -> None:
     """Confirmed people first, then the waiting list in order (positions 1..n), with
     the event's counters set to match; the first ``spec.members`` of them are members'
@@ -793,6 +889,18 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
     now = utcnow()
     registered_at = min(event.starts_at - timedelta(days=3), now)
     ended = event.ends_at <= now
+    questions = (
+        list(
+            db.session.scalars(
+                select(EventQuestion)
+                .where(EventQuestion.event_id == event.id)
+                .order_by(EventQuestion.position)
+            )
+        )
+        if spec.questions
+        else []
+    )
+    answered: list[tuple[Registration, answers.AnswerSet | None]] = []
     for index in range(spec.confirmed + spec.waiting):
         is_waiting = index >= spec.confirmed
         if index < min(spec.members, len(pool)):
@@ -800,6 +908,8 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
         else:
             registration = _person(event, seed, index, spec.member_types)
         registration.created_at = registered_at - timedelta(hours=(spec.confirmed - index) * 5)
+        if questions:
+            answered.append((registration, _demo_answers(event, questions, index)))
         if is_waiting:
             registration.status = RegistrationStatus.waiting
             registration.waiting_position = index - spec.confirmed + 1
@@ -818,6 +928,8 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
     event.confirmed_count = spec.confirmed
     event.waiting_count = spec.waiting
     db.session.flush()
+    for registration, answer_set in answered:
+        answers.insert(registration, answer_set)
 
 
 def _member_registration(

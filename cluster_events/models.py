@@ -23,6 +23,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    UniqueConstraint,
     and_,
     select,
     text,
@@ -82,6 +83,21 @@ class MemberStatus(enum.StrEnum):
 class OrganizerRole(enum.StrEnum):
     admin = "admin"
     organizer = "organizer"
+
+
+class QuestionKind(enum.StrEnum):
+    """What an event's question asks for (see registration.answers)."""
+
+    short_text = "short_text"
+    long_text = "long_text"
+    one_choice = "one_choice"
+    several_choices = "several_choices"
+    #: A statement to tick ("I agree to ..."): the answer is yes, or none.
+    agreement = "agreement"
+
+    @property
+    def has_choices(self) -> bool:
+        return self in (QuestionKind.one_choice, QuestionKind.several_choices)
 
 
 def _enum_column(enum_cls: type[enum.StrEnum], **kwargs: Any) -> Any:
@@ -174,6 +190,12 @@ class Event(Base):
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: People on the waiting list; positions run 1..waiting_count without gaps.
     waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The questions of the form not removed, kept in step by registration.questions
+    #: under the event row lock: 0 lets a sign-up skip reading questions at all.
+    question_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Raised by every change of the event's questions (also part of the event page's
+    #: key): a sign-up checked against other questions than the current ones is refused.
+    questions_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     #: The last change of what calendars show of the event (not its seats, waiting
@@ -315,10 +337,76 @@ class Registration(Base):
 
     event: Mapped[Event] = relationship(back_populates="registrations")
     member_person: Mapped[MemberPerson | None] = relationship()
+    answers: Mapped[list[RegistrationAnswer]] = relationship(
+        back_populates="registration", order_by="RegistrationAnswer.position"
+    )
 
     @property
     def is_active(self) -> bool:
         return self.status != RegistrationStatus.cancelled
+
+
+class EventQuestion(Base):
+    """A question of an event's registration form, in Japanese and English.
+
+    A question that was answered is never deleted: removing it sets ``removed_at``
+    (it leaves the form, its answers stay). Each answer keeps its own copy of the
+    wording (``RegistrationAnswer``), so a later change never rewrites what someone
+    answered. Every change goes through registration.questions, under the event lock.
+    """
+
+    __tablename__ = "event_question"
+    __table_args__ = (Index("ix_event_question_event_position", "event_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    kind: Mapped[str] = _enum_column(QuestionKind)
+    label_ja: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200), default="")
+    help_ja: Mapped[str] = mapped_column(String(500), default="")
+    help_en: Mapped[str] = mapped_column(String(500), default="")
+    #: For the choice kinds: [{"key": "1", "ja": ..., "en": ...}] in display order; the
+    #: form sends the keys.
+    choices: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    is_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: 1..n among the questions not removed.
+    position: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def question_kind(self) -> QuestionKind:
+        return QuestionKind(self.kind)
+
+    def choice_by_key(self) -> dict[str, dict[str, str]]:
+        return {choice["key"]: choice for choice in self.choices or []}
+
+
+class RegistrationAnswer(Base):
+    """One registrant's answer to one question, with the question's wording (and the
+    chosen choices' wording) as it was when they answered. Personal data: the purge
+    deletes it."""
+
+    __tablename__ = "registration_answer"
+    __table_args__ = (UniqueConstraint("registration_id", "question_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Looked up through the unique constraint, whose first column it is.
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("event_question.id"), index=True)
+    #: The question's place on the form when answered (the order answers are shown in).
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = _enum_column(QuestionKind)
+    label_ja: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200), default="")
+    #: What was sent: the text, "yes" for an agreement, the chosen keys one per line.
+    value: Mapped[str] = mapped_column(Text, default="")
+    #: The chosen choices as worded then: [{"key", "ja", "en"}].
+    choices: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    registration: Mapped[Registration] = relationship(back_populates="answers")
 
 
 class OutboxMessage(Base):

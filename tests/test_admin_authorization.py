@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from cluster_events.extensions import db
-from cluster_events.models import Event, Member, MemberPerson
+from cluster_events.models import Event, EventQuestion, Member, MemberPerson
 from cluster_events.registration.tokens import checkin_code
 from tests.factories import make_event, make_organizer, make_registration
 
@@ -72,7 +72,8 @@ def ids(app: Flask) -> dict[str, Any]:
         email="p@example.org",
         email_normalized="p@example.org",
     )
-    db.session.add_all([member, person])
+    question = EventQuestion(event_id=event.id, kind="short_text", label_ja="所属", position=1)
+    db.session.add_all([member, person, question])
     db.session.commit()
     return {
         "event_id": event.id,
@@ -83,6 +84,7 @@ def ids(app: Flask) -> dict[str, Any]:
         "code": checkin_code(registration),
         "member_id": member.id,
         "person_id": person.id,
+        "question_id": question.id,
         # No upload exists: the import's POST is refused before it is looked up.
         "import_id": 1,
     }

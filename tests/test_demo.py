@@ -15,10 +15,13 @@ from cluster_events.models import (
     Category,
     Event,
     EventStatus,
+    QuestionKind,
     Registration,
+    RegistrationAnswer,
     RegistrationStatus,
     Venue,
 )
+from cluster_events.registration import answers, questions
 from cluster_events.registration.status import RegistrationState, registration_state
 from cluster_events.registration.tokens import personal_token, registration_by_token
 
@@ -127,3 +130,39 @@ def test_demo_pages_render(app, client):
         assert page.status_code == expected, event.slug
         if event.is_members_only:
             assert event.title not in page.get_data(as_text=True)
+
+
+def test_the_members_exchange_meeting_asks_about_dietary_needs_and_photographs(app, client):
+    """Issue 12, point 3: the demo's dinner has its questions, and its registrants'
+    answers, as the form would have stored them."""
+    seed_demo()
+    event = db.session.scalar(select(Event).where(Event.slug == "kojin-kaiin-koryukai"))
+    asked = questions.questions_for(event)
+    assert [(q.label_ja, q.kind, q.is_required) for q in asked] == [
+        ("食事のご配慮", QuestionKind.one_choice, True),
+        ("アレルギーの食品・その他のご配慮", QuestionKind.short_text, False),
+        (
+            "当日撮影した写真を会報とウェブサイトに掲載することに同意します",
+            QuestionKind.agreement,
+            False,
+        ),
+    ]
+    assert all(q.label_en for q in asked)
+    registrations = db.session.scalars(
+        select(Registration).where(
+            Registration.event_id == event.id, Registration.status != RegistrationStatus.cancelled
+        )
+    ).all()
+    diets = Counter()
+    for registration in registrations:
+        shown = {str(a.label): str(a.text) for a in answers.shown_answers(registration, "ja")}
+        diets[shown["食事のご配慮"]] += 1
+    assert diets["特になし"] >= 5 and len(diets) >= 3
+    agreed = db.session.scalar(
+        select(func.count())
+        .select_from(RegistrationAnswer)
+        .where(RegistrationAnswer.kind == QuestionKind.agreement)
+    )
+    assert 0 < agreed < len(registrations)
+    other = db.session.scalar(select(Event).where(Event.slug == "keiei-kenkyukai-253"))
+    assert (other.question_count, questions.questions_for(other)) == (0, [])

@@ -176,6 +176,8 @@ NOT_SHOWN_VALUES = {
     "accepts_registrations": False,
     "confirmed_count": 7,
     "waiting_count": 3,
+    "question_count": 2,
+    "questions_revision": 4,
 }
 
 

@@ -138,6 +138,25 @@ def test_the_walk_would_catch_a_form_that_forgets_the_base_class(bare_app):
         ]
 
 
+def test_the_registration_form_with_an_events_questions_refuses_them_too(bare_app):
+    """The form made per event (``RegistrationForm.for_questions``) is not in the walk."""
+    from cluster_events.models import EventQuestion, QuestionKind
+    from cluster_events.registration.forms import MemberRegistrationForm, RegistrationForm
+
+    asked = [
+        EventQuestion(id=1, kind=QuestionKind.short_text, label_ja="所属", choices=[]),
+        EventQuestion(id=2, kind=QuestionKind.long_text, label_ja="ご要望", choices=[]),
+    ]
+    with bare_app.test_request_context("/", method="POST"):
+        form_class = RegistrationForm.for_questions(asked, "ja")
+        assert {"question_1", "question_2"} <= {
+            f.name for f in text_fields(form_class(formdata=MultiDict()))
+        }
+        assert refusal_failures(form_class, "a\x01b", FORBIDDEN_CHARACTERS_MESSAGE) == []
+        member_class = MemberRegistrationForm.for_questions(asked, "en")
+        assert issubclass(member_class, MemberRegistrationForm)
+
+
 @pytest.mark.parametrize(
     "value",
     ["\x00", "\x1f", "\x7f", "\x85", "\ufffe", "\uffff", "\ufdd0", "\U0010ffff", "\ud800"],

@@ -94,6 +94,7 @@ def test_cli_purges_old_events_and_keeps_counts_and_statuses(app, runner):
     assert purge_entry.event_id == old.id
     assert purge_entry.after == {
         "purged": 4,
+        "answers": 0,
         "emails": 1,
         "audit_entries": 1,
         "older_than_days": 365,

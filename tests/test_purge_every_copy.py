@@ -23,12 +23,15 @@ from cluster_events.models import (
     AuditLogEntry,
     Base,
     Event,
+    EventQuestion,
     OutboxMessage,
     OutboxStatus,
     Registration,
+    RegistrationAnswer,
     RegistrationStatus,
 )
-from cluster_events.registration import purge
+from cluster_events.registration import purge, questions
+from cluster_events.registration.questions import QuestionData
 from tests.conftest import SMTPRecorder, sending_to
 from tests.factories import make_event, make_registration
 
@@ -141,16 +144,26 @@ def _send_message(client, event_id: int, subject: str, body: str) -> None:
 
 
 def _life_of_an_event(app, client) -> tuple[int, set[str]]:
-    """Sign-ups, mail, and every kind of office action with an audit entry; returns the
-    event's id and every marker written."""
+    """Sign-ups with answers to the event's questions, mail, and every kind of office
+    action with an audit entry; returns the event's id and every marker written."""
     event = make_event(capacity=3, slug="marked")
     db.session.commit()
     event_id = event.id
+    needs = questions.add_question(
+        event_id, QuestionData(kind="long_text", label_ja="ご配慮が必要なこと")
+    ).id
+    diet = questions.add_question(
+        event_id,
+        QuestionData(kind="one_choice", label_ja="食事", choices=(("なし", ""), ("菜食", ""))),
+    ).id
     everything: set[str] = set()
     for number in range(1, PEOPLE + 1):
-        response = app.test_client().post("/events/marked/register", data=person(number))
+        answers = {f"question_{needs}": f"MKANSWER{number}Z 車椅子", f"question_{diet}": "2"}
+        response = app.test_client().post(
+            "/events/marked/register", data={**person(number), **answers}
+        )
         assert response.status_code == 303, response.get_data(as_text=True)
-        everything |= markers(number)
+        everything |= markers(number) | {f"MKANSWER{number}Z"}
 
     report = outbox.deliver_due()  # 3 confirmations and 1 waiting-list notice; 1 refused
     assert (report.sent, report.failed) == (PEOPLE - 1, 1)
@@ -220,7 +233,12 @@ def test_no_marker_survives_the_purge_anywhere(app, logged_in_client, runner, ho
 
     before = where_found(everything)
     assert set(before) == everything, everything - set(before)  # the scan sees them all
-    for copy in ("outbox_message.body_text", "outbox_message.last_error", "audit_log_entry.after"):
+    for copy in (
+        "outbox_message.body_text",
+        "outbox_message.last_error",
+        "audit_log_entry.after",
+        "registration_answer.value",
+    ):
         assert any(copy in places for places in before.values()), copy
     statuses_before = Counter(m.status for m in db.session.scalars(select(OutboxMessage)))
     assert {OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.queued} <= set(statuses_before)
@@ -254,6 +272,9 @@ def test_no_marker_survives_the_purge_anywhere(app, logged_in_client, runner, ho
         select(AuditLogEntry).where(AuditLogEntry.action == "event.purge_personal_data")
     )
     assert entry.after["purged"] == PEOPLE + 1
+    assert entry.after["answers"] == 2 * PEOPLE
+    assert db.session.scalar(select(func.count()).select_from(RegistrationAnswer)) == 0
+    assert db.session.scalar(select(func.count()).select_from(EventQuestion)) == 2
     assert entry.after["emails"] == sum(statuses_before.values())
     edit = db.session.scalar(
         select(AuditLogEntry).where(AuditLogEntry.action == "registration.edit")

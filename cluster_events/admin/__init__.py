@@ -1,6 +1,6 @@
-"""Organizer console (事務局): the screens for events, venues and categories, attendee
-lists, check-in, exports, messages, undelivered emails, the member list, accounts and the
-audit log.
+"""Organizer console (事務局): the screens for events and the questions of their
+registration forms, venues and categories, attendee lists, check-in, exports, messages,
+undelivered emails, the member list, accounts and the audit log.
 
 Only routes, forms and access control live here; every rule they apply is a domain
 service (events/, registration/, auth/). Each screen group adds its routes to the
@@ -17,6 +17,7 @@ from cluster_events.admin.events import routes as event_routes  # noqa: F401
 from cluster_events.admin.mail import routes as mail_routes  # noqa: F401
 from cluster_events.admin.members import routes as member_routes  # noqa: F401
 from cluster_events.admin.members import spreadsheets as member_file_routes  # noqa: F401
+from cluster_events.admin.questions import routes as question_routes  # noqa: F401
 from cluster_events.admin.venues_categories import routes as venue_category_routes  # noqa: F401
 
 __all__ = ["bp"]

@@ -47,6 +47,8 @@ NOT_SHOWN_IN_CALENDARS = frozenset(
         "accepts_registrations",
         "confirmed_count",
         "waiting_count",
+        "question_count",
+        "questions_revision",
         "updated_at",
         "content_updated_at",
     }

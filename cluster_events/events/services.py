@@ -36,6 +36,7 @@ from cluster_events.events.queries import active_registrations, get_event
 from cluster_events.extensions import db
 from cluster_events.i18n import current_locale
 from cluster_events.models import Category, Event, EventStatus, Venue
+from cluster_events.registration.questions import copy_questions
 from cluster_events.registration.services import fill_seats
 from cluster_events.text import is_web_address
 from cluster_events.timefmt import TOKYO, format_event_time, to_tokyo
@@ -402,7 +403,8 @@ def _next_slug(slug: str, starts_at: datetime) -> str:
 
 def duplicate_event(event_id: int) -> Event:
     """A draft copy of an event for the same weekday next month: everything but the
-    dates, registrations, counters and calendar UID. The organizer checks the dates."""
+    dates, registrations, counters and calendar UID (the questions of its form too).
+    The organizer checks the dates."""
     try:
         with write_transaction():
             copy = _copy_for_next_month(get_event(event_id))
@@ -433,6 +435,7 @@ def _copy_for_next_month(source: Event) -> Event:
     )
     db.session.add(copy)
     db.session.flush()
+    copy_questions(source, copy)
     after = _snapshot(copy)
     after["copied_from"] = source.id
     _audit_event("event.duplicate", copy, {}, after)

@@ -21,7 +21,9 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from cluster_events.audit import record_change
+from cluster_events.i18n import current_locale
 from cluster_events.models import Event, Registration
+from cluster_events.registration import answers
 from cluster_events.registration.attendees import membership_labels, membership_of
 from cluster_events.registration.labels import (
     LANGUAGE_NAMES,
@@ -83,6 +85,24 @@ def columns() -> list[Column]:
         Column(_("Signed up by"), "source"),
         Column(_("Office note"), "organizer_note"),
     ]
+
+
+def attendee_table(
+    event: Event, registrations: Sequence[Registration]
+) -> tuple[list[str], list[list[object]]]:
+    """The header and rows of an export: the columns above, then one per question of
+    the event (headed by its wording; a removed question that people answered keeps
+    its column), each answer as the registrant gave it."""
+    header = [column.header for column in columns()]
+    rows = attendee_rows(registrations)
+    locale = current_locale()
+    question_columns = answers.answer_columns(event, locale)
+    if question_columns:
+        given = answers.answers_by_registration(event.id)
+        header += [column.header for column in question_columns]
+        for row, registration in zip(rows, registrations, strict=True):
+            row += answers.answer_cells(question_columns, given.get(registration.id, {}), locale)
+    return header, rows
 
 
 def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, RadioField, SelectChoice, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    Field,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from cluster_events.forms import EmailAddress, Form
-from cluster_events.models import MemberKind, MemberPerson, MemberType
+from cluster_events.models import EventQuestion, MemberKind, MemberPerson, MemberType, QuestionKind
+from cluster_events.registration.answers import (
+    LONG_TEXT_MAX_LENGTH,
+    SHORT_TEXT_MAX_LENGTH,
+    Localised,
+    Sent,
+    field_name,
+    localised,
+)
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.services import INVALID_EMAIL_MESSAGE, RegistrationDetails
 from cluster_events.text import (
@@ -45,6 +63,48 @@ def _validate_phone(form: Form, field: StringField) -> None:
         raise ValidationError(
             _l("Please enter the phone number in digits, for example 046-847-6355.")
         )
+
+
+@dataclass(frozen=True)
+class ChoiceView:
+    key: str
+    label: Localised
+    checked: bool
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    """One of the event's questions on the form, worded in the page's language."""
+
+    field: Field
+    kind: str
+    label: Localised
+    help: Localised
+    is_required: bool
+    choices: tuple[ChoiceView, ...] = ()
+
+    @property
+    def max_length(self) -> int:
+        if self.kind == QuestionKind.long_text:
+            return LONG_TEXT_MAX_LENGTH
+        return SHORT_TEXT_MAX_LENGTH
+
+
+def _question_field(question: EventQuestion, locale: str) -> Any:
+    """The unbound field of a question. Required answers, choices and lengths are
+    checked by ``answers.checked_answers``; the form refuses control characters."""
+    label = str(localised(question.label_ja, question.label_en, locale))
+    kind = question.question_kind
+    if kind == QuestionKind.short_text:
+        return StringField(label, filters=[normalise_input])
+    if kind == QuestionKind.long_text:
+        return TextAreaField(label, filters=[normalise_multiline])
+    if kind == QuestionKind.agreement:
+        return BooleanField(label)
+    choices = [SelectChoice(choice["key"], choice["ja"]) for choice in question.choices]
+    if kind == QuestionKind.one_choice:
+        return RadioField(label, choices=choices, validate_choice=False)
+    return SelectMultipleField(label, choices=choices, validate_choice=False)
 
 
 class RegistrationForm(Form):
@@ -99,6 +159,68 @@ class RegistrationForm(Form):
     website = StringField("Website")
 
     remarks_max_length = REMARKS_MAX_LENGTH
+    #: The event's questions this form asks (``for_questions``), and the language of
+    #: their wording.
+    event_questions: tuple[EventQuestion, ...] = ()
+    question_locale = "ja"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.questions = [self._view(question) for question in self.event_questions]
+
+    @classmethod
+    def for_questions(
+        cls, questions: Sequence[EventQuestion], locale: str
+    ) -> type[RegistrationForm]:
+        """This form with a field for each of ``questions``, worded in ``locale``."""
+        if not questions:
+            return cls
+        fields = {field_name(q.id): _question_field(q, locale) for q in questions}
+        attributes = {**fields, "event_questions": tuple(questions), "question_locale": locale}
+        return type(cls.__name__, (cls,), attributes)
+
+    def _view(self, question: EventQuestion) -> QuestionView:
+        locale = self.question_locale
+        field = self[field_name(question.id)]
+        data = field.data
+        selected = set(data or []) if isinstance(data, list) else {data}
+        return QuestionView(
+            field=field,
+            kind=question.kind,
+            label=localised(question.label_ja, question.label_en, locale),
+            help=localised(question.help_ja, question.help_en, locale),
+            is_required=question.is_required,
+            choices=tuple(
+                ChoiceView(
+                    choice["key"],
+                    localised(choice["ja"], choice.get("en", ""), locale),
+                    choice["key"] in selected,
+                )
+                for choice in question.choices or []
+            ),
+        )
+
+    def answer_values(self) -> dict[int, Sent]:
+        """What was sent for each question, by question id, for
+        ``answers.checked_answers``."""
+        sent: dict[int, Sent] = {}
+        for question in self.event_questions:
+            field = self[field_name(question.id)]
+            # A radio button sends one value: several are refused, not cut to the first.
+            many = question.kind == QuestionKind.one_choice and len(field.raw_data or []) > 1
+            sent[question.id] = list(field.raw_data) if many else field.data
+        return sent
+
+    def fields_in_page_order(self) -> Iterator[Field]:
+        """The fields in the order the page shows them: the questions come before the
+        remarks (for the list of errors at the top)."""
+        question_fields = [view.field for view in self.questions]
+        for field in self:
+            if field in question_fields:
+                continue
+            if field.name == "remarks":
+                yield from question_fields
+            yield field
 
     @property
     def is_bot(self) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from flask_babel import LazyString, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 
-from cluster_events.models import MemberType, RegistrationStatus
+from cluster_events.models import MemberType, QuestionKind, RegistrationStatus
 
 MEMBER_TYPE_LABELS: Mapping[str, LazyString] = {
     MemberType.corporate.value: _l("Corporate member"),
@@ -26,6 +26,14 @@ STATUS_LABELS: Mapping[str, LazyString] = {
 SOURCE_LABELS: Mapping[str, LazyString] = {
     "web": _l("Web form"),
     "organizer": _l("Office (phone or fax)"),
+}
+
+QUESTION_KIND_LABELS: Mapping[str, LazyString] = {
+    QuestionKind.short_text.value: _l("Short text (one line)"),
+    QuestionKind.long_text.value: _l("Long text (several lines)"),
+    QuestionKind.one_choice.value: _l("One choice from a list"),
+    QuestionKind.several_choices.value: _l("Several choices from a list"),
+    QuestionKind.agreement.value: _l("Agreement (a box to tick)"),
 }
 
 #: Languages of the emails, each named in its own language.

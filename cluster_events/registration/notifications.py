@@ -46,7 +46,7 @@ from cluster_events.mail.messages import (
     render_mail,
 )
 from cluster_events.models import Event, OutboxMessage, Registration, RegistrationStatus
-from cluster_events.registration import tokens
+from cluster_events.registration import answers, tokens
 from cluster_events.urls import absolute_url
 
 QR_SCALE = 5
@@ -57,6 +57,8 @@ QR_BORDER = 4
 PERSONAL_URL_MARK = "__PERSONAL_URL__"
 #: The renderer (mail.messages.register_renderer) of the emails rendered when sent.
 RENDERER = "registration"
+#: The emails that repeat the registrant's answers to the event's questions.
+WITH_ANSWERS = ("confirmation", "waitlisted")
 
 
 def personal_url(registration: Registration) -> str:
@@ -245,6 +247,8 @@ def _render(
         "ics_filename": ical.ics_filename(registration.event),
         **extra,
     }
+    if template in WITH_ANSWERS:
+        context["answers"] = answers.shown_answers(registration, locale)
     qr = None
     if with_qr:
         qr, context["checkin_qr_size"] = _checkin_qr(registration)

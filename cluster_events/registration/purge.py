@@ -4,12 +4,13 @@ long enough ago with `flask --app cluster_events purge-personal-data --older-tha
 (for cron; the command is in cli.py, which also runs members.purge). A member's
 purge uses ``purge_registrations`` for the registrations linked to its people.
 
-Every copy goes: the registrations themselves, every email in the outbox about the
-event or its registrants (sent or not: bodies carry names, organizer messages the
-office's own words), and every audit entry about the event or its registrations (of
-every type: contact edits, notes, the office's messages). What stays, for the
-office's statistics: the rows themselves with their ids, event, status, waiting
-position, member type, language, source and times (registered, confirmed,
+Every copy goes: the registrations themselves, their answers to the event's questions
+(deleted: an answer may say much about a person, a diet or a health need), every email
+in the outbox about the event or its registrants (sent or not: bodies carry names,
+organizer messages the office's own words), and every audit entry about the event or
+its registrations (of every type: contact edits, notes, the office's messages). What
+stays, for the office's statistics: the rows themselves with their ids, event, status,
+waiting position, member type, language, source and times (registered, confirmed,
 cancelled, checked in, reminded, purged), the event's seat counters, each email's
 kind, status and times, and each audit entry's action, author, time and the names
 of the fields it changed.
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select
 
 from cluster_events.audit import record_change
 from cluster_events.database import utcnow
@@ -35,6 +36,7 @@ from cluster_events.models import (
     OutboxMessage,
     OutboxStatus,
     Registration,
+    RegistrationAnswer,
 )
 from cluster_events.transactions import end_read_transaction, write_transaction
 
@@ -65,6 +67,7 @@ NOT_SENT = "personal data deleted before sending"
 @dataclass
 class PurgeCounts:
     registrations: int = 0
+    answers: int = 0
     emails: int = 0
     audit_entries: int = 0
 
@@ -133,6 +136,7 @@ def _purge_event_locked(event_id: int, now: datetime, **reason: int) -> int:
         event_id=event_id,
         after={
             "purged": counts.registrations,
+            "answers": counts.answers,
             "emails": counts.emails,
             "audit_entries": counts.audit_entries,
             **reason,
@@ -151,6 +155,7 @@ def _purge(event_id: int, now: datetime) -> PurgeCounts:
             _blank_registration(registration, now)
             counts.registrations += 1
     registration_ids = [registration.id for registration in registrations]
+    counts.answers = _delete_answers(registration_ids)
     counts.emails = _purge_outbox(event_id, registration_ids)
     counts.audit_entries = _purge_audit(event_id, registration_ids)
     return counts
@@ -173,6 +178,7 @@ def purge_registrations(registration_ids: Collection[int], now: datetime) -> Pur
         if registration.personal_data_purged_at is None:
             _blank_registration(registration, now)
             counts.registrations += 1
+    counts.answers = _delete_answers(list(registration_ids))
     counts.emails = blank_messages(OutboxMessage.registration_id.in_(registration_ids))
     counts.audit_entries = scrub_audit_entries(
         and_(
@@ -192,6 +198,18 @@ def _blank_registration(registration: Registration, now: datetime) -> None:
     for name in ("organization", "job_title", "phone", "remarks", "organizer_note"):
         setattr(registration, name, "")
     registration.personal_data_purged_at = now
+
+
+def _delete_answers(registration_ids: list[int]) -> int:
+    """Delete every answer of these registrations; how many."""
+    if not registration_ids:
+        return 0
+    result = db.session.execute(
+        delete(RegistrationAnswer)
+        .where(RegistrationAnswer.registration_id.in_(registration_ids))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 def _purge_outbox(event_id: int, registration_ids: list[int]) -> int:

@@ -23,10 +23,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from cluster_events.errors import NotFound, ServiceError
+from cluster_events.errors import NotFound, ServiceError, show_on_form
 from cluster_events.i18n import current_locale
 from cluster_events.models import Event, MemberPerson, Registration, RegistrationStatus
-from cluster_events.registration import services, tokens
+from cluster_events.registration import answers, questions, services, tokens
 from cluster_events.registration.forms import MemberRegistrationForm, RegistrationForm
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.queries import listed_event_by_slug
@@ -70,12 +70,16 @@ def registration_panel(
     state = registration_state(event)
     open_now = can_register(state) and (person is not None or not event.is_members_only)
     if form is None and open_now:
-        form = (
-            MemberRegistrationForm.prefilled(person)
-            if person is not None
-            else RegistrationForm(formdata=None)
-        )
+        form_class = _form_class(event, person)
+        form = form_class.prefilled(person) if person is not None else form_class(formdata=None)
     return RegistrationPanel(event, state, open_now, form, person)
+
+
+def _form_class(event: Event, person: MemberPerson | None) -> Any:
+    """The sign-up form (a member's or anyone's) with the event's questions, worded in
+    the page's language. No statement for an event without questions."""
+    base = MemberRegistrationForm if person is not None else RegistrationForm
+    return base.for_questions(questions.questions_for(event), current_locale())
 
 
 def members_only_page(event: Event) -> tuple[str, int]:
@@ -105,12 +109,13 @@ def sign_up(slug: str, person: MemberPerson | None) -> Any:
     knows who is signed in: ``person`` is the signed-in member or None). On success go
     to the personal page (303), so a refresh does not send the form again.
 
-    A filled-in form goes straight to the service, which finds and locks the event and
-    checks who may sign up; the event is read for a page only when there is one to
-    show (a refusal, the form's errors)."""
+    A filled-in form without answers goes straight to the service, which finds and
+    locks the event and checks who may sign up: the view reads nothing. Anything else
+    (answers to questions, the form's errors, a bot, a refusal, an event that asks
+    questions after all) reads the event and goes the long way, ``_sign_up_to``."""
     form = MemberRegistrationForm(person=person) if person is not None else RegistrationForm()
-    if form.is_bot or not form.validate():
-        return _not_registered(_listed_event(slug), person, form)
+    if answers.sends_answers(request.form) or form.is_bot or not form.validate():
+        return _sign_up_to(_listed_event(slug), person)
     try:
         outcome = services.register(
             None,
@@ -118,12 +123,63 @@ def sign_up(slug: str, person: MemberPerson | None) -> Any:
             event_slug=slug,
             member_person_id=person.id if person is not None else None,
         )
+    except services.QuestionsChanged:
+        return _sign_up_to(_listed_event(slug), person)  # the event asks questions
     except services.MembersOnlyEvent:
         return members_only_page(_listed_event(slug))
     except NotFound:
         raise
     except ServiceError as error:
         return _refused(error, _listed_event(slug))
+    return _signed_up(outcome, person)
+
+
+def _sign_up_to(event: Event, person: MemberPerson | None) -> Any:
+    """The sign-up with the event read: its own refusals first (members only, closed),
+    then a bot's (a thank-you that saves nothing), then the form with the event's
+    questions, and their answers checked before the service is asked."""
+    try:
+        services.ensure_may_sign_up(event, person is not None)
+    except services.MembersOnlyEvent:
+        return members_only_page(event)
+    try:
+        services.ensure_registration_open(event)
+    except ServiceError as error:
+        return _refused(error, event)
+    form = _posted_form(event, person)
+    if form.is_bot:
+        flash(_("Thank you. Your registration has been received."), "success")
+        return redirect(url_for("events.detail", slug=event.slug), 303)
+    valid = form.validate()
+    try:
+        answer_set = answers.checked_answers(
+            event.questions_revision, form.event_questions, form.answer_values()
+        )
+    except ServiceError as error:
+        show_on_form(form, error)
+        valid = False
+    if not valid:
+        return _form_again(event, form, person, 400)
+    try:
+        outcome = services.register(
+            event.id,
+            form.details(current_locale()),
+            member_person_id=person.id if person is not None else None,
+            answers=answer_set,
+        )
+    except services.MembersOnlyEvent:
+        return members_only_page(event)
+    except services.QuestionsChanged as error:
+        # The form again with the questions as they are now, and what was typed.
+        form = _posted_form(event, person)
+        form.form_errors.append(str(error.message))
+        return _form_again(event, form, person, error.http_status)
+    except ServiceError as error:
+        return _refused(error, event)
+    return _signed_up(outcome, person)
+
+
+def _signed_up(outcome: services.RegistrationOutcome, person: MemberPerson | None) -> Any:
     registration_id = outcome.registration_id
     if not outcome.created:
         # Only the browser that made the registration is shown its details. Anyone else
@@ -160,26 +216,18 @@ def _listed_event(slug: str) -> Event:
     return event
 
 
-def _not_registered(
-    event: Event, person: MemberPerson | None, form: RegistrationForm
-) -> tuple[str, int] | Response:
-    """A form that is not sent on: the event's own refusal first (members only, closed),
-    then a bot's (a thank-you that saves nothing), then the form with its errors."""
-    try:
-        services.ensure_may_sign_up(event, person is not None)
-    except services.MembersOnlyEvent:
-        return members_only_page(event)
-    try:
-        services.ensure_registration_open(event)
-    except ServiceError as error:
-        return _refused(error, event)
-    if form.is_bot:
-        flash(_("Thank you. Your registration has been received."), "success")
-        return redirect(url_for("events.detail", slug=event.slug), 303)
+def _posted_form(event: Event, person: MemberPerson | None) -> RegistrationForm:
+    form_class = _form_class(event, person)
+    return form_class(person=person) if person is not None else form_class()
+
+
+def _form_again(
+    event: Event, form: RegistrationForm, person: MemberPerson | None, status: int
+) -> tuple[str, int]:
     page = render_template(
         "events/detail.html", event=event, registration_form=form, member_person=person
     )
-    return page, 400
+    return page, status
 
 
 def _registration_or_404(token: str) -> Registration:
@@ -210,6 +258,7 @@ def manage(token: str):
         can_cancel=services.can_cancel_online(registration),
         confirming=confirming,
         member_type_label=MEMBER_TYPE_LABELS.get(registration.member_type, ""),
+        answers=answers.shown_answers(registration, current_locale()),
     )
     return _private(make_response(html))
 

@@ -34,7 +34,9 @@ from cluster_events.models import (
     Registration,
     RegistrationStatus,
 )
+from cluster_events.registration import answers as answer_rules
 from cluster_events.registration import notifications, tokens
+from cluster_events.registration.answers import AnswerSet, QuestionsChanged
 from cluster_events.registration.labels import CONTACT_FIELDS
 from cluster_events.registration.queries import ACTIVE_PERSON_ID_BY_EMAIL, active_person_by_email
 from cluster_events.registration.status import (
@@ -52,7 +54,7 @@ from cluster_events.transactions import (
     write_transaction,
 )
 
-__all__ = ["EventNotFound"]  # raised here too, by the event lock
+__all__ = ["EventNotFound", "QuestionsChanged"]  # raised here too
 
 
 class RegistrationNotFound(NotFound):
@@ -207,6 +209,7 @@ def register(
     notify: bool = True,
     now: datetime | None = None,
     organizer_id: int | None = None,
+    answers: AnswerSet | None = None,
 ) -> RegistrationOutcome:
     """Register one person: a seat while seats remain, otherwise the waiting list.
 
@@ -224,6 +227,11 @@ def register(
     ``organizer_id`` (a sign-up entered by the office) is written to the audit log in
     the same transaction.
 
+    ``answers`` are the answers to the event's questions (``answers.checked_answers``),
+    written in the same transaction by one statement after the registration.
+    They must answer the questions as they are under the lock (``QuestionsChanged``,
+    409, otherwise); a sign-up on the web for an event with questions must bring them.
+
     An address that already has an active registration for the event gets that
     registration back (``created=False``) and nothing is queued (a signed-in member's
     own registration is marked verified). Organizers (``source="organizer"``) may add
@@ -233,7 +241,7 @@ def register(
     now = now or utcnow()
     details = replace(details, email=checked_email(details.email))
     event = _EventKey(event_id, event_slug)
-    arguments = (event, details, member_person_id, source, notify, now, organizer_id)
+    arguments = (event, details, member_person_id, source, notify, now, organizer_id, answers)
     if not in_write_transaction():
         try:
             # Most sign-ups are a new address: the partial unique index on active
@@ -291,6 +299,7 @@ def _register(
     notify: bool,
     now: datetime,
     organizer_id: int | None,
+    answers: AnswerSet | None,
     *,
     find_existing: bool,
 ) -> RegistrationOutcome:
@@ -308,6 +317,7 @@ def _register(
             ensure_registration_open(event, now)
         elif event.is_cancelled:
             raise RegistrationNotOpen(RegistrationState.cancelled)
+        answer_rules.ensure_current(event, answers, required=source == "web")
         link = MemberLink.verified
         if person is None:
             link = MemberLink.matched
@@ -333,6 +343,7 @@ def _register(
                 insert_now(message)
         if organizer_id is not None:
             _audit_added(registration, notify, organizer_id)
+        answer_rules.insert(registration, answers)
         return RegistrationOutcome.of(registration, True)
 
 

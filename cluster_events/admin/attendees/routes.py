@@ -39,10 +39,11 @@ from cluster_events.admin.mail import routes as mail_screens
 from cluster_events.calendar.ical import event_to_ical
 from cluster_events.errors import ServiceError, flash_error, show_on_form
 from cluster_events.events.queries import get_event
+from cluster_events.i18n import current_locale
 from cluster_events.models import Event, Registration, RegistrationStatus
+from cluster_events.registration import answers, exports, messages, purge, services
 from cluster_events.registration import attendees as attendee_list
 from cluster_events.registration import checkin as door
-from cluster_events.registration import exports, messages, purge, services
 from cluster_events.registration.labels import (
     LANGUAGE_NAMES,
     MEMBER_TYPE_LABELS,
@@ -176,6 +177,7 @@ def _registration_page(
         membership_of=attendee_list.membership_of,
         source_labels=translated(SOURCE_LABELS),
         language_names=LANGUAGE_NAMES,
+        answers=answers.shown_answers(registration, current_locale()),
         resumed=resumed,
     )
     return body, status
@@ -335,20 +337,19 @@ def checkin_scan(code: str) -> str:
 # Exports and print --------------------------------------------------------------------------
 
 
-def _export_data(event_id: int) -> tuple[list[str], list[list[object]]]:
+def _export_data(event: Event) -> tuple[list[str], list[list[object]]]:
     search = search_form(request.args)
     if search.errors:
         raise ServiceError(search.q.errors[0])
-    registrations = attendee_list.list_attendees(event_id, parse_filter(request.args, search))
-    header = [column.header for column in exports.columns()]
-    return header, exports.attendee_rows(registrations)
+    registrations = attendee_list.list_attendees(event.id, parse_filter(request.args, search))
+    return exports.attendee_table(event, registrations)
 
 
 @bp.get(EVENT_URL + "/export")
 def attendee_export(event_id: int) -> str:
     """Choose a format; says before the download what a Shift_JIS file would lose."""
     event = get_event(event_id)
-    header, rows = _export_data(event_id)
+    header, rows = _export_data(event)
     return _page(
         "export.html",
         event,
@@ -364,7 +365,7 @@ def attendee_csv(event_id: int) -> Response:
     encoding = request.args.get("encoding", "utf-8")
     if encoding not in ("utf-8", "cp932"):
         abort(400)
-    header, rows = _export_data(event_id)
+    header, rows = _export_data(event)
     if encoding == "cp932":
         data, report = exports.to_csv_cp932(header, rows)
         replaced = report.replaced
@@ -381,7 +382,7 @@ def attendee_csv(event_id: int) -> Response:
 @bp.get(EVENT_URL + "/attendees.xlsx")
 def attendee_xlsx(event_id: int) -> Response:
     event = get_event(event_id)
-    header, rows = _export_data(event_id)
+    header, rows = _export_data(event)
     data = exports.to_xlsx(event, header, rows)
     # Logged once the file exists: a file that could not be made was not taken.
     exports.record_export(event_id, "xlsx", len(rows))
