@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from flask_babel import lazy_gettext as _l
 from psycopg.pq import TransactionStatus
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from cluster_events.database import SQLITE_BEGIN_OPTION
 from cluster_events.errors import NotFound
@@ -39,7 +39,8 @@ def write_transaction(*, lock_event: int | None = None) -> Iterator[Event | None
     """Run the block in one write transaction; yields the locked event, if one was asked for.
 
     ``lock_event`` (an event id) locks that event's row for the rest of the
-    transaction, read afresh; an unknown id raises EventNotFound. Inside an outer
+    transaction, read afresh with its participation frames (``Event.frames``, whose
+    rows are locked too); an unknown id raises EventNotFound. Inside an outer
     ``write_transaction`` the block joins it: only the outermost block commits,
     and an error raised out of an inner block rolls back the whole transaction
     when it leaves the outermost one.
@@ -118,9 +119,17 @@ def _reads_in_read_committed(session: Session) -> bool:
     return status == TransactionStatus.INTRANS  # not INERROR: a statement failed
 
 
-#: Built once: the lock is taken by every change to an event's registrations.
+#: Built once: the lock is taken by every change to an event's registrations. The
+#: frames come in the same statement (every event has one at least), and are locked
+#: with the event: on PostgreSQL at READ COMMITTED a statement that waited for a lock
+#: sees the newest version of the rows it locked, and only of those, so frames read
+#: without their lock could hold counters from before the wait. The event row is
+#: locked first (it comes first in FROM), so two of these never deadlock. A frame
+#: added meanwhile by the office is not among them: the console's frame services read
+#: the frames again (events/frames.py).
 _LOCK_EVENT = (
     select(Event)
+    .options(joinedload(Event.frames, innerjoin=True))
     .where(Event.id == bindparam("event_id"))
     .with_for_update()
     .execution_options(populate_existing=True)
@@ -128,7 +137,7 @@ _LOCK_EVENT = (
 
 
 def _lock_event(session: Session, event_id: int) -> Event:
-    event = session.scalar(_LOCK_EVENT, {"event_id": event_id})
+    event = session.execute(_LOCK_EVENT, {"event_id": event_id}).unique().scalar_one_or_none()
     if event is None:
         raise EventNotFound()
     return event

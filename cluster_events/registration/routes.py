@@ -23,13 +23,18 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from cluster_events.errors import ServiceError
+from cluster_events.errors import ServiceError, show_on_form
 from cluster_events.i18n import current_locale
 from cluster_events.models import Event, MemberPerson, Registration, RegistrationStatus
-from cluster_events.registration import services, tokens
+from cluster_events.registration import frames, services, tokens
 from cluster_events.registration.forms import MemberRegistrationForm, RegistrationForm
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
-from cluster_events.registration.status import RegistrationState, can_register, registration_state
+from cluster_events.registration.status import (
+    FrameState,
+    RegistrationState,
+    can_register,
+    registration_state,
+)
 from cluster_events.security_headers import token_in_url
 
 bp = Blueprint("registration", __name__)
@@ -49,11 +54,41 @@ class RegistrationPanel:
     form: RegistrationForm | None
     #: The signed-in member the form is filled in for, or None.
     person: MemberPerson | None = None
+    #: The frames this visitor may take, each with its state (registration.frames).
+    options: tuple[frames.FrameOption, ...] = ()
 
     @property
     def member_type_label(self) -> str:
         """The membership shown (read-only) on a signed-in member's form."""
         return str(MEMBER_TYPE_LABELS[self.person.member.kind]) if self.person else ""
+
+    @property
+    def shows_frame_choice(self) -> bool:
+        """An event with one frame signs up as before: no choice to make."""
+        return len(self.event.frames) > 1
+
+    @property
+    def chosen_frame_id(self) -> int | None:
+        """The frame ticked: the one submitted, or the only one that may be chosen."""
+        if self.form is not None and self.form.frame_id is not None:
+            return self.form.frame_id
+        choosable = [option for option in self.options if option.can_choose]
+        return choosable[0].frame.id if len(choosable) == 1 else None
+
+    @property
+    def asks_for_code(self) -> bool:
+        return any(option.can_choose and option.needs_code for option in self.options)
+
+    @property
+    def only_for_members(self) -> bool:
+        """Every frame is for members, and the visitor is not signed in as one."""
+        return self.person is None and not self.options
+
+    @property
+    def joins_waiting_list(self) -> bool:
+        """Every frame that may be chosen is full: the button says so."""
+        choosable = [option for option in self.options if option.can_choose]
+        return bool(choosable) and all(option.state == FrameState.full for option in choosable)
 
 
 @bp.app_context_processor
@@ -67,14 +102,19 @@ def registration_panel(
     """For the event page; ``form`` is a submitted form to show again with its errors,
     ``person`` the signed-in member (the view knows; this package does not ask)."""
     state = registration_state(event)
-    open_now = can_register(state) and (person is not None or not event.is_members_only)
+    options = tuple(frames.frame_options(event, person is not None))
+    open_now = (
+        can_register(state)
+        and (person is not None or not event.is_members_only)
+        and any(option.can_choose for option in options)
+    )
     if form is None and open_now:
         form = (
             MemberRegistrationForm.prefilled(person)
             if person is not None
             else RegistrationForm(formdata=None)
         )
-    return RegistrationPanel(event, state, open_now, form, person)
+    return RegistrationPanel(event, state, open_now, form, person, options)
 
 
 def members_only_page(event: Event) -> tuple[str, int]:
@@ -99,6 +139,15 @@ def _remember(registration_id: int) -> None:
     session[SESSION_KEY] = [*ids, registration_id][-SESSION_KEEP:]
 
 
+def _form_again(
+    event: Event, form: RegistrationForm, person: MemberPerson | None, status: int = 400
+) -> tuple[str, int]:
+    page = render_template(
+        "events/detail.html", event=event, registration_form=form, member_person=person
+    )
+    return page, status
+
+
 def sign_up(event: Event, person: MemberPerson | None) -> Any:
     """The sign-up POST from the event page (routed by ``events.routes``, which knows who
     is signed in: ``person`` is the signed-in member or None). On success go to the
@@ -116,19 +165,21 @@ def sign_up(event: Event, person: MemberPerson | None) -> Any:
         flash(_("Thank you. Your registration has been received."), "success")
         return redirect(url_for("events.detail", slug=event.slug), 303)
     if not form.validate():
-        page = render_template(
-            "events/detail.html", event=event, registration_form=form, member_person=person
-        )
-        return page, 400
+        return _form_again(event, form, person)
     try:
         outcome = services.register(
             event.id,
             form.details(current_locale()),
             member_person_id=person.id if person is not None else None,
+            choice=form.frame_choice(),
         )
     except services.MembersOnlyEvent:
         return members_only_page(event)
     except ServiceError as error:
+        if error.field_errors:
+            # The frame or the invitation code: beside its field, the form kept.
+            show_on_form(form, error)
+            return _form_again(event, form, person, error.http_status)
         return _refused(error, event)
     registration_id = outcome.registration_id
     if not outcome.created:
