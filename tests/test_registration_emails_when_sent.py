@@ -25,7 +25,7 @@ from cluster_events.models import OutboxMessage, OutboxStatus, Registration, Reg
 from cluster_events.registration import notifications, services, tokens
 from cluster_events.registration.notifications import QR_BORDER, QR_SCALE
 from tests.conftest import free_port, sending_to
-from tests.factories import make_event, make_registration
+from tests.factories import frame, make_event, make_registration
 from tests.test_registration_http import form, token_from
 
 SITE = "https://events.example.org"
@@ -288,16 +288,24 @@ def test_a_row_for_a_renderer_this_app_does_not_have_is_retried_and_counted(app,
     assert "UnknownRenderer" in row.last_error
 
 
-def test_a_sign_up_takes_six_statements_and_reads_nothing_back(app, client, count_queries):
-    """The event, its lock, a member with that address; the seat count, the registration
-    and its email: the address's uniqueness is the index's to check, and the answer is
-    built before the commit, so nothing is read again after it."""
-    event = make_event(slug="iso-seminar")
+@pytest.mark.parametrize("frames", [1, 2])
+def test_a_sign_up_takes_seven_statements_and_reads_nothing_back(
+    app, client, count_queries, frames
+):
+    """The event with its frames, its lock (the frames read and locked in the same
+    statement), a member with that address; the seat counts (the frame's and the
+    event's), the registration and its email: the address's uniqueness is the index's to
+    check, and the answer is built before the commit, so nothing is read again after it.
+    Before participation frames a sign-up took six (the frame's counter is the seventh),
+    and an event with two frames takes as many as one with one."""
+    choices = [frame("会員枠", 10), frame("一般枠", 10)][:frames] if frames > 1 else None
+    event = make_event(slug="iso-seminar", frames=choices)
     db.session.commit()
+    chosen = {"frame": str(event.frames[-1].id)} if frames > 1 else {}
     url = f"/events/{event.slug}/register"
-    client.post(url, data=form(email="warm@example.org"))
+    client.post(url, data=form(email="warm@example.org", **chosen))
     with count_queries() as counter:
-        response = client.post(url, data=form())
+        response = client.post(url, data=form(**chosen))
     assert response.status_code == 303
     read = [
         re.search(r"\bFROM (\w+)", statement).group(1)
@@ -305,5 +313,6 @@ def test_a_sign_up_takes_six_statements_and_reads_nothing_back(app, client, coun
         if statement.lstrip().upper().startswith("SELECT")
     ]
     assert read == ["event", "event", "member_person"], counter.statements
-    assert len(counter.statements) == 6, counter.statements
+    assert all("participation_frame" in statement for statement in counter.statements[:2])
+    assert len(counter.statements) == 7, counter.statements
     assert counter.statements[-1].startswith("INSERT INTO outbox_message")
