@@ -74,11 +74,8 @@ def upgrade():
         ' FROM participation_frame WHERE participation_frame.event_id = registration.event_id)'
     )
 
-    if op.get_bind().dialect.name == 'sqlite':
-        # SQLite makes frame_id NOT NULL by copying the table: the outbox rows that name a
-        # registration would fail the foreign key check while the old table is dropped.
-        # Deferred, it is checked at the commit, when the new table holds every row again.
-        op.execute('PRAGMA defer_foreign_keys = ON')
+    # SQLite makes frame_id NOT NULL by copying the table (with its foreign keys off
+    # meanwhile: migrations/env.py).
     with op.batch_alter_table('registration', schema=None) as batch_op:
         batch_op.alter_column('frame_id', existing_type=sa.Integer(), nullable=False)
         batch_op.create_index('ix_registration_frame_status', ['frame_id', 'status', 'waiting_position'], unique=False)
@@ -88,8 +85,6 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name == 'sqlite':
-        op.execute('PRAGMA defer_foreign_keys = ON')
     with op.batch_alter_table('registration', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_registration_frame_id_participation_frame'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_registration_invitation_code_id_invitation_code'), type_='foreignkey')
