@@ -274,7 +274,7 @@ class InvitationCodeForm(Form):
             Optional(),
             NumberRange(min=1, max=100_000, message=_l("Enter a number from 1 to 100,000.")),
         ],
-        description=_l("Leave empty for no limit."),
+        description=_l("Leave empty to admit any number of registrations."),
     )
     note = StringField(
         _l("Given to"),
