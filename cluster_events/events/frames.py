@@ -155,6 +155,8 @@ def add_frame(event_id: int, data: FrameData) -> Frame:
         frame = Frame(
             **{name: getattr(data, name) for name in FRAME_FIELDS},
             sort_order=len(event.frames),
+            confirmed_count=0,
+            waiting_count=0,
         )
         event.frames.append(frame)
         _sync_event(event)
