@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
-from cluster_events.models import Category, Event, EventStatus, Venue
+from cluster_events.models import DEFAULT_FRAME_NAMES, Category, Event, EventStatus, Frame, Venue
 
 REGISTRATION_SLUG = "bench-open-seminar"
 EVENT_PAGE_SLUG = "bench-event-3"
@@ -71,7 +71,10 @@ def _event(number: int, categories: list[Category], venues: list[Venue], **value
     cancelled = number % 25 == 24
     values.setdefault("status", EventStatus.cancelled if cancelled else EventStatus.published)
     online = number % 10 == 9
+    name_ja, name_en = DEFAULT_FRAME_NAMES
+    frame = Frame(name_ja=name_ja, name_en=name_en, capacity=values["capacity"])
     return Event(
+        frames=[frame],
         category=categories[number % len(categories)],
         venue=None if online else venues[number % len(venues)],
         online_url="https://meet.example.org/bench" if online else "",

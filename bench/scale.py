@@ -53,9 +53,11 @@ from cluster_events.config import normalise_database_url
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.models import (
+    DEFAULT_FRAME_NAMES,
     Category,
     Event,
     EventStatus,
+    Frame,
     Member,
     MemberPerson,
     Organizer,
@@ -170,6 +172,7 @@ def _registration_rows(shape: Shape, events: list[dict]) -> list[dict]:
             rows.append(
                 {
                     "event_id": event["id"],
+                    "frame_id": event["id"],  # each event's one frame has its id
                     "status": status,
                     "waiting_position": None,
                     "name": f"参加者 {number}",
@@ -203,6 +206,24 @@ def _registration_rows(shape: Shape, events: list[dict]) -> list[dict]:
     return rows
 
 
+def _frame_row(event: dict) -> dict:
+    """The event's one participation frame, holding its seats and counters."""
+    name_ja, name_en = DEFAULT_FRAME_NAMES
+    return {
+        "id": event["id"],
+        "event_id": event["id"],
+        "name_ja": name_ja,
+        "name_en": name_en,
+        "capacity": event["capacity"],
+        "eligibility": "anyone",
+        "sort_order": 0,
+        "confirmed_count": event["confirmed_count"],
+        "waiting_count": event["waiting_count"],
+        "created_at": event["created_at"],
+        "updated_at": event["updated_at"],
+    }
+
+
 def build(database: Database, shape: Shape, directory: Path) -> dict[str, Any]:
     """Fill ``database`` (already migrated) with ``shape``; returns what the pages need."""
     started = time.perf_counter()
@@ -224,6 +245,7 @@ def build(database: Database, shape: Shape, directory: Path) -> dict[str, Any]:
     ]  # fmt: skip
     events = _event_rows(shape, now, len(categories), len(venues))
     registrations = _registration_rows(shape, events)
+    frames = [_frame_row(event) for event in events]
     members = [
         {"id": n + 1, "number": f"M{n + 1:04d}", "kind": "corporate",
          "name": f"株式会社会員{n + 1}", "name_kana": f"かいいん{n + 1}", "status": "active",
@@ -253,6 +275,7 @@ def build(database: Database, shape: Shape, directory: Path) -> dict[str, Any]:
             (Category, categories),
             (Venue, venues),
             (Event, events),
+            (Frame, frames),
             (Member, members),
             (MemberPerson, people),
             (Organizer, [organizer]),
@@ -261,7 +284,15 @@ def build(database: Database, shape: Shape, directory: Path) -> dict[str, Any]:
             for start in range(0, len(rows), CHUNK):
                 connection.execute(insert(model.__table__), rows[start : start + CHUNK])
         if database.backend == "postgresql":
-            for table in ("category", "venue", "event", "member", "member_person", "organizer"):
+            for table in (
+                "category",
+                "venue",
+                "event",
+                "participation_frame",
+                "member",
+                "member_person",
+                "organizer",
+            ):
                 connection.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

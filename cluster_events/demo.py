@@ -5,7 +5,9 @@ addresses only).
 
 Some registrations belong to the members' people (made signed in, or matched by
 address), every one of the members-only event's; at past events most people were
-checked in at the door and a few did not come.
+checked in at the door and a few did not come. Every event has one participation
+frame holding its seats, except next month's 懇談会: a 会員枠 of 15 (members only) and
+a 一般枠 of 5.
 
 Idempotent: venues match on name, categories and events on slug, members on their
 number; registrations are only added to an event created in the same run, so
@@ -23,10 +25,13 @@ from sqlalchemy import func, select
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.models import (
+    DEFAULT_FRAME_NAMES,
     Category,
     Event,
     EventQuestion,
     EventStatus,
+    Frame,
+    FrameEligibility,
     Member,
     MemberKind,
     MemberLink,
@@ -139,6 +144,15 @@ DINNER_QUESTIONS = (
 
 
 @dataclass(frozen=True)
+class DemoFrame:
+    name_ja: str
+    name_en: str
+    capacity: int | None
+    eligibility: FrameEligibility = FrameEligibility.anyone
+    fee_text: str | None = None
+
+
+@dataclass(frozen=True)
 class DemoEvent:
     slug: str
     category: str
@@ -173,6 +187,8 @@ class DemoEvent:
     cancelled: int = 0
     #: The event's own questions on its form; the demo's registrants answer them.
     questions: tuple[DemoQuestion, ...] = ()
+    #: Participation frames; none: one frame holding ``capacity`` (and every registration).
+    frames: tuple[DemoFrame, ...] = ()
 
 
 STUDY_MEETING_BODY = """\
@@ -458,6 +474,10 @@ Explanations are given in Japanese and English. English-speaking participants ar
         capacity=20,
         fee_text="会員無料、一般500円（資料代）",
         opens_days_before=30,
+        frames=(
+            DemoFrame("会員枠", "Members", 15, FrameEligibility.members, fee_text="無料"),
+            DemoFrame("一般枠", "General", 5, fee_text="500円（資料代）"),
+        ),
     ),
     DemoEvent(
         slug="shoene-kankyo-keiei-seminar",
@@ -813,6 +833,8 @@ def _build_event(
     closes_at = None
     if spec.closes_days_before is not None and spec.accepts_registrations:
         closes_at = _local(day - timedelta(days=spec.closes_days_before), time(17, 0))
+    name_ja, name_en = DEFAULT_FRAME_NAMES
+    frames = spec.frames or (DemoFrame(name_ja, name_en, spec.capacity),)
     return Event(
         slug=spec.slug,
         title=spec.title,
@@ -833,6 +855,18 @@ def _build_event(
         is_members_only=spec.is_members_only,
         cancellation_reason=spec.cancellation_reason,
         uid=Event.new_uid(current_app.config["CALENDAR_UID_DOMAIN"]),
+        frames=[
+            Frame(
+                name_ja=frame.name_ja,
+                name_en=frame.name_en,
+                capacity=frame.capacity,
+                eligibility=frame.eligibility,
+                fee_text=frame.fee_text,
+                sort_order=order,
+            )
+            for order, frame in enumerate(frames)
+        ],
+        frame_count=len(frames),
     )
 
 
@@ -885,7 +919,10 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
     """Confirmed people first, then the waiting list in order (positions 1..n), with
     the event's counters set to match; the first ``spec.members`` of them are members'
     people, and ``spec.cancelled`` more members' people cancelled. At an event that has
-    ended, most confirmed people were checked in."""
+    ended, most confirmed people were checked in. They are all in the event's first
+    frame (an event with several has none yet)."""
+    assert len(event.frames) == 1 or not spec.confirmed + spec.waiting + spec.cancelled
+    frame = event.frames[0]
     now = utcnow()
     registered_at = min(event.starts_at - timedelta(days=3), now)
     ended = event.ends_at <= now
@@ -910,6 +947,7 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
         registration.created_at = registered_at - timedelta(hours=(spec.confirmed - index) * 5)
         if questions:
             answered.append((registration, _demo_answers(event, questions, index)))
+        registration.frame = frame
         if is_waiting:
             registration.status = RegistrationStatus.waiting
             registration.waiting_position = index - spec.confirmed + 1
@@ -922,11 +960,12 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
     for index, person in enumerate(pool[spec.members :]):
         registration = _member_registration(event, person, spec, spec.members + index)
         registration.created_at = registered_at - timedelta(days=4, hours=index)
+        registration.frame = frame
         registration.status = RegistrationStatus.cancelled
         registration.cancelled_at = registration.created_at + timedelta(days=2)
         db.session.add(registration)
-    event.confirmed_count = spec.confirmed
-    event.waiting_count = spec.waiting
+    event.confirmed_count = frame.confirmed_count = spec.confirmed
+    event.waiting_count = frame.waiting_count = spec.waiting
     db.session.flush()
     for registration, answer_set in answered:
         answers.insert(registration, answer_set)

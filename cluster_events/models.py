@@ -80,6 +80,17 @@ class MemberStatus(enum.StrEnum):
     withdrawn = "withdrawn"
 
 
+class FrameEligibility(enum.StrEnum):
+    """Who may take a participation frame on the web (the office may add anyone)."""
+
+    #: Anyone who may sign up for the event.
+    anyone = "anyone"
+    #: Signed-in members only.
+    members = "members"
+    #: Whoever types one of the frame's invitation codes.
+    invitation = "invitation"
+
+
 class OrganizerRole(enum.StrEnum):
     admin = "admin"
     organizer = "organizer"
@@ -172,7 +183,8 @@ class Event(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     venue_id: Mapped[int | None] = mapped_column(ForeignKey("venue.id"))
     online_url: Mapped[str] = mapped_column(String(500), default="")
-    #: Seats; None means unlimited.
+    #: Seats: the sum of its frames' capacities, None (unlimited) when a frame has no
+    #: limit; kept in step with the frames under the event row lock.
     capacity: Mapped[int | None] = mapped_column(Integer)
     fee_text: Mapped[str] = mapped_column(String(200), default="")
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -186,9 +198,10 @@ class Event(Base):
     uid: Mapped[str] = mapped_column(String(255), unique=True)
     #: iCalendar SEQUENCE; raised when time, place, title or status changes.
     sequence: Mapped[int] = mapped_column(Integer, default=0)
-    #: Confirmed seats taken; kept in step with registrations under the event row lock.
+    #: Confirmed seats taken in all its frames; kept in step with the frames' counters
+    #: (and so with the registrations) under the event row lock.
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    #: People on the waiting list; positions run 1..waiting_count without gaps.
+    #: People on its frames' waiting lists (each frame's positions run 1..its count).
     waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: The questions of the form not removed, kept in step by registration.questions
     #: under the event row lock: 0 lets a sign-up skip reading questions at all.
@@ -196,6 +209,9 @@ class Event(Base):
     #: Raised by every change of the event's questions (also part of the event page's
     #: key): a sign-up checked against other questions than the current ones is refused.
     questions_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: How many participation frames it has (at least one), kept in step with them, so
+    #: a list can say "several frames" without reading them.
+    frame_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     #: The last change of what calendars show of the event (not its seats, waiting
@@ -205,6 +221,12 @@ class Event(Base):
     category: Mapped[Category] = relationship(back_populates="events")
     venue: Mapped[Venue | None] = relationship()
     registrations: Mapped[list[Registration]] = relationship(back_populates="event")
+    #: In display order. Read with the event under its lock (transactions.py).
+    frames: Mapped[list[Frame]] = relationship(
+        back_populates="event",
+        order_by=lambda: (Frame.sort_order, Frame.id),
+        cascade="all, delete-orphan",
+    )
 
     @staticmethod
     def new_uid(domain: str) -> str:
@@ -265,6 +287,127 @@ class Event(Base):
     def display_title(self, locale: str) -> str:
         return self.title_en if locale == "en" and self.title_en else self.title
 
+    @property
+    def has_several_frames(self) -> bool:
+        return self.frame_count > 1
+
+    def frame_by_id(self, frame_id: int) -> Frame | None:
+        return next((frame for frame in self.frames if frame.id == frame_id), None)
+
+
+#: The name of an event's frame when the office made no other: an event made before
+#: frames existed, or a new one.
+DEFAULT_FRAME_NAMES = ("参加者", "Participants")
+
+
+class Frame(Base):
+    """参加枠: seats of one kind within an event (会員枠, 一般枠), each with its own
+    capacity, waiting list, fee, registration period and who may take it.
+
+    Its counters are kept in step with its registrations under the event row lock, like
+    the event's (which are their sums): positions on its waiting list run
+    1..waiting_count without gaps. Fee and period fall back to the event's; a period of
+    its own only narrows the event's.
+    """
+
+    __tablename__ = "participation_frame"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    name_ja: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100), default="")
+    #: Seats; None means unlimited.
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    #: The fee as it should read; None: the event's fee.
+    fee_text: Mapped[str | None] = mapped_column(String(200))
+    #: The fee on English pages; None: the Japanese one (the frame's, or the event's).
+    fee_text_en: Mapped[str | None] = mapped_column(String(200))
+    eligibility: Mapped[str] = _enum_column(
+        FrameEligibility, default=FrameEligibility.anyone, server_default="anyone"
+    )
+    #: None: the event's. Registration is open when both the event's and these allow.
+    registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Display order within the event, from 0.
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="frames")
+    invitation_codes: Mapped[list[InvitationCode]] = relationship(
+        back_populates="frame", order_by="InvitationCode.id", cascade="all, delete-orphan"
+    )
+
+    def display_name(self, locale: str) -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name_ja
+
+    def fee(self, locale: str) -> str:
+        """The fee as shown to a reader of ``locale`` ("" when none is written)."""
+        japanese = self.fee_text if self.fee_text is not None else self.event.fee_text
+        if locale == "en" and self.fee_text_en:
+            return self.fee_text_en
+        return japanese
+
+    @property
+    def opens_at(self) -> datetime | None:
+        """When registration for this frame opens: the later of its own and the event's."""
+        times = [t for t in (self.registration_opens_at, self.event.registration_opens_at) if t]
+        return max(times) if times else None
+
+    @property
+    def closes_at(self) -> datetime | None:
+        """When it closes: the earlier of its own and the event's (None: at the start)."""
+        times = [t for t in (self.registration_closes_at, self.event.registration_closes_at) if t]
+        return min(times) if times else None
+
+    @property
+    def seats_left(self) -> int | None:
+        if self.capacity is None:
+            return None
+        return max(self.capacity - self.confirmed_count, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.capacity is not None and self.confirmed_count >= self.capacity
+
+    @property
+    def has_free_seat(self) -> bool:
+        return not self.is_full
+
+    @property
+    def is_for_members(self) -> bool:
+        return self.eligibility == FrameEligibility.members
+
+    @property
+    def needs_invitation(self) -> bool:
+        return self.eligibility == FrameEligibility.invitation
+
+
+class InvitationCode(Base):
+    """A code that admits to an invitation frame, for at most ``max_uses`` active
+    registrations (None: any number). A use is an active registration of the frame made
+    with the code, counted under the event row lock; a cancellation gives it back.
+
+    Kept as the office wrote it (normalised), not hashed: the office reads it out to the
+    people it invites, and it opens a frame, not anyone's data (guessing is bounded by
+    the sign-up rate limit)."""
+
+    __tablename__ = "invitation_code"
+    __table_args__ = (UniqueConstraint("frame_id", "code", name="uq_invitation_code_frame_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("participation_frame.id"))
+    #: Upper-case letters and digits only (see registration.frames.normalise_code).
+    code: Mapped[str] = mapped_column(String(32))
+    #: Whom it was given to, for the office.
+    note: Mapped[str] = mapped_column(String(200), default="")
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    frame: Mapped[Frame] = relationship(back_populates="invitation_codes")
+
 
 class CalendarVersion(Base):
     """One row: a new random token whenever anything a public calendar shows changes
@@ -291,12 +434,16 @@ class Registration(Base):
             postgresql_where=text("status != 'cancelled'"),
         ),
         Index("ix_registration_event_status", "event_id", "status"),
+        # A frame's waiting list in order (promotions, closing up positions).
+        Index("ix_registration_frame_status", "frame_id", "status", "waiting_position"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    #: The participation frame whose seat or waiting list it holds (of the same event).
+    frame_id: Mapped[int] = mapped_column(ForeignKey("participation_frame.id"))
     status: Mapped[str] = _enum_column(RegistrationStatus)
-    #: 1-based place on the waiting list while status is waiting, else None.
+    #: 1-based place on its frame's waiting list while status is waiting, else None.
     waiting_position: Mapped[int | None] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(100))
     #: Stored in hiragana so lists sort in 五十音順.
@@ -334,8 +481,13 @@ class Registration(Base):
     member_link: Mapped[str] = _enum_column(
         MemberLink, default=MemberLink.none, server_default=MemberLink.none.value
     )
+    #: The invitation code it was made with, while it counts as one of the code's uses.
+    invitation_code_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invitation_code.id"), index=True
+    )
 
     event: Mapped[Event] = relationship(back_populates="registrations")
+    frame: Mapped[Frame] = relationship()
     member_person: Mapped[MemberPerson | None] = relationship()
     answers: Mapped[list[RegistrationAnswer]] = relationship(
         back_populates="registration", order_by="RegistrationAnswer.position"

@@ -21,7 +21,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Insert, Row, Select, Table, bindparam, insert, inspect, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from cluster_events.database import (
     SQLITE_BEGIN_OPTION,
@@ -45,8 +45,9 @@ def write_transaction(*, lock_event: int | None = None) -> Iterator[Event | None
     """Run the block in one write transaction; yields the locked event, if one was asked for.
 
     ``lock_event`` (an event id) locks that event's row for the rest of the
-    transaction, read afresh; an unknown id raises EventNotFound (``lock_event_row`` for
-    a service that reads more in the same query). Inside an outer
+    transaction, read afresh with its participation frames (``Event.frames``, whose
+    rows are locked too); an unknown id raises EventNotFound (``lock_event_row`` for a
+    service that reads more in the same query). Inside an outer
     ``write_transaction`` the block joins it: only the outermost block commits,
     and an error raised out of an inner block rolls back the whole transaction
     when it leaves the outermost one.
@@ -158,18 +159,27 @@ def _reads_in_read_committed(session: Session) -> bool:
 
 def lock_event_row(statement: Select[Any], values: dict[str, Any]) -> Row[Any]:
     """The event lock, for a service that reads something more in the same query: run
-    ``statement`` (its first column the event, ``FOR UPDATE OF`` the event, read
-    afresh) as the first statement of a ``write_transaction()`` and return its row;
-    EventNotFound when there is none."""
-    row = db.session.execute(statement, values).first()
-    if row is None:
+    ``statement`` (from ``lock_event_statement``: the event with its frames, locked and
+    read afresh, then the columns asked for) as the first statement of a
+    ``write_transaction()`` and return its row; EventNotFound when there is none."""
+    rows = db.session.execute(statement, values).unique().all()
+    if not rows:
         raise EventNotFound()
-    return row
+    return rows[0]
 
 
 def lock_event_statement(*columns: Any, slug: bool = False) -> Select[Any]:
     """The event lock's query with ``columns`` after the event, by ``:event_id`` or, with
-    ``slug``, by the ``:slug`` of a published or cancelled event (for ``lock_event_row``)."""
+    ``slug``, by the ``:slug`` of a published or cancelled event (for ``lock_event_row``).
+
+    The frames come in the same statement (every event has one at least), and are
+    locked with the event: on PostgreSQL at READ COMMITTED a statement that waited for
+    a lock sees the newest version of the rows it locked, and only of those, so frames
+    read without their lock could hold counters from before the wait. The event row is
+    locked first (it comes first in FROM), so two of these never deadlock. A frame
+    added meanwhile by the office is not among them: the console's frame services read
+    the frames again (events/frames.py). ``columns`` may be scalar subqueries (not in
+    FROM, so not locked)."""
     where = (
         (Event.slug == bindparam("slug"), Event.visible_where(viewer_is_member=True))
         if slug
@@ -177,8 +187,9 @@ def lock_event_statement(*columns: Any, slug: bool = False) -> Select[Any]:
     )
     return (
         select(Event, *columns)
+        .options(joinedload(Event.frames, innerjoin=True))
         .where(*where)
-        .with_for_update(of=Event)
+        .with_for_update()
         .execution_options(populate_existing=True)
     )
 

@@ -89,9 +89,31 @@ def run_migrations_online():
 
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, "OFF")
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_sqlite_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, "ON")
 
-        with context.begin_transaction():
-            context.run_migrations()
+
+def _sqlite_foreign_keys(connection, state):
+    """SQLite changes a column by copying its table (Alembic's batch mode): with foreign
+    keys enforced, dropping the old table of rows that other tables name fails, even
+    deferred. SQLite's own procedure for such changes: keys off (outside the
+    transaction, where the pragma works), the change, ``foreign_key_check``, keys on."""
+    connection.connection.driver_connection.execute(f"PRAGMA foreign_keys={state}")
+
+
+def _check_sqlite_foreign_keys(connection):
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration broke foreign keys: {broken[:10]}")
 
 
 if context.is_offline_mode():

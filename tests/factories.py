@@ -10,9 +10,13 @@ from typing import Any
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.models import (
+    DEFAULT_FRAME_NAMES,
     Category,
     Event,
     EventStatus,
+    Frame,
+    FrameEligibility,
+    InvitationCode,
     Organizer,
     OrganizerRole,
     Registration,
@@ -65,10 +69,40 @@ def make_event(**values: Any) -> Event:
         values["category"] = make_category()
     if "venue" not in values and "venue_id" not in values:
         values["venue"] = make_venue()
-    event = Event(starts_at=starts_at, **values)
+    frames = values.pop("frames", None)
+    if frames is None:
+        # One frame holding every seat, as an event made in the console has.
+        name_ja, name_en = DEFAULT_FRAME_NAMES
+        frames = [Frame(name_ja=name_ja, name_en=name_en, capacity=values.get("capacity"))]
+    else:
+        capacities = [frame.capacity for frame in frames]
+        values["capacity"] = None if None in capacities else sum(capacities)
+    for order, frame in enumerate(frames):
+        frame.sort_order = order
+    event = Event(starts_at=starts_at, frames=frames, frame_count=len(frames), **values)
     db.session.add(event)
     db.session.flush()
     return event
+
+
+def frame(name_ja: str = "一般枠", capacity: int | None = None, **values: Any) -> Frame:
+    """A frame for ``make_event(frames=[...])`` (not added by itself)."""
+    values.setdefault("name_en", "")
+    values.setdefault("eligibility", FrameEligibility.anyone)
+    return Frame(name_ja=name_ja, capacity=capacity, **values)
+
+
+def make_invitation_code(target: Frame, code: str = "INVITE01", **values: Any) -> InvitationCode:
+    invitation = InvitationCode(frame=target, code=code, **values)
+    db.session.add(invitation)
+    db.session.flush()
+    return invitation
+
+
+def set_capacity(event: Event, capacity: int | None) -> None:
+    """What the console does for an event with one frame: its capacity is the frame's."""
+    assert len(event.frames) == 1
+    event.capacity = event.frames[0].capacity = capacity
 
 
 def make_organizer(**values: Any) -> Organizer:
@@ -92,8 +126,9 @@ def make_organizer(**values: Any) -> Organizer:
 
 
 def make_registration(event: Event, **values: Any) -> Registration:
-    """A registration written directly (no service, no email), keeping the event's
-    confirmed/waiting counters and the dense waiting positions in step."""
+    """A registration written directly (no service, no email) in ``frame`` (default:
+    the event's first), keeping the frame's and the event's confirmed/waiting counters
+    and the frame's dense waiting positions in step."""
     import hashlib
     import secrets
 
@@ -105,13 +140,16 @@ def make_registration(event: Event, **values: Any) -> Registration:
     values.setdefault("email_normalized", values["email"].lower())
     values.setdefault("token_salt", secrets.token_hex(16))
     values.setdefault("token_hash", hashlib.sha256(secrets.token_bytes(16)).hexdigest())
+    target = values.pop("frame", None) or event.frames[0]
     if values["status"] == RegistrationStatus.confirmed:
         event.confirmed_count += 1
+        target.confirmed_count += 1
         values.setdefault("confirmed_at", utcnow())
     elif values["status"] == RegistrationStatus.waiting:
         event.waiting_count += 1
-        values.setdefault("waiting_position", event.waiting_count)
-    registration = Registration(event=event, **values)
+        target.waiting_count += 1
+        values.setdefault("waiting_position", target.waiting_count)
+    registration = Registration(event=event, frame=target, **values)
     db.session.add(registration)
     db.session.flush()
     return registration

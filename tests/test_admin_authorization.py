@@ -78,6 +78,7 @@ def ids(app: Flask) -> dict[str, Any]:
     return {
         "event_id": event.id,
         "registration_id": registration.id,
+        "frame_id": event.frames[0].id,
         "venue_id": event.venue_id,
         "category_id": event.category_id,
         "organizer_id": other.id,

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from cluster_events.extensions import db
 from cluster_events.models import OutboxMessage, Registration, RegistrationStatus
-from tests.factories import make_event, make_registration
+from tests.factories import make_event, make_registration, set_capacity
 from tests.records import audit_entries
 
 FORM = {
@@ -179,7 +179,7 @@ def test_promote_by_hand(app, logged_in_client):
     event = make_event(capacity=1)
     make_registration(event, status=RegistrationStatus.waiting)  # placed before capacity rose
     second = make_registration(event, status=RegistrationStatus.waiting)
-    event.capacity = 2
+    set_capacity(event, 2)
     db.session.commit()
     url = f"/admin/events/{event.id}/attendees/{second.id}/promote"
     assert client.post(url, data={"notify": "yes"}).status_code == 302

@@ -166,3 +166,17 @@ def test_the_members_exchange_meeting_asks_about_dietary_needs_and_photographs(a
     assert 0 < agreed < len(registrations)
     other = db.session.scalar(select(Event).where(Event.slug == "keiei-kenkyukai-253"))
     assert (other.question_count, questions.questions_for(other)) == (0, [])
+
+
+def test_next_months_study_meeting_has_a_members_frame_and_a_general_frame(app, client):
+    seed_demo()
+    event = db.session.scalar(select(Event).where(Event.slug == "keiei-kenkyukai-254"))
+    assert [(f.name_ja, f.capacity, f.eligibility) for f in event.frames] == [
+        ("会員枠", 15, "members"),
+        ("一般枠", 5, "anyone"),
+    ]
+    assert (event.capacity, event.frame_count) == (20, 2)
+    others = db.session.scalars(select(Event).where(Event.slug != "keiei-kenkyukai-254"))
+    assert all(len(e.frames) == 1 and e.frames[0].capacity == e.capacity for e in others)
+    page = client.get(f"/events/{event.slug}?lang=ja").get_data(as_text=True)
+    assert "会員枠" in page and "一般枠" in page

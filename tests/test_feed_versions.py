@@ -23,7 +23,7 @@ from cluster_events.models import (
     RegistrationStatus,
 )
 from cluster_events.registration import services as registration_services
-from tests.factories import make_category, make_event, make_venue
+from tests.factories import make_category, make_event, make_venue, set_capacity
 from tests.members import first_person, make_member
 from tests.test_member_feeds import feed_paths
 from tests.test_registration_http import form
@@ -76,7 +76,7 @@ def _assert_changed(client, before: dict[str, object], text: str) -> None:
 def seminar(app):
     seminars = make_category(slug="seminars", name_ja="セミナー", name_en="Seminars")
     event = make_event(slug="iso-seminar", title="ISO 認証取得セミナー", category=seminars)
-    event.capacity = 1
+    set_capacity(event, 1)
     make_event(category=seminars)  # the feeds hold more than the event itself
     db.session.commit()
     return event
@@ -107,7 +107,7 @@ def test_registrations_cancellations_and_promotions_change_no_public_feed(app, c
     _assert_unchanged(client, before)
 
     # A seat more (capacity is not in any calendar), given by the office out of turn.
-    _reloaded(seminar.id).capacity = 2
+    set_capacity(_reloaded(seminar.id), 2)
     db.session.commit()
     registration_services.promote_registration(registrations["third@example.jp"].id)
     event = _reloaded(seminar.id)
@@ -178,6 +178,7 @@ NOT_SHOWN_VALUES = {
     "waiting_count": 3,
     "question_count": 2,
     "questions_revision": 4,
+    "frame_count": 2,
 }
 
 

@@ -138,6 +138,7 @@ def test_nobody_sees_or_changes_another_members_data(app: Flask, two_members):
         "person_id": two_members["a"].id,
         "registration_id": two_members["registration_a"].id,
         "event_id": two_members["event"].id,
+        "frame_id": two_members["event"].frames[0].id,
         "token": altered(tokens_a[0]),
         "slug": two_members["members_event"].slug,
         "code": "x",

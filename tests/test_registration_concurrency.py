@@ -1,4 +1,5 @@
-"""Never oversold: 200 people press the button at once against gunicorn with 4 workers."""
+"""Never oversold: 200 people press the button at once against gunicorn with 4 workers,
+for an event with one frame of 50 seats, and for one with two frames of 30 and 20."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import requests
 from sqlalchemy import func, select
 
 from cluster_events.extensions import db
-from cluster_events.models import Event, OutboxMessage, Registration
+from cluster_events.models import Event, Frame, OutboxMessage, Registration
 from tests.conftest import TEST_SECRET_KEY, free_port
-from tests.factories import make_event
+from tests.factories import frame, make_event
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -81,7 +82,14 @@ def _wait_until_serving(base_url: str, process: subprocess.Popen, log: Path) -> 
     pytest.fail(f"gunicorn did not answer in 60 s:\n{log.read_text(errors='replace')}")
 
 
-def _sign_up(base_url: str, slug: str, number: int, barrier: threading.Barrier, results: list):
+def _sign_up(
+    base_url: str,
+    slug: str,
+    number: int,
+    barrier: threading.Barrier,
+    results: list,
+    extra: dict[str, str] | None = None,
+):
     with requests.Session() as session:
         try:
             page = session.get(f"{base_url}/events/{slug}?lang=ja", timeout=60)
@@ -98,6 +106,7 @@ def _sign_up(base_url: str, slug: str, number: int, barrier: threading.Barrier, 
                 "email": f"person{number}@example.jp",
                 "member_type": "general",
                 "agree_privacy": "y",
+                **(extra or {}),
             },
             allow_redirects=False,
             timeout=120,
@@ -145,3 +154,68 @@ def test_two_hundred_at_once_never_oversell(app, server):
     )
     assert kinds == {"confirmation": SEATS, "waitlisted": PEOPLE - SEATS}
     assert db.session.scalar(select(func.count(func.distinct(OutboxMessage.recipient)))) == PEOPLE
+
+
+FRAME_SEATS = {"枠A": 30, "枠B": 20}
+
+
+def test_two_hundred_at_once_never_oversell_two_frames(app, server, report_figures):
+    """Half the people choose each frame: each frame seats exactly its capacity and
+    lines the rest up 1..n on its own waiting list."""
+    event = make_event(
+        slug="rush-frames", frames=[frame(name, seats) for name, seats in FRAME_SEATS.items()]
+    )
+    db.session.commit()
+    event_id = event.id
+    frame_ids = [f.id for f in event.frames]
+    db.session.rollback()
+
+    barrier = threading.Barrier(PEOPLE)
+    results: list = [None] * PEOPLE
+    threads = [
+        threading.Thread(
+            target=_sign_up,
+            args=(server, "rush-frames", n, barrier, results, {"frame": str(frame_ids[n % 2])}),
+        )
+        for n in range(PEOPLE)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    seconds = time.monotonic() - started
+
+    statuses = Counter(status for status, _ in filter(None, results))
+    assert statuses == {303: PEOPLE}, statuses
+    assert len({location for _, location in results}) == PEOPLE
+
+    db.session.rollback()
+    rows = db.session.execute(
+        select(Registration.frame_id, Registration.status, Registration.waiting_position).where(
+            Registration.event_id == event_id
+        )
+    ).all()
+    figures: dict[str, float] = {}
+    for frame_id, (name, seats) in zip(frame_ids, FRAME_SEATS.items(), strict=True):
+        mine = [(status, position) for f, status, position in rows if f == frame_id]
+        chose = PEOPLE // 2
+        assert Counter(status for status, _ in mine) == {
+            "confirmed": seats,
+            "waiting": chose - seats,
+        }, name
+        positions = sorted(position for status, position in mine if status == "waiting")
+        assert positions == list(range(1, chose - seats + 1)), name
+        counted = db.session.get(Frame, frame_id)
+        assert (counted.confirmed_count, counted.waiting_count) == (seats, chose - seats)
+        figures[f"{name} confirmed"] = seats
+        figures[f"{name} waiting"] = len(positions)
+    event = db.session.get(Event, event_id)
+    assert (event.capacity, event.confirmed_count, event.waiting_count) == (50, 50, PEOPLE - 50)
+    kinds = Counter(
+        db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.event_id == event_id))
+    )
+    assert kinds == {"confirmation": 50, "waitlisted": PEOPLE - 50}
+    figures["seconds"] = round(seconds, 1)
+    report_figures(**figures)
+    print(f"\n{db.engine.dialect.name}: two frames, {PEOPLE} at once: {figures}")

@@ -25,7 +25,7 @@ from cluster_events.models import OutboxMessage, OutboxStatus, Registration, Reg
 from cluster_events.registration import notifications, services, tokens
 from cluster_events.registration.notifications import QR_BORDER, QR_SCALE
 from tests.conftest import free_port, sending_to
-from tests.factories import make_event, make_registration
+from tests.factories import frame, make_event, make_registration
 from tests.test_registration_http import form, token_from
 
 SITE = "https://events.example.org"
@@ -288,25 +288,32 @@ def test_a_row_for_a_renderer_this_app_does_not_have_is_retried_and_counted(app,
     assert "UnknownRenderer" in row.last_error
 
 
-def test_a_sign_up_takes_four_statements_and_reads_nothing_back(app, client, count_queries):
-    """One query finds and locks the event and learns whether the address is a member's;
-    then the registration, the seat count and the email, one statement each (not the
-    session's flush). The address's uniqueness is the index's to check, and the answer
-    is built before the commit, so nothing is read again after it."""
-    event = make_event(slug="iso-seminar")
+@pytest.mark.parametrize("frames", [1, 2])
+def test_a_sign_up_takes_five_statements_and_reads_nothing_back(app, client, count_queries, frames):
+    """One query finds and locks the event with its frames and learns whether the
+    address is a member's; then the registration, the seat counts (its frame's, its
+    event's) and the email, one statement each (not the session's flush). The address's
+    uniqueness is the index's to check, and the answer is built before the commit, so
+    nothing is read again after it. An event with two frames takes as many as one with
+    one."""
+    choices = [frame("会員枠", 10), frame("一般枠", 10)][:frames] if frames > 1 else None
+    event = make_event(slug="iso-seminar", frames=choices)
     db.session.commit()
+    chosen = {"frame": str(event.frames[-1].id)} if frames > 1 else {}
     url = f"/events/{event.slug}/register"
-    client.post(url, data=form(email="warm@example.org"))
+    client.post(url, data=form(email="warm@example.org", **chosen))
     with count_queries() as counter:
-        response = client.post(url, data=form())
+        response = client.post(url, data=form(**chosen))
     assert response.status_code == 303
     lock, *writes = (statement.lstrip() for statement in counter.statements)
-    assert len(writes) == 3, counter.statements
+    assert len(writes) == 4, counter.statements
     assert lock.startswith("SELECT") and re.search(r"\bFROM event\b", lock)
+    assert "participation_frame" in lock  # the frames, locked with the event
     assert "FROM member_person JOIN member" in lock  # the address's member, same query
     if db.engine.dialect.name == "postgresql":
-        assert "FOR UPDATE OF event" in lock
+        assert "FOR UPDATE" in lock
     assert writes[0].startswith("INSERT INTO registration ")
-    assert writes[1].startswith("UPDATE event SET confirmed_count=")
-    assert writes[2].startswith("INSERT INTO outbox_message ")
+    assert writes[1].startswith("UPDATE participation_frame SET confirmed_count=")
+    assert writes[2].startswith("UPDATE event SET confirmed_count=")
+    assert writes[3].startswith("INSERT INTO outbox_message ")
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2

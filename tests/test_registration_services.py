@@ -20,7 +20,7 @@ from cluster_events.models import (
 from cluster_events.registration import notifications, services, tokens
 from cluster_events.registration.services import RegistrationDetails
 from cluster_events.transactions import write_transaction
-from tests.factories import make_event, make_organizer
+from tests.factories import make_event, make_organizer, set_capacity
 from tests.records import outbox_kinds
 
 
@@ -42,6 +42,8 @@ def change_event(event_id: int, **values) -> Event:
     with write_transaction(lock_event=event_id) as event:
         for name, value in values.items():
             setattr(event, name, value)
+        if "capacity" in values:
+            set_capacity(event, values["capacity"])  # its one frame's seats
     return event
 
 

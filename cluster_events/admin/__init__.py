@@ -13,6 +13,7 @@ from cluster_events.admin.accounts import routes as account_routes  # noqa: F401
 from cluster_events.admin.attendees import routes as attendee_routes  # noqa: F401
 from cluster_events.admin.audit import routes as audit_routes  # noqa: F401
 from cluster_events.admin.blueprint import bp
+from cluster_events.admin.events import frames as frame_routes  # noqa: F401
 from cluster_events.admin.events import routes as event_routes  # noqa: F401
 from cluster_events.admin.mail import routes as mail_routes  # noqa: F401
 from cluster_events.admin.members import routes as member_routes  # noqa: F401

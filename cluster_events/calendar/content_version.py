@@ -3,10 +3,10 @@
 
 A calendar entry shows only part of an event (title, times, place, summary, fee,
 status, ...), with its venue and category; not its seats, waiting list, registration
-window or page text. Registering changes seat counts and so ``Event.updated_at``, and
-feeds used to change with every registration although nothing in them had. Whenever a
-flush changes something calendars show, however it is made (console, CLI, services),
-this ``before_flush`` hook
+window, participation frames or page text. Registering changes seat counts and so
+``Event.updated_at``, and feeds used to change with every registration although
+nothing in them had. Whenever a flush changes something calendars show, however it is
+made (console, CLI, services), this ``before_flush`` hook
 
 - sets the event's ``content_updated_at`` (its entry's LAST-MODIFIED and DTSTAMP, and
   the per-event file's validator), and
@@ -49,6 +49,7 @@ NOT_SHOWN_IN_CALENDARS = frozenset(
         "waiting_count",
         "question_count",
         "questions_revision",
+        "frame_count",
         "updated_at",
         "content_updated_at",
     }

@@ -1,7 +1,8 @@
-"""What a reader sees of an event's registration state: the badge and the seats line.
+"""What a reader sees of an event's registration state: the badge and the seats line;
+and the same for each of its participation frames.
 
-The rule (which state an event is in) lives in events/status.py; this module only
-turns it into words, so every page says 受付中 / 満席 / 締切 the same way.
+The rules (which state an event or a frame is in) live in registration/status.py; this
+module only turns them into words, so every page says 受付中 / 満席 / 締切 the same way.
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext, ngettext
 
 from cluster_events.database import utcnow
-from cluster_events.models import Event
-from cluster_events.registration.status import RegistrationState, registration_state
+from cluster_events.i18n import current_locale
+from cluster_events.models import Event, Frame
+from cluster_events.registration.status import (
+    FrameState,
+    RegistrationState,
+    frame_state,
+    registration_state,
+)
 
 _STATE_LABELS = {
     RegistrationState.draft: _l("Draft"),
@@ -66,3 +73,56 @@ def availability(event: Event, now: datetime | None = None) -> Availability:
     if state in (RegistrationState.open, RegistrationState.not_yet_open):
         seats = seats_text(event)
     return Availability(state=state, label=label, modifier=_STATE_MODIFIERS[state], seats=seats)
+
+
+_FRAME_STATE_LABELS = {
+    FrameState.not_yet_open: lazy_pgettext("frame", "Registration not open yet"),
+    FrameState.open: _l("Open for registration"),
+    FrameState.few_left: _l("Few seats left"),
+    FrameState.full: _l("Full – waiting list open"),
+    FrameState.closed: _l("Registration closed"),
+}
+_FRAME_STATE_MODIFIERS = {
+    FrameState.not_yet_open: "soon",
+    FrameState.open: "open",
+    FrameState.few_left: "few",
+    FrameState.full: "full",
+    FrameState.closed: "closed",
+}
+
+
+@dataclass(frozen=True)
+class FrameAvailability:
+    state: FrameState
+    label: str
+    modifier: str
+    #: 残り3席 / 定員なし.
+    seats: str
+    #: The fee in the reader's language, or Free.
+    fee: str
+    #: Who may take it, when not anyone: 会員限定 / 招待コードが必要.
+    who: str
+
+
+def frame_availability(frame: Frame, now: datetime | None = None) -> FrameAvailability:
+    """A frame's badge, seats line, fee and who may take it, for the event page and the
+    sign-up form."""
+    state = frame_state(frame.event, frame, now)
+    if frame.capacity is None:
+        seats = _("No seat limit")
+    else:
+        left = frame.seats_left or 0
+        seats = ngettext("%(num)s seat left", "%(num)s seats left", left)
+    who = ""
+    if frame.is_for_members:
+        who = _("Members only")
+    elif frame.needs_invitation:
+        who = _("Invitation code needed")
+    return FrameAvailability(
+        state=state,
+        label=str(_FRAME_STATE_LABELS[state]),
+        modifier=_FRAME_STATE_MODIFIERS[state],
+        seats=seats,
+        fee=frame.fee(current_locale()) or _("Free"),
+        who=who,
+    )

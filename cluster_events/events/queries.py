@@ -148,6 +148,7 @@ _EVENT_VERSION_COLUMNS = (
     Event.is_members_only,
     Event.confirmed_count,
     Event.waiting_count,
+    Event.frame_count,
 )
 _EVENT_VERSION_KEYS = tuple(column.key for column in _EVENT_VERSION_COLUMNS)
 _VENUE_VERSION_COLUMNS = (Venue.name, Venue.name_en)
@@ -421,12 +422,29 @@ def row_values(row: object | None) -> tuple[Any, ...] | None:
 
 def event_page_version(event: Event, now: datetime) -> tuple[Any, ...]:
     """Everything an event's page shows of the database, from the loaded event: its
-    row, its category's and venue's rows, and which of its moments are past."""
+    row, its category's and venue's rows, its frames' rows, and which of its moments
+    (and of its frames') are past."""
     return (
         row_values(event),
         row_values(event.category),
         row_values(event.venue),
+        tuple(row_values(frame) for frame in event.frames),
+        page_time_marks(event, now),
+    )
+
+
+def page_time_marks(event: Event, now: datetime) -> tuple[Any, ...]:
+    """``event_time_marks`` and those of each frame's own period: an event page shows
+    each frame's state."""
+    return (
         event_time_marks(event, now),
+        tuple(
+            (
+                frame.opens_at is not None and frame.opens_at <= now,
+                frame.closes_at is not None and frame.closes_at <= now,
+            )
+            for frame in event.frames
+        ),
     )
 
 

@@ -172,9 +172,7 @@ def detail(slug: str):
 
     def render() -> tuple[str, bool]:
         html = render_template("events/detail.html", event=event, member_person=person)
-        unchanged = queries.event_time_marks(event, utcnow()) == queries.event_time_marks(
-            event, now
-        )
+        unchanged = queries.page_time_marks(event, utcnow()) == queries.page_time_marks(event, now)
         return html, unchanged
 
     version = queries.event_page_version(event, now)

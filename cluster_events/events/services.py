@@ -11,6 +11,9 @@ flush).
 - The capacity may not drop below the confirmed count: ``_validate_event``.
 - Raised capacity goes to the waiting list in order: ``update_event`` calls
   ``registration.services.fill_seats``.
+- Seats are in the event's participation frames (``events/frames.py`` edits them): a
+  new event has one, and the event's capacity is its capacity; with several frames the
+  event's capacity is their sum and is changed frame by frame.
 - A moved event notifies its registrants: ``update_event`` (``notify=True``) queues
   ``events.notifications.queue_event_changed``.
 """
@@ -35,7 +38,7 @@ from cluster_events.events import notifications
 from cluster_events.events.queries import active_registrations, get_event
 from cluster_events.extensions import db
 from cluster_events.i18n import current_locale
-from cluster_events.models import Category, Event, EventStatus, Venue
+from cluster_events.models import DEFAULT_FRAME_NAMES, Category, Event, EventStatus, Frame, Venue
 from cluster_events.registration.questions import copy_questions
 from cluster_events.registration.services import fill_seats
 from cluster_events.text import is_web_address
@@ -144,6 +147,11 @@ def _validate_event(data: EventData, event: Event | None) -> dict[str, str]:
         errors["ends_at"] = _("The end must be after the start.")
     if data.capacity is not None and data.capacity < 0:
         errors["capacity"] = _("The capacity cannot be below zero. Leave it empty for no limit.")
+    elif event is not None and event.frame_count > 1 and data.capacity != event.capacity:
+        errors["capacity"] = _(
+            "This event has several participation frames: change the seats of each frame "
+            "on the frames page."
+        )
     elif event is not None and data.capacity is not None and data.capacity < event.confirmed_count:
         errors["capacity"] = _(
             "Confirmed seats already taken: %(confirmed)d. The capacity cannot be lower "
@@ -185,6 +193,12 @@ def _prepared(data: EventData, event: Event | None) -> EventData:
 # --- events -----------------------------------------------------------------------------------
 
 
+def default_frame(capacity: int | None) -> Frame:
+    """The one frame of a new event, holding all its seats."""
+    name_ja, name_en = DEFAULT_FRAME_NAMES
+    return Frame(name_ja=name_ja, name_en=name_en, capacity=capacity, sort_order=0)
+
+
 def _snapshot(event: Event) -> dict[str, Any]:
     """The audited fields, with times as Tokyo wall-clock time (as the office typed them)."""
     values = {name: getattr(event, name) for name in EVENT_FIELDS}
@@ -212,6 +226,8 @@ def create_event(data: EventData) -> Event:
                 **asdict(data),
                 status=EventStatus.draft,
                 uid=Event.new_uid(current_app.config["CALENDAR_UID_DOMAIN"]),
+                frames=[default_frame(data.capacity)],
+                frame_count=1,
             )
             db.session.add(event)
             db.session.flush()
@@ -292,6 +308,8 @@ def update_event(event_id: int, data: EventData, *, notify: bool | None = None) 
             lines = _change_lines(changes, event, data) if must_ask and notify else []
             for name in EVENT_FIELDS:
                 setattr(event, name, getattr(data, name))
+            if event.frame_count == 1:
+                event.frames[0].capacity = data.capacity
             db.session.flush()
             db.session.expire(event, ["venue", "category"])
             promoted = fill_seats(event)
@@ -403,8 +421,9 @@ def _next_slug(slug: str, starts_at: datetime) -> str:
 
 def duplicate_event(event_id: int) -> Event:
     """A draft copy of an event for the same weekday next month: everything but the
-    dates, registrations, counters and calendar UID (the questions of its form too).
-    The organizer checks the dates."""
+    dates, registrations, counters and calendar UID, with its frames (their names,
+    seats, fees and who may take them; not their periods or invitation codes) and the
+    questions of its form. The organizer checks the dates."""
     try:
         with write_transaction():
             copy = _copy_for_next_month(get_event(event_id))
@@ -432,6 +451,19 @@ def _copy_for_next_month(source: Event) -> Event:
         slug=_next_slug(source.slug, starts_at),
         status=EventStatus.draft,
         uid=Event.new_uid(current_app.config["CALENDAR_UID_DOMAIN"]),
+        frames=[
+            Frame(
+                name_ja=frame.name_ja,
+                name_en=frame.name_en,
+                capacity=frame.capacity,
+                fee_text=frame.fee_text,
+                fee_text_en=frame.fee_text_en,
+                eligibility=frame.eligibility,
+                sort_order=order,
+            )
+            for order, frame in enumerate(source.frames)
+        ],
+        frame_count=len(source.frames),
     )
     db.session.add(copy)
     db.session.flush()

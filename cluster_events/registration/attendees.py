@@ -97,6 +97,8 @@ class AttendeeFilter:
     status: RegistrationStatus | None = None
     member_type: MemberType | None = None
     membership: Membership | None = None
+    #: Only this participation frame's registrations.
+    frame_id: int | None = None
     sort: SortOrder = SortOrder.kana
 
 
@@ -144,13 +146,18 @@ def normalise_query(query: str) -> str:
 
 
 def list_attendees(event_id: int, attendee_filter: AttendeeFilter) -> list[Registration]:
-    """The event's registrations, each with its member's person and member loaded in the
-    same query (the list links them)."""
+    """The event's registrations, each with its frame, its member's person and member
+    loaded in the same query (the list shows and links them)."""
     statement = (
         select(Registration)
-        .options(joinedload(Registration.member_person).joinedload(MemberPerson.member))
+        .options(
+            joinedload(Registration.member_person).joinedload(MemberPerson.member),
+            joinedload(Registration.frame, innerjoin=True),
+        )
         .where(Registration.event_id == event_id)
     )
+    if attendee_filter.frame_id is not None:
+        statement = statement.where(Registration.frame_id == attendee_filter.frame_id)
     if attendee_filter.status is not None:
         statement = statement.where(Registration.status == attendee_filter.status)
     if attendee_filter.member_type is not None:

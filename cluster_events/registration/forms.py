@@ -30,7 +30,11 @@ from cluster_events.registration.answers import (
     localised,
 )
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
-from cluster_events.registration.services import INVALID_EMAIL_MESSAGE, RegistrationDetails
+from cluster_events.registration.services import (
+    INVALID_EMAIL_MESSAGE,
+    FrameChoice,
+    RegistrationDetails,
+)
 from cluster_events.text import (
     is_kana_reading,
     katakana_to_hiragana,
@@ -39,6 +43,7 @@ from cluster_events.text import (
 )
 
 _PHONE = re.compile(r"^\+?\(?[0-9][0-9 ()-]*$")
+_FRAME_ID = re.compile(r"[0-9]{1,9}")
 #: Dash-like characters people type in phone numbers (ー, －, ‐, –, —, −).
 _DASHES = str.maketrans(dict.fromkeys("ー‐‑‒–—―−ｰ", "-"))
 
@@ -145,6 +150,12 @@ class RegistrationForm(Form):
         default=MemberType.general.value,
         validators=[InputRequired(_l("Please choose your membership."))],
     )
+    #: The chosen participation frame's id (radio buttons when the event has several);
+    #: the rules decide whether it may be taken (registration.frames).
+    frame = StringField(_l("Participation frame"), filters=[normalise_input])
+    invitation_code = StringField(
+        _l("Invitation code"), filters=[normalise_input], validators=[_length(40)]
+    )
     remarks = TextAreaField(
         _l("Questions or requests"),
         filters=[normalise_multiline],
@@ -225,6 +236,18 @@ class RegistrationForm(Form):
     @property
     def is_bot(self) -> bool:
         return bool(self.website.data and self.website.data.strip())
+
+    @property
+    def frame_id(self) -> int | None:
+        """The chosen frame's id; None when none was chosen, 0 for a value that names
+        no frame (the rules refuse it as they refuse another event's frame)."""
+        raw = self.frame.data or ""
+        if not raw:
+            return None
+        return int(raw) if _FRAME_ID.fullmatch(raw) else 0
+
+    def frame_choice(self) -> FrameChoice:
+        return FrameChoice(frame_id=self.frame_id, invitation_code=self.invitation_code.data or "")
 
     def details(self, locale: str) -> RegistrationDetails:
         return RegistrationDetails(

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from flask_babel import LazyString, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 
-from cluster_events.models import MemberType, QuestionKind, RegistrationStatus
+from cluster_events.models import FrameEligibility, MemberType, QuestionKind, RegistrationStatus
 
 MEMBER_TYPE_LABELS: Mapping[str, LazyString] = {
     MemberType.corporate.value: _l("Corporate member"),
@@ -21,6 +21,13 @@ STATUS_LABELS: Mapping[str, LazyString] = {
     RegistrationStatus.waiting.value: _l("Waiting list"),
     # "Cancelled" alone also names a cancelled event (中止).
     RegistrationStatus.cancelled.value: lazy_pgettext("registration status", "Cancelled"),
+}
+
+#: Who may take a participation frame, as the office chooses it.
+ELIGIBILITY_LABELS: Mapping[str, LazyString] = {
+    FrameEligibility.anyone.value: _l("Anyone"),
+    FrameEligibility.members.value: _l("Members only (signed in)"),
+    FrameEligibility.invitation.value: _l("With an invitation code"),
 }
 
 SOURCE_LABELS: Mapping[str, LazyString] = {

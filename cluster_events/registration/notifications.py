@@ -238,8 +238,12 @@ def _render(
     **extra: Any,
 ) -> RenderedMail:
     locale = _locale(registration)
+    event = registration.event
     context = {
-        **_event_context(registration.event, locale, online),
+        **_event_context(event, locale, online),
+        # The registrant's own frame: its fee, and its name when there is a choice.
+        "fee": registration.frame.fee(locale),
+        "frame_name": registration.frame.display_name(locale) if event.has_several_frames else "",
         "name": registration.name,
         "waiting_position": waiting_position,
         # The link is written in when the message is sent: the outbox never holds it.

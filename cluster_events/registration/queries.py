@@ -8,12 +8,15 @@ compiling them again). They hold no data, only the shape of the query.
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import contains_eager, joinedload
 
 from cluster_events.extensions import db
 from cluster_events.models import Event, Member, MemberPerson, MemberStatus
 
-_LISTED_BY_SLUG = Event.listed_for(True).where(Event.slug == bindparam("slug"))
+#: With its frames: the event page shows them, and the sign-up form offers them.
+_LISTED_BY_SLUG = (
+    Event.listed_for(True).options(joinedload(Event.frames)).where(Event.slug == bindparam("slug"))
+)
 
 _IS_ACTIVE_PERSON_WITH_EMAIL = (
     MemberPerson.email_normalized == bindparam("email_normalized"),

@@ -26,11 +26,16 @@ from flask_babel import gettext as _
 from cluster_events.errors import NotFound, ServiceError, show_on_form
 from cluster_events.i18n import current_locale
 from cluster_events.models import Event, MemberPerson, Registration, RegistrationStatus
-from cluster_events.registration import answers, questions, services, tokens
+from cluster_events.registration import answers, frames, questions, services, tokens
 from cluster_events.registration.forms import MemberRegistrationForm, RegistrationForm
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.queries import listed_event_by_slug
-from cluster_events.registration.status import RegistrationState, can_register, registration_state
+from cluster_events.registration.status import (
+    FrameState,
+    RegistrationState,
+    can_register,
+    registration_state,
+)
 from cluster_events.security_headers import token_in_url
 
 bp = Blueprint("registration", __name__)
@@ -50,11 +55,41 @@ class RegistrationPanel:
     form: RegistrationForm | None
     #: The signed-in member the form is filled in for, or None.
     person: MemberPerson | None = None
+    #: The frames this visitor may take, each with its state (registration.frames).
+    options: tuple[frames.FrameOption, ...] = ()
 
     @property
     def member_type_label(self) -> str:
         """The membership shown (read-only) on a signed-in member's form."""
         return str(MEMBER_TYPE_LABELS[self.person.member.kind]) if self.person else ""
+
+    @property
+    def shows_frame_choice(self) -> bool:
+        """An event with one frame signs up as before: no choice to make."""
+        return len(self.event.frames) > 1
+
+    @property
+    def chosen_frame_id(self) -> int | None:
+        """The frame ticked: the one submitted, or the only one that may be chosen."""
+        if self.form is not None and self.form.frame_id is not None:
+            return self.form.frame_id
+        choosable = [option for option in self.options if option.can_choose]
+        return choosable[0].frame.id if len(choosable) == 1 else None
+
+    @property
+    def asks_for_code(self) -> bool:
+        return any(option.can_choose and option.needs_code for option in self.options)
+
+    @property
+    def only_for_members(self) -> bool:
+        """Every frame is for members, and the visitor is not signed in as one."""
+        return self.person is None and not self.options
+
+    @property
+    def joins_waiting_list(self) -> bool:
+        """Every frame that may be chosen is full: the button says so."""
+        choosable = [option for option in self.options if option.can_choose]
+        return bool(choosable) and all(option.state == FrameState.full for option in choosable)
 
 
 @bp.app_context_processor
@@ -68,11 +103,16 @@ def registration_panel(
     """For the event page; ``form`` is a submitted form to show again with its errors,
     ``person`` the signed-in member (the view knows; this package does not ask)."""
     state = registration_state(event)
-    open_now = can_register(state) and (person is not None or not event.is_members_only)
+    options = tuple(frames.frame_options(event, person is not None))
+    open_now = (
+        can_register(state)
+        and (person is not None or not event.is_members_only)
+        and any(option.can_choose for option in options)
+    )
     if form is None and open_now:
         form_class = _form_class(event, person)
         form = form_class.prefilled(person) if person is not None else form_class(formdata=None)
-    return RegistrationPanel(event, state, open_now, form, person)
+    return RegistrationPanel(event, state, open_now, form, person, options)
 
 
 def _form_class(event: Event, person: MemberPerson | None) -> Any:
@@ -110,9 +150,10 @@ def sign_up(slug: str, person: MemberPerson | None) -> Any:
     to the personal page (303), so a refresh does not send the form again.
 
     A filled-in form without answers goes straight to the service, which finds and
-    locks the event and checks who may sign up: the view reads nothing. Anything else
-    (answers to questions, the form's errors, a bot, a refusal, an event that asks
-    questions after all) reads the event and goes the long way, ``_sign_up_to``."""
+    locks the event and checks who may sign up and the frame: the view reads nothing.
+    Anything else (answers to questions, the form's errors, a bot, a refusal, an event
+    that asks questions after all) reads the event and goes the long way,
+    ``_sign_up_to``."""
     form = MemberRegistrationForm(person=person) if person is not None else RegistrationForm()
     if answers.sends_answers(request.form) or form.is_bot or not form.validate():
         return _sign_up_to(_listed_event(slug), person)
@@ -122,6 +163,7 @@ def sign_up(slug: str, person: MemberPerson | None) -> Any:
             form.details(current_locale()),
             event_slug=slug,
             member_person_id=person.id if person is not None else None,
+            choice=form.frame_choice(),
         )
     except services.QuestionsChanged:
         return _sign_up_to(_listed_event(slug), person)  # the event asks questions
@@ -130,7 +172,14 @@ def sign_up(slug: str, person: MemberPerson | None) -> Any:
     except NotFound:
         raise
     except ServiceError as error:
-        return _refused(error, _listed_event(slug))
+        event = _listed_event(slug)
+        if error.field_errors:
+            # The frame or the invitation code: beside its field, the form kept.
+            form = _posted_form(event, person)
+            form.validate()
+            show_on_form(form, error)
+            return _form_again(event, form, person, error.http_status)
+        return _refused(error, event)
     return _signed_up(outcome, person)
 
 
@@ -166,6 +215,7 @@ def _sign_up_to(event: Event, person: MemberPerson | None) -> Any:
             form.details(current_locale()),
             member_person_id=person.id if person is not None else None,
             answers=answer_set,
+            choice=form.frame_choice(),
         )
     except services.MembersOnlyEvent:
         return members_only_page(event)
@@ -175,6 +225,10 @@ def _sign_up_to(event: Event, person: MemberPerson | None) -> Any:
         form.form_errors.append(str(error.message))
         return _form_again(event, form, person, error.http_status)
     except ServiceError as error:
+        if error.field_errors:
+            # The frame or the invitation code: beside its field, the form kept.
+            show_on_form(form, error)
+            return _form_again(event, form, person, error.http_status)
         return _refused(error, event)
     return _signed_up(outcome, person)
 

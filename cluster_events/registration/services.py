@@ -1,13 +1,17 @@
-"""Registering, cancelling and promoting: every rule about seats and the waiting list.
+"""Registering, cancelling, promoting and moving between frames: every rule about
+seats and the waiting lists.
 
-Each public function runs in ``write_transaction()``: on its own it commits, inside
-another service's transaction it joins it. Seats are counted and given out under a
-lock on the event row (``write_transaction(lock_event=...)``): ``BEGIN IMMEDIATE`` on
-SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL. Every change to an event's
-registrations takes that lock first, so ``Event.confirmed_count`` and
-``Event.waiting_count`` always equal the rows, and waiting positions run
-1..waiting_count without gaps, whichever gunicorn worker or host does the work.
-Emails are queued in the same transaction (the outbox) and sent after commit.
+An event's seats are in its participation frames (``Frame``): each frame has its own
+capacity, counters and waiting list, and a registration holds a seat or a place in
+line in one frame. Each public function runs in ``write_transaction()``: on its own it
+commits, inside another service's transaction it joins it. Seats are counted and given
+out under a lock on the event row (``write_transaction(lock_event=...)``, which reads
+the frames with it): ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on
+PostgreSQL. Every change to an event's registrations takes that lock first, so each
+frame's ``confirmed_count`` and ``waiting_count`` always equal its rows, the event's
+equal their sums, and each frame's waiting positions run 1..waiting_count without
+gaps, whichever gunicorn worker or host does the work. Emails are queued in the same
+transaction (the outbox) and sent after commit.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Table, Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -28,6 +32,8 @@ from cluster_events.errors import Conflict, NotFound, ServiceError
 from cluster_events.extensions import db
 from cluster_events.models import (
     Event,
+    Frame,
+    InvitationCode,
     MemberLink,
     MemberPerson,
     MemberType,
@@ -35,7 +41,7 @@ from cluster_events.models import (
     RegistrationStatus,
 )
 from cluster_events.registration import answers as answer_rules
-from cluster_events.registration import notifications, tokens
+from cluster_events.registration import frames, notifications, tokens
 from cluster_events.registration.answers import AnswerSet, QuestionsChanged
 from cluster_events.registration.labels import CONTACT_FIELDS
 from cluster_events.registration.queries import ACTIVE_PERSON_ID_BY_EMAIL, active_person_by_email
@@ -84,6 +90,31 @@ class NotWaiting(Conflict):
 
 class NoSeatAvailable(Conflict):
     default_message = _l("No seat is free. Raise the capacity or cancel a seat first.")
+
+
+class TargetFrameFull(ServiceError):
+    """A move to a frame with no free seat, without asking for its waiting list."""
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__(
+            field_errors={
+                "frame": _l(
+                    "%(frame)s has no free seat (%(confirmed)s of %(capacity)s taken). "
+                    "Raise its capacity first, or tick the box to put the person at the "
+                    "end of its waiting list.",
+                    frame=frame.name_ja,
+                    confirmed=frame.confirmed_count,
+                    capacity=frame.capacity,
+                )
+            }
+        )
+
+
+class SameFrame(ServiceError):
+    default_message = _l("The registration is already in this participation frame.")
+
+    def __init__(self) -> None:
+        super().__init__(field_errors={"frame": self.default_message})
 
 
 class MembersOnlyEvent(ServiceError):
@@ -199,6 +230,15 @@ def can_cancel_online(registration: Registration, now: datetime | None = None) -
     return registration.is_active and (now or utcnow()) < registration.event.starts_at
 
 
+@dataclass(frozen=True)
+class FrameChoice:
+    """Which frame a sign-up asks for (None: the event's only frame), and the
+    invitation code typed for it."""
+
+    frame_id: int | None = None
+    invitation_code: str = ""
+
+
 def register(
     event_id: int | None,
     details: RegistrationDetails,
@@ -210,8 +250,15 @@ def register(
     now: datetime | None = None,
     organizer_id: int | None = None,
     answers: AnswerSet | None = None,
+    choice: FrameChoice | None = None,
 ) -> RegistrationOutcome:
-    """Register one person: a seat while seats remain, otherwise the waiting list.
+    """Register one person in the frame of ``choice``: a seat while the frame has seats,
+    otherwise its waiting list.
+
+    On the web the frame must be one the visitor may take now (``registration.frames``:
+    members' frames for signed-in members, invitation frames with a code that has a use
+    left, and open): otherwise a field error (400) and nothing is written, unless the
+    address already has a registration for the event, which is returned as below.
 
     The event is ``event_id``, or, from the public form, the published or cancelled
     event ``event_slug`` (found and locked in one query; a draft or an unknown slug is
@@ -241,7 +288,18 @@ def register(
     now = now or utcnow()
     details = replace(details, email=checked_email(details.email))
     event = _EventKey(event_id, event_slug)
-    arguments = (event, details, member_person_id, source, notify, now, organizer_id, answers)
+    choice = choice or FrameChoice()
+    arguments = (
+        event,
+        details,
+        member_person_id,
+        source,
+        notify,
+        now,
+        organizer_id,
+        answers,
+        choice,
+    )
     if not in_write_transaction():
         try:
             # Most sign-ups are a new address: the partial unique index on active
@@ -300,23 +358,42 @@ def _register(
     now: datetime,
     organizer_id: int | None,
     answers: AnswerSet | None,
+    choice: FrameChoice,
     *,
     find_existing: bool,
 ) -> RegistrationOutcome:
     """``register`` in one transaction. Without ``find_existing`` an address that has an
     active registration fails at the unique index (IntegrityError, nothing written).
 
-    A new registration, its email and the seat count are written with one statement
-    each (``insert_now``, ``_count_in``), not by the session's flush: this is the one
-    write every visitor makes."""
+    A new registration, its email and the seat counts (its frame's, its event's) are
+    written with one statement each (``insert_now``, ``_count_in``), not by the
+    session's flush: this is the one write every visitor makes."""
     with write_transaction():
         event, matched_person_id = event_key.lock_for_sign_up(details.email_normalized)
         person = _signed_in_person(member_person_id)
+        code: InvitationCode | None = None
         if source == "web":
             ensure_may_sign_up(event, person is not None)
             ensure_registration_open(event, now)
-        elif event.is_cancelled:
-            raise RegistrationNotOpen(RegistrationState.cancelled)
+            try:
+                frame = frames.chosen_frame(event, choice.frame_id)
+                code = frames.check_frame(
+                    event,
+                    frame,
+                    signed_in_member=person is not None,
+                    code=choice.invitation_code,
+                    now=now,
+                )
+            except frames.FrameRefused:
+                # A second submit (or a used code's owner) is shown their registration.
+                existing = _active_registration(event.id, _address(details, person))
+                if existing is None:
+                    raise
+                return RegistrationOutcome.of(existing, False)
+        else:
+            if event.is_cancelled:
+                raise RegistrationNotOpen(RegistrationState.cancelled)
+            frame = frames.chosen_frame(event, choice.frame_id)
         answer_rules.ensure_current(event, answers, required=source == "web")
         link = MemberLink.verified
         if person is None:
@@ -332,12 +409,15 @@ def _register(
             if link == MemberLink.verified and person is not None:
                 _link(existing, person, link)
             return RegistrationOutcome.of(existing, False)
-        registration = _new_registration(event, details, source, now)
+        registration = _new_registration(event, frame, details, source, now)
+        if code is not None:
+            registration.invitation_code_id = code.id
         if person is not None:
             _link(registration, person, link)
         insert_now(registration)
         set_committed_value(registration, "event", event)
-        _count_in(event, registration, now)
+        set_committed_value(registration, "frame", frame)
+        _count_in(event, frame, registration, now)
         if notify:
             for message in notifications.queue_registration_received(registration):
                 insert_now(message)
@@ -400,6 +480,11 @@ def _audit_added(registration: Registration, notified: bool, organizer_id: int) 
     )
 
 
+def _address(details: RegistrationDetails, person: MemberPerson | None) -> str:
+    """The address a sign-up is made with: a signed-in member's own."""
+    return person.email_normalized if person is not None else details.email_normalized
+
+
 def _signed_in_person(person_id: int | None) -> MemberPerson | None:
     """The signed-in member's person, read again inside the transaction: one withdrawn
     or removed since the session was checked signs up as nobody (refused)."""
@@ -449,11 +534,12 @@ def _active_registration(event_id: int, email_normalized: str) -> Registration |
 
 
 def _new_registration(
-    event: Event, details: RegistrationDetails, source: str, now: datetime
+    event: Event, frame: Frame, details: RegistrationDetails, source: str, now: datetime
 ) -> Registration:
     salt = tokens.new_token_salt()
     registration = Registration(
         event_id=event.id,
+        frame_id=frame.id,
         name=details.name,
         name_kana=details.name_kana,
         email=details.email,
@@ -469,43 +555,49 @@ def _new_registration(
         created_at=now,
     )
     registration.token_hash = tokens.hash_token(tokens.personal_token(registration))
-    if _has_free_seat(event):
+    if frame.has_free_seat:
         registration.status = RegistrationStatus.confirmed
         registration.confirmed_at = now
     else:
         registration.status = RegistrationStatus.waiting
-        registration.waiting_position = event.waiting_count + 1
+        registration.waiting_position = frame.waiting_count + 1
     return registration
 
 
-_COUNT_CONFIRMED = (
-    update(Event.__table__)
-    .where(Event.__table__.c.id == bindparam("event_id"))
-    .values(confirmed_count=Event.__table__.c.confirmed_count + 1, updated_at=bindparam("now"))
-)
-_COUNT_WAITING = (
-    update(Event.__table__)
-    .where(Event.__table__.c.id == bindparam("event_id"))
-    .values(waiting_count=Event.__table__.c.waiting_count + 1, updated_at=bindparam("now"))
-)
+def _counting(table: Table, column: str, key: str) -> Update:
+    return (
+        update(table)
+        .where(table.c.id == bindparam(key))
+        .values({column: table.c[column] + 1, "updated_at": bindparam("now")})
+    )
 
 
-def _count_in(event: Event, registration: Registration, now: datetime) -> None:
-    """Count a new registration in its locked event's row with one UPDATE, and in the
-    loaded event as if read again. (Not a change the calendars see: the flush hooks
-    that note one are not needed.)"""
-    confirmed = registration.status == RegistrationStatus.confirmed
-    statement = _COUNT_CONFIRMED if confirmed else _COUNT_WAITING
-    db.session.connection().execute(statement, {"event_id": event.id, "now": now})
-    if confirmed:
-        set_committed_value(event, "confirmed_count", event.confirmed_count + 1)
-    else:
-        set_committed_value(event, "waiting_count", event.waiting_count + 1)
-    set_committed_value(event, "updated_at", now)
+_COUNTS = {
+    RegistrationStatus.confirmed: (
+        _counting(Frame.__table__, "confirmed_count", "frame_id"),
+        _counting(Event.__table__, "confirmed_count", "event_id"),
+        "confirmed_count",
+    ),
+    RegistrationStatus.waiting: (
+        _counting(Frame.__table__, "waiting_count", "frame_id"),
+        _counting(Event.__table__, "waiting_count", "event_id"),
+        "waiting_count",
+    ),
+}
 
 
-def _has_free_seat(event: Event) -> bool:
-    return event.capacity is None or event.confirmed_count < event.capacity
+def _count_in(event: Event, frame: Frame, registration: Registration, now: datetime) -> None:
+    """Count a new registration in its frame's and its event's locked rows, one UPDATE
+    each, and in the loaded objects as if read again (``_confirm`` and
+    ``_join_waiting_list`` do the same through the session for the other changes). Not
+    a change the calendars see: the flush hooks that note one are not needed."""
+    frame_update, event_update, column = _COUNTS[RegistrationStatus(registration.status)]
+    connection = db.session.connection()
+    connection.execute(frame_update, {"frame_id": frame.id, "now": now})
+    connection.execute(event_update, {"event_id": event.id, "now": now})
+    for row in (frame, event):
+        set_committed_value(row, column, getattr(row, column) + 1)
+        set_committed_value(row, "updated_at", now)
 
 
 def cancel_registration(
@@ -517,7 +609,7 @@ def cancel_registration(
     by_registrant: bool = False,
 ) -> Registration:
     """Cancel a registration (never delete it). A freed seat goes to the first
-    person waiting, in the same transaction, and they are told by email.
+    person waiting in its frame, in the same transaction, and they are told by email.
 
     ``notify`` concerns the receipt to the person cancelled (an organizer may
     cancel quietly); whoever is promoted is always told, or they would not come.
@@ -534,7 +626,7 @@ def cancel_registration(
         before = registration.status
         now = utcnow()
         if before == RegistrationStatus.confirmed:
-            event.confirmed_count -= 1
+            _give_up_seat(registration)
         else:
             _leave_waiting_list(registration)
         registration.status = RegistrationStatus.cancelled
@@ -562,17 +654,18 @@ def promote_registration(
     notify: bool = True,
     organizer_id: int | None = None,
 ) -> Registration:
-    """An organizer gives a free seat to one person on the waiting list, out of turn."""
+    """An organizer gives a free seat of its frame to one person on the frame's waiting
+    list, out of turn."""
     with write_transaction():
         registration = _locked_registration(registration_id, event_id)
         event = registration.event
         if registration.status != RegistrationStatus.waiting:
             raise NotWaiting()
-        if not _has_free_seat(event):
+        if not registration.frame.has_free_seat:
             raise NoSeatAvailable()
         position = registration.waiting_position
         _leave_waiting_list(registration)
-        _confirm(registration, event, utcnow())
+        _confirm(registration, registration.frame, utcnow())
         if organizer_id is not None:
             audit.record_change(
                 "registration.promote",
@@ -589,9 +682,10 @@ def promote_registration(
 
 
 def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registration]:
-    """Inside a transaction that locked ``event``: promote waiting people in order while
-    seats are free, close up the positions of those still waiting, and queue the email
-    that tells each promoted person. Returns who was promoted.
+    """Inside a transaction that locked ``event``: in each of its frames, promote
+    waiting people in order while the frame has free seats, close up the positions of
+    those still waiting, and queue the email that tells each promoted person. Returns
+    who was promoted. A seat is only ever given within its frame.
 
     Nobody is promoted for a cancelled event or once it has started: a seat that
     frees up at the door is the organizer's to give (``promote_registration``).
@@ -599,7 +693,16 @@ def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registratio
     now = now or utcnow()
     if event.waiting_count == 0 or event.is_cancelled or event.starts_at <= now:
         return []
-    free = event.waiting_count if event.capacity is None else event.capacity - event.confirmed_count
+    promoted: list[Registration] = []
+    for frame in event.frames:
+        promoted += _fill_frame(frame, now)
+    return promoted
+
+
+def _fill_frame(frame: Frame, now: datetime) -> list[Registration]:
+    if frame.waiting_count == 0:
+        return []
+    free = frame.waiting_count if frame.capacity is None else frame.capacity - frame.confirmed_count
     if free <= 0:
         return []
     session = db.session
@@ -607,7 +710,7 @@ def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registratio
         session.scalars(
             select(Registration)
             .where(
-                Registration.event_id == event.id,
+                Registration.frame_id == frame.id,
                 Registration.status == RegistrationStatus.waiting,
             )
             .order_by(Registration.waiting_position)
@@ -616,13 +719,14 @@ def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registratio
     )
     for registration in promoted:
         registration.waiting_position = None
-        _confirm(registration, event, now)
-    event.waiting_count -= len(promoted)
+        _confirm(registration, frame, now)
+    frame.waiting_count -= len(promoted)
+    frame.event.waiting_count -= len(promoted)
     session.flush()
     session.execute(
         update(Registration)
         .where(
-            Registration.event_id == event.id,
+            Registration.frame_id == frame.id,
             Registration.status == RegistrationStatus.waiting,
         )
         .values(waiting_position=Registration.waiting_position - len(promoted))
@@ -633,23 +737,111 @@ def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registratio
     return promoted
 
 
-def _confirm(registration: Registration, event: Event, now: datetime) -> None:
+def move_to_frame(
+    registration_id: int,
+    frame_id: int,
+    *,
+    event_id: int,
+    organizer_id: int,
+    to_waiting_list: bool = False,
+    notify: bool = True,
+) -> Registration:
+    """The office moves an active registration to another frame of its event, under
+    the event lock, audited.
+
+    It takes a seat in the target frame when one is free (someone who was waiting is
+    told by email, as when promoted); a frame with no free seat refuses the move
+    (``TargetFrameFull``, nothing changed) unless ``to_waiting_list``, which puts them
+    at the end of its waiting list. The seat or place it leaves goes to the next
+    person waiting in the old frame, as with a cancellation. A move to another frame
+    skips that frame's own rules (members, codes, period), as the office's sign-ups do.
+    """
+    with write_transaction():
+        registration = _locked_registration(registration_id, event_id)
+        event = registration.event
+        if registration.status == RegistrationStatus.cancelled:
+            raise AlreadyCancelled()
+        target = event.frame_by_id(frame_id)
+        if target is None:
+            raise ServiceError(field_errors={"frame": frames.NOT_OFFERED})
+        source = registration.frame
+        if target.id == source.id:
+            raise SameFrame()
+        was_waiting = registration.status == RegistrationStatus.waiting
+        if not target.has_free_seat and not to_waiting_list:
+            raise TargetFrameFull(target)
+        before = _frame_place(registration)
+        now = utcnow()
+        if was_waiting:
+            _leave_waiting_list(registration)
+        else:
+            _give_up_seat(registration)
+        registration.frame = target
+        if target.has_free_seat:
+            if was_waiting:
+                _confirm(registration, target, now)
+            else:
+                target.confirmed_count += 1
+                event.confirmed_count += 1
+        else:
+            registration.status = RegistrationStatus.waiting
+            registration.confirmed_at = None
+            _join_waiting_list(registration, target)
+        db.session.flush()
+        audit.record_change(
+            "registration.move_frame",
+            "registration",
+            registration.id,
+            event_id=event.id,
+            before=before,
+            after=_frame_place(registration),
+            organizer_id=organizer_id,
+        )
+        if notify and was_waiting and registration.status == RegistrationStatus.confirmed:
+            notifications.queue_promoted(registration)
+        fill_seats(event, now=now)
+    return registration
+
+
+def _frame_place(registration: Registration) -> dict[str, object]:
+    return {
+        "frame": registration.frame.name_ja,
+        "status": registration.status,
+        "waiting_position": registration.waiting_position,
+    }
+
+
+def _confirm(registration: Registration, frame: Frame, now: datetime) -> None:
     registration.status = RegistrationStatus.confirmed
     registration.confirmed_at = now
-    event.confirmed_count += 1
+    frame.confirmed_count += 1
+    frame.event.confirmed_count += 1
+
+
+def _give_up_seat(registration: Registration) -> None:
+    registration.frame.confirmed_count -= 1
+    registration.event.confirmed_count -= 1
+
+
+def _join_waiting_list(registration: Registration, frame: Frame) -> None:
+    registration.status = RegistrationStatus.waiting
+    frame.waiting_count += 1
+    frame.event.waiting_count += 1
+    registration.waiting_position = frame.waiting_count
 
 
 def _leave_waiting_list(registration: Registration) -> None:
-    """Take a waiting person off the list and move everyone behind them up one place."""
-    event = registration.event
+    """Take a waiting person off their frame's list and move everyone behind them up."""
+    frame = registration.frame
     position = registration.waiting_position
     registration.waiting_position = None
-    event.waiting_count -= 1
+    frame.waiting_count -= 1
+    registration.event.waiting_count -= 1
     db.session.flush()
     db.session.execute(
         update(Registration)
         .where(
-            Registration.event_id == event.id,
+            Registration.frame_id == frame.id,
             Registration.status == RegistrationStatus.waiting,
             Registration.waiting_position > position,
         )

@@ -1,5 +1,7 @@
 """Where an event stands for someone who wants to sign up: the one place that
-decides 準備中 / 受付中 / 満席 / 締切 / 中止, for pages, forms and services alike."""
+decides 準備中 / 受付中 / 満席 / 締切 / 中止, for pages, forms and services alike; and
+where each of its participation frames stands (受付中 / 残りわずか / 満席・キャンセル待ち /
+受付前 / 締切)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import enum
 from datetime import datetime
 
 from cluster_events.database import utcnow
-from cluster_events.models import Event, EventStatus
+from cluster_events.models import Event, EventStatus, Frame
 
 
 class RegistrationState(enum.StrEnum):
@@ -55,3 +57,54 @@ def registration_state(event: Event, now: datetime | None = None) -> Registratio
 def can_register(state: RegistrationState) -> bool:
     """True when a sign-up is taken now, as a seat (open) or on the waiting list (full)."""
     return state in (RegistrationState.open, RegistrationState.full)
+
+
+class FrameState(enum.StrEnum):
+    #: 受付前: the frame's registration opens later.
+    not_yet_open = "not_yet_open"
+    #: 受付中.
+    open = "open"
+    #: 残りわずか: open, with few seats left (``few_seats_left``).
+    few_left = "few_left"
+    #: 満席・キャンセル待ち: new sign-ups join the frame's waiting list.
+    full = "full"
+    #: 締切: the frame's or the event's deadline has passed, or registration is not
+    #: open for the event at all (cancelled, not taken on this site).
+    closed = "closed"
+
+
+#: At most this many seats left, and no more than a fifth of the frame's, is 残りわずか.
+FEW_SEATS = 5
+
+
+def few_seats_left(frame: Frame) -> bool:
+    left = frame.seats_left
+    if left is None or left == 0 or frame.capacity is None:
+        return False
+    return left <= min(FEW_SEATS, max(1, frame.capacity // 5))
+
+
+def frame_state(event: Event, frame: Frame, now: datetime | None = None) -> FrameState:
+    """Where ``frame`` of ``event`` stands at ``now``: the event's state first (a frame
+    of a closed or cancelled event is closed), then the frame's own period, which only
+    narrows the event's (``Frame.opens_at``, ``Frame.closes_at``), then its seats."""
+    now = now or utcnow()
+    state = registration_state(event, now)
+    if state not in (RegistrationState.open, RegistrationState.full):
+        if state == RegistrationState.not_yet_open:
+            return FrameState.not_yet_open
+        return FrameState.closed
+    closes_at = frame.closes_at
+    if closes_at is not None and closes_at <= now:
+        return FrameState.closed
+    opens_at = frame.opens_at
+    if opens_at is not None and now < opens_at:
+        return FrameState.not_yet_open
+    if frame.is_full:
+        return FrameState.full
+    return FrameState.few_left if few_seats_left(frame) else FrameState.open
+
+
+def can_take(state: FrameState) -> bool:
+    """True when the frame takes a sign-up now, as a seat or on its waiting list."""
+    return state in (FrameState.open, FrameState.few_left, FrameState.full)

@@ -22,11 +22,15 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
 
 from cluster_events.forms import EmailAddress, Form, GetForm
-from cluster_events.models import MemberType, RegistrationStatus
+from cluster_events.models import Event, MemberType, RegistrationStatus
 from cluster_events.registration.attendees import AttendeeFilter, Membership, SortOrder
 from cluster_events.registration.labels import LANGUAGE_NAMES, MEMBER_TYPE_LABELS
 from cluster_events.registration.messages import Audience
-from cluster_events.registration.services import ContactDetails, RegistrationDetails
+from cluster_events.registration.services import (
+    ContactDetails,
+    FrameChoice,
+    RegistrationDetails,
+)
 from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
 
 _IDEOGRAPHS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
@@ -51,6 +55,19 @@ def _no_kanji(form: Form, field: StringField) -> None:
 
 def member_type_choices() -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in MEMBER_TYPE_LABELS.items()]
+
+
+def frame_choices(event: Event) -> list[SelectChoice]:
+    return [SelectChoice(str(frame.id), frame.name_ja) for frame in event.frames]
+
+
+class FrameChoiceMixin:
+    """A select of the event's participation frames, only shown when it has several."""
+
+    def set_frames(self, event: Event) -> None:
+        self.frame.choices = frame_choices(event)  # type: ignore[attr-defined]
+        if len(event.frames) == 1 and not self.frame.data:  # type: ignore[attr-defined]
+            self.frame.data = event.frames[0].id  # type: ignore[attr-defined]
 
 
 class ContactForm(Form):
@@ -89,7 +106,13 @@ class ContactForm(Form):
         )
 
 
-class AddRegistrationForm(ContactForm):
+class AddRegistrationForm(FrameChoiceMixin, ContactForm):
+    frame = SelectField(
+        _l("Participation frame"),
+        coerce=int,
+        validate_choice=False,  # the rules refuse a frame of another event
+        description=_l("A full frame puts the person on its waiting list."),
+    )
     remarks = TextAreaField(_l("Remarks"), filters=[_multiline], validators=[Length(max=2000)])
     locale = SelectField(
         _l("Language of the emails"),
@@ -109,6 +132,26 @@ class AddRegistrationForm(ContactForm):
         return RegistrationDetails(
             **asdict(self.contact_details()), remarks=self.remarks.data, locale=self.locale.data
         )
+
+    def frame_choice(self) -> FrameChoice:
+        return FrameChoice(frame_id=self.frame.data)
+
+
+class MoveFrameForm(FrameChoiceMixin, Form):
+    """Move a registration to another frame of its event (the rules:
+    ``registration.services.move_to_frame``, which also refuses a frame of another event)."""
+
+    frame = SelectField(_l("Move to the frame"), coerce=int, validate_choice=False)
+    to_waiting_list = BooleanField(
+        _l("If that frame is full, put them at the end of its waiting list"),
+        description=_l(
+            "Without this, a move to a full frame is refused. A person with a seat would lose it."
+        ),
+    )
+    notify = BooleanField(
+        _l("Tell them by email if they get a seat"),
+        default=True,
+    )
 
 
 class NoteForm(Form):
@@ -164,6 +207,10 @@ def search_form(args: Mapping[str, str]) -> AttendeeSearchForm:
     return form
 
 
+def _frame_id(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() and 0 < len(value) < 10 else None
+
+
 def parse_filter(
     args: MultiDict[str, str], search: AttendeeSearchForm | None = None
 ) -> AttendeeFilter:
@@ -179,6 +226,7 @@ def parse_filter(
         status=_member(RegistrationStatus, status),
         member_type=_member(MemberType, member_type),
         membership=_member(Membership, membership),
+        frame_id=_frame_id(args.get("frame", "")),
         sort=_member(SortOrder, sort) or SortOrder.kana,
     )
 

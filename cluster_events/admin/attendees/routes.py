@@ -29,6 +29,7 @@ from cluster_events.admin.attendees.forms import (
     AddRegistrationForm,
     ContactForm,
     MessageForm,
+    MoveFrameForm,
     NoteForm,
     parse_filter,
     search_form,
@@ -97,6 +98,7 @@ def attendees(event_id: int) -> Any:
         search=search,
         attendee_filter=attendee_filter,
         registrations=attendee_list.list_attendees(event_id, attendee_filter),
+        frames=event.frames,
         status_labels=translated(STATUS_LABELS),
         member_type_labels=translated(MEMBER_TYPE_LABELS),
         membership_labels=attendee_list.membership_labels(),
@@ -116,6 +118,7 @@ def attendee_add(event_id: int) -> Any:
     """A registration taken by phone or fax."""
     event = get_event(event_id)
     form = AddRegistrationForm()
+    form.set_frames(event)
     if _resumed():
         return _page("add.html", event, form=form, resumed=True)
     if form.validate_on_submit():
@@ -126,9 +129,14 @@ def attendee_add(event_id: int) -> Any:
                 source="organizer",
                 notify=form.send_confirmation.data,
                 organizer_id=_organizer_id(),
+                choice=form.frame_choice(),
             )
         except ServiceError as error:
-            flash_error(error)
+            if not error.field_errors:
+                flash_error(error)
+            else:
+                show_on_form(form, error)
+                return _page("add.html", get_event(event_id), form=form), error.http_status
         else:
             registration = outcome.registration
             if not outcome.created:
@@ -163,13 +171,18 @@ def _registration_page(
     note_form: NoteForm | None = None,
     status: int = 200,
     resumed: bool = False,
+    move_form: MoveFrameForm | None = None,
 ) -> Any:
+    if move_form is None:
+        move_form = MoveFrameForm(formdata=None)
+        move_form.set_frames(event)
     body = _page(
         "detail.html",
         event,
         registration=registration,
         contact_form=contact_form or ContactForm(obj=registration, formdata=None),
         note_form=note_form or NoteForm(obj=registration, formdata=None),
+        move_form=move_form,
         action_form=ConfirmForm(),
         status_labels=translated(STATUS_LABELS),
         member_type_labels=translated(MEMBER_TYPE_LABELS),
@@ -257,6 +270,51 @@ def attendee_promote(event_id: int, registration_id: int) -> Any:
         flash_error(error)
     else:
         flash(_("%(name)s now has a seat.", name=registration.name), "success")
+    return _back_to_detail(event_id, registration_id)
+
+
+@bp.post(ATTENDEE_URL + "/frame")
+@resumable
+def attendee_move_frame(event_id: int, registration_id: int) -> Any:
+    """Move to another participation frame: a seat there, or (if asked) its waiting list."""
+    event, registration = _registration_of(event_id, registration_id)
+    form = MoveFrameForm()
+    form.set_frames(event)
+    if _resumed():
+        return _registration_page(event, registration, move_form=form, resumed=True)
+    if not form.validate():
+        return _registration_page(event, registration, move_form=form, status=400)
+    try:
+        moved = services.move_to_frame(
+            registration_id,
+            form.frame.data,
+            event_id=event_id,
+            organizer_id=_organizer_id(),
+            to_waiting_list=form.to_waiting_list.data,
+            notify=form.notify.data,
+        )
+    except ServiceError as error:
+        if not error.field_errors:
+            flash_error(error)
+            return _back_to_detail(event_id, registration_id)
+        show_on_form(form, error)
+        event, registration = _registration_of(event_id, registration_id)
+        return _registration_page(event, registration, move_form=form, status=error.http_status)
+    if moved.status == RegistrationStatus.waiting:
+        flash(
+            _(
+                "%(name)s was moved to %(frame)s, on its waiting list (number %(position)s).",
+                name=moved.name,
+                frame=moved.frame.name_ja,
+                position=moved.waiting_position,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _("%(name)s was moved to %(frame)s.", name=moved.name, frame=moved.frame.name_ja),
+            "success",
+        )
     return _back_to_detail(event_id, registration_id)
 
 

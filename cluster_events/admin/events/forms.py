@@ -11,6 +11,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     IntegerField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
@@ -26,9 +27,11 @@ from wtforms.validators import (
 )
 
 from cluster_events.admin.forms import normalise_address, strip_multiline, strip_text
+from cluster_events.events.frames import CodeData, FrameData
 from cluster_events.events.services import EventData
 from cluster_events.forms import Form, WebAddress
-from cluster_events.models import Category, Event, Venue
+from cluster_events.models import Category, Event, FrameEligibility, Venue
+from cluster_events.registration.labels import ELIGIBILITY_LABELS
 from cluster_events.timefmt import TOKYO, to_tokyo
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -174,3 +177,113 @@ class CancelEventForm(Form):
         filters=[strip_multiline],
         description=_l("Sent to every registrant and shown on the event page."),
     )
+
+
+def _text_or_none(value: str | None) -> str | None:
+    """An empty fee means the event's fee (None), not "no fee"."""
+    return value if value else None
+
+
+class FrameForm(Form):
+    """A participation frame (参加枠) of an event; the rules are in events/frames.py."""
+
+    name_ja = StringField(
+        _l("Name (Japanese)"),
+        validators=[DataRequired(), Length(max=100)],
+        filters=[strip_text],
+        description=_l("As registrants read it, e.g. 会員枠 or 一般枠."),
+    )
+    name_en = StringField(
+        _l("Name (English)"),
+        validators=[Length(max=100)],
+        filters=[strip_text],
+        description=_l("Shown on the English pages. Leave empty to show the Japanese name."),
+    )
+    capacity = IntegerField(
+        _l("Capacity (seats)"),
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100_000, message=_l("Enter a number from 0 to 100,000.")),
+        ],
+        description=_l("Leave empty for no limit. A full frame takes its own waiting list."),
+    )
+    eligibility = RadioField(
+        _l("Who may take it"),
+        choices=[SelectChoice(value, label) for value, label in ELIGIBILITY_LABELS.items()],
+        default=FrameEligibility.anyone.value,
+        validators=[InputRequired()],
+    )
+    fee_text = StringField(
+        _l("Fee"),
+        validators=[Length(max=200)],
+        filters=[strip_text],
+        description=_l("Leave empty to show the event's fee."),
+    )
+    fee_text_en = StringField(
+        _l("Fee (English)"),
+        validators=[Length(max=200)],
+        filters=[strip_text],
+        description=_l("Leave empty to show the Japanese fee."),
+    )
+    registration_opens_at = DateTimeLocalField(
+        _l("Registration opens"),
+        format=LOCAL_FORMATS,
+        validators=[Optional(), _plausible_year],
+        description=_l("Leave empty to open with the event's registration."),
+    )
+    registration_closes_at = DateTimeLocalField(
+        _l("Registration deadline"),
+        format=LOCAL_FORMATS,
+        validators=[Optional(), _plausible_year],
+        description=_l(
+            "Leave empty to close with the event's registration. A frame's period can "
+            "only be shorter than the event's."
+        ),
+    )
+
+    def fill_from_frame(self, data: FrameData) -> None:
+        for name in FrameData.__dataclass_fields__:
+            value = getattr(data, name)
+            if isinstance(value, datetime):
+                value = utc_to_tokyo_local(value)
+            getattr(self, name).data = value
+
+    def to_data(self) -> FrameData:
+        return FrameData(
+            name_ja=self.name_ja.data or "",
+            name_en=self.name_en.data or "",
+            capacity=self.capacity.data,
+            fee_text=_text_or_none(self.fee_text.data),
+            fee_text_en=_text_or_none(self.fee_text_en.data),
+            eligibility=self.eligibility.data,
+            registration_opens_at=from_tokyo_local(self.registration_opens_at.data),
+            registration_closes_at=from_tokyo_local(self.registration_closes_at.data),
+        )
+
+
+class InvitationCodeForm(Form):
+    code = StringField(
+        _l("Invitation code"),
+        validators=[Length(max=40)],
+        filters=[normalise_address],
+        description=_l("Leave empty and a new code is made. Letters A-Z and digits."),
+    )
+    max_uses = IntegerField(
+        _l("How many registrations it admits"),
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=100_000, message=_l("Enter a number from 1 to 100,000.")),
+        ],
+        description=_l("Leave empty to admit any number of registrations."),
+    )
+    note = StringField(
+        _l("Given to"),
+        validators=[Length(max=200)],
+        filters=[strip_text],
+        description=_l("For the office, e.g. the company it was sent to."),
+    )
+
+    def to_data(self) -> CodeData:
+        return CodeData(
+            code=self.code.data or "", max_uses=self.max_uses.data, note=self.note.data or ""
+        )

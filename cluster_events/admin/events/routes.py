@@ -131,8 +131,11 @@ def event_edit(event_id: int) -> Any:
     if not form.validate_on_submit():
         return _render_event_form(form, event, 400)
     notify = {"yes": True, "no": False}.get(request.form.get("notify", ""))
+    data = form.to_data()
+    if event.has_several_frames:
+        data.capacity = event.capacity  # not on the form: each frame has its own seats
     try:
-        result = services.update_event(event_id, form.to_data(), notify=notify)
+        result = services.update_event(event_id, data, notify=notify)
     except services.NotifyChoiceNeeded as choice:
         return _render_event_form(
             form,
