@@ -96,6 +96,14 @@ def _collect_new_messages(session: Session, flush_context: Any) -> None:
         session.info.setdefault(_PENDING_KEY, []).extend(ids)
 
 
+@event.listens_for(Session, "after_attach")
+def _collect_messages_written_now(session: Session, instance: object) -> None:
+    """A message written by ``transactions.insert_now`` (no flush) is attached with its
+    id already: the only way a stored message comes into a session without a query."""
+    if isinstance(instance, OutboxMessage) and instance.id is not None:
+        session.info.setdefault(_PENDING_KEY, []).append(instance.id)
+
+
 @event.listens_for(Session, "after_commit")
 def _remember_committed_messages(session: Session) -> None:
     ids = session.info.pop(_PENDING_KEY, None)
