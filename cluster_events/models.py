@@ -505,6 +505,9 @@ class EventQuestion(Base):
     (it leaves the form, its answers stay). Each answer keeps its own copy of the
     wording (``RegistrationAnswer``), so a later change never rewrites what someone
     answered. Every change goes through registration.questions, under the event lock.
+
+    A question for one participation frame (``frame_id``) is asked only of people who
+    sign up for that frame; NULL asks everyone (``applies_to``).
     """
 
     __tablename__ = "event_question"
@@ -512,6 +515,8 @@ class EventQuestion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    #: The frame (of the same event) whose registrants it asks; None: everyone.
+    frame_id: Mapped[int | None] = mapped_column(ForeignKey("participation_frame.id"))
     kind: Mapped[str] = _enum_column(QuestionKind)
     label_ja: Mapped[str] = mapped_column(String(200))
     label_en: Mapped[str] = mapped_column(String(200), default="")
@@ -527,9 +532,16 @@ class EventQuestion(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    frame: Mapped[Frame | None] = relationship()
+
     @property
     def question_kind(self) -> QuestionKind:
         return QuestionKind(self.kind)
+
+    def applies_to(self, frame_id: int | None) -> bool:
+        """Whether someone signing up for ``frame_id`` is asked it (None: no frame
+        chosen, so only the questions for everyone)."""
+        return self.frame_id is None or self.frame_id == frame_id
 
     def choice_by_key(self) -> dict[str, dict[str, str]]:
         return {choice["key"]: choice for choice in self.choices or []}

@@ -137,7 +137,7 @@ def test_the_members_exchange_meeting_asks_about_dietary_needs_and_photographs(a
     answers, as the form would have stored them."""
     seed_demo()
     event = db.session.scalar(select(Event).where(Event.slug == "kojin-kaiin-koryukai"))
-    asked = questions.questions_for(event)
+    asked = questions.form_questions(event)
     assert [(q.label_ja, q.kind, q.is_required) for q in asked] == [
         ("食事のご配慮", QuestionKind.one_choice, True),
         ("アレルギーの食品・その他のご配慮", QuestionKind.short_text, False),
@@ -165,7 +165,7 @@ def test_the_members_exchange_meeting_asks_about_dietary_needs_and_photographs(a
     )
     assert 0 < agreed < len(registrations)
     other = db.session.scalar(select(Event).where(Event.slug == "keiei-kenkyukai-253"))
-    assert (other.question_count, questions.questions_for(other)) == (0, [])
+    assert (other.question_count, questions.form_questions(other)) == (0, [])
 
 
 def test_next_months_study_meeting_has_a_members_frame_and_a_general_frame(app, client):

@@ -64,7 +64,7 @@ def dinner() -> tuple[Event, EventQuestion, EventQuestion, EventQuestion]:
 
 def sign_up(event: Event, email: str, sent: dict[int, answers.Sent], name: str = "山田 太郎"):
     event = fresh(event.id)
-    current = questions.questions_for(event)
+    current = questions.form_questions(event)
     answer_set = answers.checked_answers(event.questions_revision, current, sent)
     details = RegistrationDetails(name=name, name_kana="やまだ たろう", email=email)
     return services.register(event.id, details, answers=answer_set)
@@ -79,8 +79,8 @@ def key_of(question: EventQuestion, ja: str) -> str:
 
 def test_questions_are_added_in_order_and_counted_on_the_event(app):
     event, diet, details, photos = dinner()
-    assert [q.id for q in questions.questions_for(event)] == [diet.id, details.id, photos.id]
-    assert [q.position for q in questions.questions_for(event)] == [1, 2, 3]
+    assert [q.id for q in questions.form_questions(event)] == [diet.id, details.id, photos.id]
+    assert [q.position for q in questions.form_questions(event)] == [1, 2, 3]
     assert (event.question_count, event.questions_revision) == (3, 3)
     assert [c["key"] for c in diet.choices] == ["1", "2", "3"]
     assert diet.choices[1] == {"key": "2", "ja": "菜食", "en": "Vegetarian"}
@@ -100,7 +100,7 @@ def test_an_event_without_questions_reads_none(app, count_queries):
     db.session.commit()
     db.session.refresh(event)  # as a view has it: loaded
     with count_queries() as counter:
-        assert questions.questions_for(event) == []
+        assert questions.form_questions(event) == []
     assert counter.count == 0
 
 
@@ -178,7 +178,7 @@ def test_a_question_that_is_wrong_is_refused_at_its_field_and_nothing_is_written
 def test_moving_keeps_positions_dense_and_ends_change_nothing(app):
     event, diet, details, photos = dinner()
     questions.move_question(event.id, photos.id, -1)
-    assert [q.id for q in questions.questions_for(fresh(event.id))] == [
+    assert [q.id for q in questions.form_questions(fresh(event.id))] == [
         diet.id,
         photos.id,
         details.id,
@@ -197,7 +197,7 @@ def test_removing_an_unanswered_question_deletes_it_and_closes_up(app):
     event, diet, details, photos = dinner()
     assert questions.remove_question(event.id, diet.id) is False
     assert db.session.get(EventQuestion, diet.id) is None
-    current = questions.questions_for(fresh(event.id))
+    current = questions.form_questions(fresh(event.id))
     assert [(q.id, q.position) for q in current] == [(details.id, 1), (photos.id, 2)]
     assert fresh(event.id).question_count == 2
     with pytest.raises(questions.QuestionNotFound):
@@ -210,7 +210,7 @@ def test_an_answered_question_is_kept_hidden_with_its_answers_when_removed(app):
     assert questions.remove_question(event.id, diet.id) is True
     kept = db.session.get(EventQuestion, diet.id)
     assert kept.removed_at is not None
-    assert [q.id for q in questions.questions_for(fresh(event.id))] == [details.id, photos.id]
+    assert [q.id for q in questions.form_questions(fresh(event.id))] == [details.id, photos.id]
     current, removed = questions.console_questions(event.id)
     assert [(row.question.id, row.answer_count) for row in removed] == [(diet.id, 1)]
     assert [row.question.id for row in current] == [details.id, photos.id]
@@ -282,7 +282,7 @@ def test_a_duplicated_event_gets_the_questions_on_the_form(app):
     event, diet, details, _photos = dinner()
     questions.remove_question(event.id, details.id)
     copy = event_services.duplicate_event(event.id)
-    copied = questions.questions_for(fresh(copy.id))
+    copied = questions.form_questions(fresh(copy.id))
     assert [(q.label_ja, q.position) for q in copied] == [
         ("食事のご配慮", 1),
         ("写真の掲載に同意します", 2),

@@ -304,8 +304,8 @@ def test_questions_changed_while_the_form_was_filled_in_are_a_409_with_the_new_f
     dinner = Dinner()
     checked = answers.checked_answers
 
-    def office_changes_the_questions_meanwhile(*args: Any) -> Any:
-        answer_set = checked(*args)
+    def office_changes_the_questions_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        answer_set = checked(*args, **kwargs)
         questions.add_question(
             dinner.event_id,
             QuestionData(kind="short_text", label_ja="新しい質問", is_required=True),
@@ -324,7 +324,7 @@ def test_questions_changed_while_the_form_was_filled_in_are_a_409_with_the_new_f
 def test_the_service_refuses_answers_to_other_questions_than_the_current_ones(app):
     dinner = Dinner()
     event = dinner.event
-    current = questions.questions_for(event)
+    current = questions.form_questions(event)
     sent = {dinner.diet: "1", dinner.company: "総務部", dinner.photos: True}
     stale = answers.checked_answers(event.questions_revision, current, sent)
     questions.move_question(dinner.event_id, dinner.photos, -1)

@@ -5,8 +5,10 @@ audited, and changes nothing when it refuses.
 
 - A frame's capacity may not drop below its confirmed count; raised, its new seats go
   to its waiting list in order (``registration.services.fill_seats``).
-- Only a frame without registrations (cancelled ones included: they name it) can be
-  removed, and never an event's last one.
+- Only a frame without registrations (cancelled ones included: they name it) and
+  without questions of its own on the form can be removed, and never an event's last
+  one. Questions of the frame taken off the form earlier (kept for their answers) are
+  then kept as questions for everyone.
 - The event's ``capacity``, counters and ``frame_count`` are kept equal to its frames'
   (``_sync_event``): its capacity is the sum of theirs, None when one has no limit.
 - A frame's period only narrows the event's (``Frame.opens_at``, ``Frame.closes_at``).
@@ -28,7 +30,14 @@ from sqlalchemy.exc import IntegrityError
 from cluster_events.audit import record_change
 from cluster_events.errors import Conflict, NotFound, ServiceError
 from cluster_events.extensions import db
-from cluster_events.models import Event, Frame, FrameEligibility, InvitationCode, Registration
+from cluster_events.models import (
+    Event,
+    EventQuestion,
+    Frame,
+    FrameEligibility,
+    InvitationCode,
+    Registration,
+)
 from cluster_events.registration import frames as frame_rules
 from cluster_events.registration.services import fill_seats
 from cluster_events.timefmt import to_tokyo
@@ -220,7 +229,10 @@ def move_frame(event_id: int, frame_id: int, step: int) -> None:
 
 
 def remove_frame(event_id: int, frame_id: int) -> None:
-    """Remove a frame no registration names (and not the event's last one)."""
+    """Remove a frame no registration and no question on the form names (and not the
+    event's last one). The office decides what becomes of a frame's questions: making
+    them questions for everyone here would ask every other frame's registrants, and
+    could make them required."""
     with write_transaction():
         event = _locked_event(event_id)
         frame = _frame_of(event, frame_id)
@@ -238,7 +250,22 @@ def remove_frame(event_id: int, frame_id: int) -> None:
                     count=registrations,
                 )
             )
+        questions = db.session.scalar(
+            select(func.count(EventQuestion.id)).where(
+                EventQuestion.frame_id == frame.id, EventQuestion.removed_at.is_(None)
+            )
+        )
+        if questions:
+            raise Conflict(
+                _(
+                    "The registration form asks %(count)d questions only of this frame, so "
+                    "it cannot be removed. On the questions page, remove them or change them "
+                    "to be asked of every frame first.",
+                    count=questions,
+                )
+            )
         before = _snapshot(frame)
+        _forget_kept_questions(frame.id)
         _forget_codes(select(InvitationCode.id).where(InvitationCode.frame_id == frame.id))
         event.frames.remove(frame)
         _renumber(event)
@@ -252,6 +279,17 @@ def remove_frame(event_id: int, frame_id: int) -> None:
             before=before,
             after={},
         )
+
+
+def _forget_kept_questions(frame_id: int) -> None:
+    """Questions of the frame that were taken off the form, kept for their answers, no
+    longer name it (the answers keep their own wording)."""
+    db.session.execute(
+        update(EventQuestion)
+        .where(EventQuestion.frame_id == frame_id, EventQuestion.removed_at.is_not(None))
+        .values(frame_id=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _forget_codes(code_ids: Any) -> None:

@@ -23,6 +23,7 @@ from cluster_events.extensions import db
 from cluster_events.models import (
     Event,
     EventQuestion,
+    Frame,
     QuestionKind,
     Registration,
     RegistrationAnswer,
@@ -95,10 +96,13 @@ class AnswerDraft:
 
 @dataclass(frozen=True)
 class AnswerSet:
-    """The answers of one sign-up, and the revision of the questions they answer."""
+    """The answers of one sign-up, the revision of the questions they answer, and the
+    participation frame they were checked for (None: no frame, so only the questions
+    for everyone were asked)."""
 
     revision: int
     drafts: tuple[AnswerDraft, ...]
+    frame_id: int | None = None
 
 
 Sent = str | Sequence[str] | bool | None
@@ -118,18 +122,29 @@ FORBIDDEN = _l(
 
 
 def checked_answers(
-    revision: int, questions: Sequence[EventQuestion], sent: Mapping[int, Sent]
+    revision: int,
+    questions: Sequence[EventQuestion],
+    sent: Mapping[int, Sent],
+    *,
+    frame_id: int | None = None,
 ) -> AnswerSet | None:
     """The answers to ``questions`` (the form's, at ``revision`` of the event's
     questions) from what was sent, by question id: text for the text kinds, a key for
     one choice, keys for several, a bool for an agreement. Unanswered questions that
     are not required give no answer. Every problem is refused at once, each at its
-    question's field (``field_name``). None when the event asks no questions."""
+    question's field (``field_name``). None when the event asks no questions.
+
+    Only the questions asked of someone signing up for ``frame_id`` are checked
+    (``EventQuestion.applies_to``): another frame's are neither required nor kept,
+    whatever was sent for them, and the registration must go to that frame
+    (``ensure_current``)."""
     if not questions:
         return None
     drafts: list[AnswerDraft] = []
     errors: dict[str, Message] = {}
     for question in questions:
+        if not question.applies_to(frame_id):
+            continue
         try:
             draft = _checked(question, sent.get(question.id))
         except _Refused as refusal:
@@ -139,7 +154,7 @@ def checked_answers(
             drafts.append(draft)
     if errors:
         raise ServiceError(field_errors=errors)
-    return AnswerSet(revision, tuple(drafts))
+    return AnswerSet(revision, tuple(drafts), frame_id)
 
 
 class _Refused(Exception):
@@ -207,15 +222,21 @@ def _checked_choices(question: EventQuestion, sent: Sent) -> tuple[dict[str, str
     )
 
 
-def ensure_current(event: Event, answers: AnswerSet | None, *, required: bool) -> None:
+def ensure_current(
+    event: Event, answers: AnswerSet | None, frame: Frame, *, required: bool
+) -> None:
     """Inside the sign-up's transaction, with ``event`` locked and read afresh: the
-    answers answer the event's questions as they are now. ``required``: a sign-up on
-    the web must answer them (the office may add someone without). Reads nothing."""
+    answers answer the event's questions as they are now, as asked of the frame the
+    registration goes to (``frame``; answers checked for no frame hold those for
+    everyone only). ``required``: a sign-up on the web must answer them (the office
+    may add someone without). Reads nothing."""
     if answers is None:
         if required and event.question_count:
             raise QuestionsChanged()
         return
     if answers.revision != event.questions_revision:
+        raise QuestionsChanged()
+    if answers.frame_id is not None and answers.frame_id != frame.id:
         raise QuestionsChanged()
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -20,7 +21,14 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from cluster_events.forms import EmailAddress, Form
-from cluster_events.models import EventQuestion, MemberKind, MemberPerson, MemberType, QuestionKind
+from cluster_events.models import (
+    EventQuestion,
+    Frame,
+    MemberKind,
+    MemberPerson,
+    MemberType,
+    QuestionKind,
+)
 from cluster_events.registration.answers import (
     LONG_TEXT_MAX_LENGTH,
     SHORT_TEXT_MAX_LENGTH,
@@ -87,6 +95,15 @@ class QuestionView:
     help: Localised
     is_required: bool
     choices: tuple[ChoiceView, ...] = ()
+    #: The participation frame it is only for, and that frame's name, when the event
+    #: has several frames (None: asked of everyone).
+    frame_id: int | None = None
+    frame_name: Localised | None = None
+
+    @property
+    def is_required_always(self) -> bool:
+        """Required whichever frame is chosen (the page marks the control required)."""
+        return self.is_required and self.frame_name is None
 
     @property
     def max_length(self) -> int:
@@ -170,10 +187,14 @@ class RegistrationForm(Form):
     website = StringField("Website")
 
     remarks_max_length = REMARKS_MAX_LENGTH
-    #: The event's questions this form asks (``for_questions``), and the language of
-    #: their wording.
+    #: The event's questions this form asks (``for_questions``), every frame's, and
+    #: the language of their wording.
     event_questions: tuple[EventQuestion, ...] = ()
     question_locale = "ja"
+    #: The names of the event's frames by id, when it has several (the questions of
+    #: one frame are labelled with it); the frame of an event that has only one.
+    frame_names: Mapping[int, Localised] = MappingProxyType({})
+    only_frame_id: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,13 +202,23 @@ class RegistrationForm(Form):
 
     @classmethod
     def for_questions(
-        cls, questions: Sequence[EventQuestion], locale: str
+        cls, questions: Sequence[EventQuestion], locale: str, frames: Sequence[Frame] = ()
     ) -> type[RegistrationForm]:
-        """This form with a field for each of ``questions``, worded in ``locale``."""
+        """This form with a field for each of ``questions`` (every frame's), worded in
+        ``locale``; ``frames`` are the event's, in order."""
         if not questions:
             return cls
         fields = {field_name(q.id): _question_field(q, locale) for q in questions}
-        attributes = {**fields, "event_questions": tuple(questions), "question_locale": locale}
+        several = len(frames) > 1
+        attributes = {
+            **fields,
+            "event_questions": tuple(questions),
+            "question_locale": locale,
+            "frame_names": (
+                {f.id: localised(f.name_ja, f.name_en, locale) for f in frames} if several else {}
+            ),
+            "only_frame_id": frames[0].id if len(frames) == 1 else None,
+        }
         return type(cls.__name__, (cls,), attributes)
 
     def _view(self, question: EventQuestion) -> QuestionView:
@@ -201,6 +232,10 @@ class RegistrationForm(Form):
             label=localised(question.label_ja, question.label_en, locale),
             help=localised(question.help_ja, question.help_en, locale),
             is_required=question.is_required,
+            frame_id=question.frame_id,
+            frame_name=(
+                self.frame_names.get(question.frame_id) if question.frame_id is not None else None
+            ),
             choices=tuple(
                 ChoiceView(
                     choice["key"],
@@ -210,6 +245,25 @@ class RegistrationForm(Form):
                 for choice in question.choices or []
             ),
         )
+
+    @property
+    def has_frame_questions(self) -> bool:
+        """Some questions are only for one of the event's several frames."""
+        return any(view.frame_name is not None for view in self.questions)
+
+    @property
+    def answering_frame_id(self) -> int | None:
+        """The frame whose questions are asked: the one chosen, or the event's only one."""
+        return self.frame_id if self.frame_id is not None else self.only_frame_id
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """The fields' checks, except for another frame's questions: what was sent for
+        them is not kept, so it cannot stop a sign-up."""
+        super().validate(extra_validators)
+        for question in self.event_questions:
+            if not question.applies_to(self.answering_frame_id):
+                self[field_name(question.id)].errors = []
+        return not self.errors
 
     def answer_values(self) -> dict[int, Sent]:
         """What was sent for each question, by question id, for

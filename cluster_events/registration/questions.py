@@ -1,5 +1,6 @@
 """An event's own questions on its registration form: the office adds, rewords,
-reorders and removes them; the form reads them with ``questions_for``.
+reorders and removes them; the form reads them with ``form_questions`` and
+``questions_for``.
 
 Every change runs under the event row lock, the lock a sign-up takes, and raises
 ``Event.questions_revision``: a sign-up checked against the questions as they were
@@ -7,6 +8,9 @@ before is refused (``answers.QuestionsChanged``) rather than stored against ques
 it never saw. ``Event.question_count`` counts the questions on the form, so a sign-up
 for an event without questions reads none. A question that people answered is never
 deleted: removing it takes it off the form (``removed_at``) and keeps the answers.
+
+A question is for everyone (``frame_id`` NULL) or for one participation frame of the
+event: it is asked only of people who sign up for that frame (``questions_for``).
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.orm import joinedload
 
 from cluster_events import audit
 from cluster_events.database import utcnow
 from cluster_events.errors import Conflict, Message, NotFound, ServiceError
 from cluster_events.extensions import db
-from cluster_events.models import Event, EventQuestion, QuestionKind, RegistrationAnswer
+from cluster_events.models import Event, EventQuestion, Frame, QuestionKind, RegistrationAnswer
 from cluster_events.transactions import write_transaction
 
 LABEL_MAX_LENGTH = 200
@@ -37,6 +42,9 @@ class QuestionNotFound(NotFound):
     default_message = _l("This question could not be found.")
 
 
+NOT_A_FRAME = _l("Choose every participation frame, or one of this event's frames.")
+
+
 @dataclass(frozen=True)
 class QuestionData:
     """A question as the office writes it, already trimmed by the form. ``choices`` are
@@ -49,6 +57,9 @@ class QuestionData:
     help_en: str = ""
     choices: tuple[tuple[str, str], ...] = ()
     is_required: bool = False
+    #: The participation frame whose registrants it asks (one of the event's); None:
+    #: everyone.
+    frame_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,21 +70,37 @@ class QuestionRow:
     answer_count: int
 
 
-def questions_for(event: Event, frame_id: int | None = None) -> list[EventQuestion]:
-    """The questions the registration form asks, in order. None for an event without
-    questions, and then no statement is sent.
-
-    ``frame_id`` is the participation frame the visitor signs up for: every question
-    is asked for the whole event today, so it changes nothing yet (see the report of
-    issue 12 for what per-frame questions add here)."""
+def questions_for(event: Event, frame_id: int | None) -> list[EventQuestion]:
+    """The questions asked of someone who signs up for the participation frame
+    ``frame_id``, in order: those for everyone and those of that frame (None: no frame,
+    so those for everyone only). None for an event without questions, and then no
+    statement is sent. The same rule on questions already read:
+    ``EventQuestion.applies_to``."""
     if not event.question_count:
         return []
     return list(
         db.session.scalars(
-            select(EventQuestion)
-            .where(EventQuestion.event_id == event.id, EventQuestion.removed_at.is_(None))
-            .order_by(EventQuestion.position, EventQuestion.id)
+            _on_the_form(event.id).where(
+                or_(EventQuestion.frame_id.is_(None), EventQuestion.frame_id == frame_id)
+            )
         )
+    )
+
+
+def form_questions(event: Event) -> list[EventQuestion]:
+    """Every question on the registration form, in order, whichever frame it is for:
+    the form shows them all (each frame's labelled with its frame) and checks those of
+    the frame chosen. None, and no statement, for an event without questions."""
+    if not event.question_count:
+        return []
+    return list(db.session.scalars(_on_the_form(event.id)))
+
+
+def _on_the_form(event_id: int) -> Select[tuple[EventQuestion]]:
+    return (
+        select(EventQuestion)
+        .where(EventQuestion.event_id == event_id, EventQuestion.removed_at.is_(None))
+        .order_by(EventQuestion.position, EventQuestion.id)
     )
 
 
@@ -87,6 +114,7 @@ def console_questions(event_id: int) -> tuple[list[QuestionRow], list[QuestionRo
     )
     rows = db.session.execute(
         select(EventQuestion, answers)
+        .options(joinedload(EventQuestion.frame))
         .where(EventQuestion.event_id == event_id)
         .order_by(EventQuestion.position, EventQuestion.id)
     ).all()
@@ -115,7 +143,7 @@ def add_question(event_id: int, data: QuestionData) -> EventQuestion:
     """Add a question at the end of the form."""
     with write_transaction(lock_event=event_id) as event:
         assert event is not None
-        _validate(data)
+        _validate(data, event)
         if event.question_count >= MAX_QUESTIONS:
             raise Conflict(
                 _l("An event can have at most %(count)d questions.", count=MAX_QUESTIONS)
@@ -131,7 +159,7 @@ def add_question(event_id: int, data: QuestionData) -> EventQuestion:
             "event_question",
             question.id,
             event_id=event_id,
-            after=_snapshot(question),
+            after=_snapshot(question, event),
         )
     return question
 
@@ -142,7 +170,7 @@ def update_question(event_id: int, question_id: int, data: QuestionData) -> Even
     with write_transaction(lock_event=event_id) as event:
         assert event is not None
         question = _locked_question(event_id, question_id)
-        _validate(data)
+        _validate(data, event)
         if data.kind != question.kind and _has_answers(question.id):
             raise Conflict(
                 field_errors={
@@ -152,9 +180,9 @@ def update_question(event_id: int, question_id: int, data: QuestionData) -> Even
                     )
                 }
             )
-        before = _snapshot(question)
+        before = _snapshot(question, event)
         _apply(question, data, previous_choices=question.choices or [])
-        after = _snapshot(question)
+        after = _snapshot(question, event)
         if after != before:
             event.questions_revision += 1
             audit.record_change(
@@ -206,7 +234,7 @@ def remove_question(event_id: int, question_id: int) -> bool:
     with write_transaction(lock_event=event_id) as event:
         assert event is not None
         question = _locked_question(event_id, question_id)
-        snapshot = _snapshot(question)
+        snapshot = _snapshot(question, event)
         position = question.position
         kept = _has_answers(question.id)
         if kept:
@@ -237,12 +265,19 @@ def remove_question(event_id: int, question_id: int) -> bool:
 
 
 def copy_questions(source: Event, copy: Event) -> None:
-    """Inside a transaction: give ``copy`` (a new event, flushed) the questions on
-    ``source``'s form, in the same order (for ``events.services.duplicate_event``)."""
-    for question in questions_for(source):
+    """Inside a transaction: give ``copy`` (a new event, flushed, whose frames are
+    copies of ``source``'s in the same order) the questions on ``source``'s form, in
+    the same order, each for the copy of its frame (for
+    ``events.services.duplicate_event``)."""
+    copied_frame = {
+        original.id: duplicate.id
+        for original, duplicate in zip(source.frames, copy.frames, strict=True)
+    }
+    for question in form_questions(source):
         db.session.add(
             EventQuestion(
                 event_id=copy.id,
+                frame_id=copied_frame[question.frame_id] if question.frame_id else None,
                 kind=question.kind,
                 label_ja=question.label_ja,
                 label_en=question.label_en,
@@ -275,8 +310,11 @@ def _has_answers(question_id: int) -> bool:
     )
 
 
-def _validate(data: QuestionData) -> None:
+def _validate(data: QuestionData, event: Event) -> None:
+    """Refuse what is wrong, each at its field. ``event`` is locked, with its frames."""
     errors: dict[str, Message] = {}
+    if data.frame_id is not None and event.frame_by_id(data.frame_id) is None:
+        errors["frame"] = NOT_A_FRAME
     if data.kind not in {kind.value for kind in QuestionKind}:
         errors["kind"] = _l("Choose what kind of answer the question asks for.")
     if not data.label_ja:
@@ -320,6 +358,7 @@ def _apply(
     question.help_ja = data.help_ja
     question.help_en = data.help_en
     question.is_required = data.is_required
+    question.frame_id = data.frame_id
     has_choices = QuestionKind(data.kind).has_choices
     question.choices = _keyed(data.choices, previous_choices) if has_choices else []
 
@@ -340,8 +379,12 @@ def _keyed(
     return keyed
 
 
-def _snapshot(question: EventQuestion) -> dict[str, Any]:
-    """What the audit log keeps of a question (choices as "ja / en" lines)."""
+def _snapshot(question: EventQuestion, event: Event) -> dict[str, Any]:
+    """What the audit log keeps of a question (choices as "ja / en" lines; its frame
+    by its Japanese name, None for everyone)."""
+    frame: Frame | None = (
+        event.frame_by_id(question.frame_id) if question.frame_id is not None else None
+    )
     return {
         "kind": question.kind,
         "label_ja": question.label_ja,
@@ -351,4 +394,5 @@ def _snapshot(question: EventQuestion) -> dict[str, Any]:
         "choices": "\n".join(f"{c['ja']} / {c['en']}" for c in question.choices or []),
         "is_required": question.is_required,
         "position": question.position,
+        "frame": frame.name_ja if frame is not None else None,
     }

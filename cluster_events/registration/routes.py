@@ -116,10 +116,11 @@ def registration_panel(
 
 
 def _form_class(event: Event, person: MemberPerson | None) -> Any:
-    """The sign-up form (a member's or anyone's) with the event's questions, worded in
-    the page's language. No statement for an event without questions."""
+    """The sign-up form (a member's or anyone's) with the event's questions, every
+    frame's, worded in the page's language. No statement for an event without
+    questions."""
     base = MemberRegistrationForm if person is not None else RegistrationForm
-    return base.for_questions(questions.questions_for(event), current_locale())
+    return base.for_questions(questions.form_questions(event), current_locale(), event.frames)
 
 
 def members_only_page(event: Event) -> tuple[str, int]:
@@ -186,7 +187,8 @@ def sign_up(slug: str, person: MemberPerson | None) -> Any:
 def _sign_up_to(event: Event, person: MemberPerson | None) -> Any:
     """The sign-up with the event read: its own refusals first (members only, closed),
     then a bot's (a thank-you that saves nothing), then the form with the event's
-    questions, and their answers checked before the service is asked."""
+    questions, and the answers to those of the chosen frame checked before the service
+    is asked (another frame's are neither required nor kept)."""
     try:
         services.ensure_may_sign_up(event, person is not None)
     except services.MembersOnlyEvent:
@@ -202,7 +204,10 @@ def _sign_up_to(event: Event, person: MemberPerson | None) -> Any:
     valid = form.validate()
     try:
         answer_set = answers.checked_answers(
-            event.questions_revision, form.event_questions, form.answer_values()
+            event.questions_revision,
+            form.event_questions,
+            form.answer_values(),
+            frame_id=form.answering_frame_id,
         )
     except ServiceError as error:
         show_on_form(form, error)

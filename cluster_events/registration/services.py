@@ -276,8 +276,9 @@ def register(
 
     ``answers`` are the answers to the event's questions (``answers.checked_answers``),
     written in the same transaction by one statement after the registration.
-    They must answer the questions as they are under the lock (``QuestionsChanged``,
-    409, otherwise); a sign-up on the web for an event with questions must bring them.
+    They must answer the questions as they are under the lock, as asked of the chosen
+    frame (``QuestionsChanged``, 409, otherwise); a sign-up on the web for an event
+    with questions must bring them.
 
     An address that already has an active registration for the event gets that
     registration back (``created=False``) and nothing is queued (a signed-in member's
@@ -394,7 +395,7 @@ def _register(
             if event.is_cancelled:
                 raise RegistrationNotOpen(RegistrationState.cancelled)
             frame = frames.chosen_frame(event, choice.frame_id)
-        answer_rules.ensure_current(event, answers, required=source == "web")
+        answer_rules.ensure_current(event, answers, frame, required=source == "web")
         link = MemberLink.verified
         if person is None:
             link = MemberLink.matched

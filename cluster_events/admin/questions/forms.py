@@ -4,15 +4,21 @@ registration/questions.py."""
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from cluster_events.admin.forms import strip_multiline, strip_text
 from cluster_events.forms import Form
-from cluster_events.models import EventQuestion, QuestionKind
+from cluster_events.models import Event, EventQuestion, QuestionKind
 from cluster_events.registration.labels import QUESTION_KIND_LABELS
 from cluster_events.registration.questions import QuestionData
+
+_FRAME_ID = re.compile(r"[0-9]{1,9}")
+#: The frame select's value for a question asked of everyone.
+EVERY_FRAME = ""
 
 
 def _lines(text: str | None) -> list[str]:
@@ -53,6 +59,22 @@ class QuestionForm(Form):
         ),
     )
     is_required = BooleanField(_l("An answer is required"))
+    frame = SelectField(
+        _l("Asked of"),
+        description=_l(
+            "A question for one participation frame is asked only of the people who "
+            "choose that frame, and is required only of them."
+        ),
+        # A frame of another event is refused by the service, at this field.
+        validate_choice=False,
+    )
+
+    def offer_frames(self, event: Event) -> None:
+        """The choices of ``frame``: every frame, or one of the event's."""
+        self.frame.choices = [
+            SelectChoice(EVERY_FRAME, _l("Every participation frame")),
+            *(SelectChoice(str(frame.id), frame.name_ja) for frame in event.frames),
+        ]
 
     def validate_choices_en(self, field: TextAreaField) -> None:
         if not self._has_choices():
@@ -81,7 +103,16 @@ class QuestionForm(Form):
             help_en=self.help_en.data or "",
             choices=choices,
             is_required=bool(self.is_required.data),
+            frame_id=self._frame_id(),
         )
+
+    def _frame_id(self) -> int | None:
+        """The chosen frame's id; None for every frame, 0 for a value that names no
+        frame (refused by the service as another event's frame is)."""
+        raw = self.frame.data or EVERY_FRAME
+        if raw == EVERY_FRAME:
+            return None
+        return int(raw) if _FRAME_ID.fullmatch(raw) else 0
 
     def fill_from(self, question: EventQuestion) -> None:
         self.kind.data = question.kind
@@ -93,3 +124,4 @@ class QuestionForm(Form):
         english = [choice.get("en", "") for choice in question.choices or []]
         self.choices_en.data = "\n".join(english) if any(english) else ""
         self.is_required.data = question.is_required
+        self.frame.data = str(question.frame_id) if question.frame_id is not None else EVERY_FRAME

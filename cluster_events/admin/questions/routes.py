@@ -53,6 +53,7 @@ def _form_page(
     question: EventQuestion | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
+    form.offer_frames(event)
     page = render_template(
         "admin/questions/form.html",
         event=event,
