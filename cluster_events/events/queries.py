@@ -345,8 +345,9 @@ def _one_category_version(viewer_is_member: bool, direction: Direction) -> Selec
 def _archive_version(viewer_is_member: bool, direction: Direction) -> Select[tuple[Any, ...]]:
     """The page's past events, each with its category's names. ``starts_at < now``
     adds nothing to ``ends_at < now`` (an event ends after it starts: the services'
-    rule), but it lets the index walk begin at now instead of at the last upcoming
-    event."""
+    rule), but it lets the first page's index walk begin at now instead of at the last
+    upcoming event. A page after a cursor has the cursor for its bound instead: SQLite
+    bounds a walk by one of two upper bounds only, and now would be the wrong one."""
     query = (
         select(
             *_EVENT_VERSION_COLUMNS,
@@ -356,12 +357,10 @@ def _archive_version(viewer_is_member: bool, direction: Direction) -> Select[tup
         )
         .join(Category, Event.category_id == Category.id)
         .outerjoin(Venue, Event.venue_id == Venue.id)
-        .where(
-            _not_for_an_index(Event.visible_where(viewer_is_member)),
-            Event.ends_at < _NOW,
-            Event.starts_at < _NOW,
-        )
+        .where(_not_for_an_index(Event.visible_where(viewer_is_member)), Event.ends_at < _NOW)
     )
+    if direction != "after":
+        query = query.where(Event.starts_at < _NOW)
     return _one_page(query, direction, newest_first=True, cursor_in_index=True)
 
 
