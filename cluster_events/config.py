@@ -73,6 +73,9 @@ class DefaultConfig:
     BABEL_DEFAULT_TIMEZONE = "Asia/Tokyo"
     LANGUAGES = ("ja", "en")
 
+    #: Events per page of the catalogue and the category pages (upcoming events, grouped
+    #: by month), and of the archive (past events). Both lists are paged by cursor.
+    CATALOGUE_EVENTS_PER_PAGE = 30
     EVENTS_PER_PAGE = 20
 
     #: The largest request body in bytes (1 MiB; no form of the site comes near it). A

@@ -169,6 +169,9 @@ class Event(Base):
         # The archive's pages, newest first: PostgreSQL walks it backwards and stops after
         # the page instead of sorting every past event.
         Index("ix_event_starts_at_id", "starts_at", "id"),
+        # A category's upcoming events (category pages, the catalogue's filter): SQLite
+        # otherwise walks ix_event_category_starts_at through the category's past events.
+        Index("ix_event_category_ends_at", "category_id", "ends_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

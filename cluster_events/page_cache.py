@@ -51,7 +51,12 @@ PAGE_FORMAT_VERSION = "1"
 VARY = ("Cookie", "Accept-Language")
 #: The settings that show on public pages (and so belong in their ETags).
 _SITE_SETTINGS_PREFIXES = ("SITE_",)
-_SITE_SETTINGS = ("LANGUAGES", "BABEL_DEFAULT_LOCALE", "EVENTS_PER_PAGE")
+_SITE_SETTINGS = (
+    "LANGUAGES",
+    "BABEL_DEFAULT_LOCALE",
+    "CATALOGUE_EVENTS_PER_PAGE",
+    "EVENTS_PER_PAGE",
+)
 _RELEASE_FILES = (
     ("cluster_events", "*.py"),
     ("cluster_events/translations", "*.mo"),

@@ -26,7 +26,13 @@ BAD_REQUESTS = [
     ("/events/past?page=%EF%BC%92", 400),  # full-width ２
     ("/events/past?page=%C2%B2", 400),  # superscript ², which str.isdigit() accepts
     ("/events/past?page=99999999999999999999999999", 400),
-    ("/events/past?page=10000", 404),
+    ("/events/past?page=10001", 400),
+    ("/events/past?after=x", 400),
+    ("/events/past?before=20261205T050000Z_1&after=20261205T050000Z_1", 400),
+    ("/events/past?after=20261205T050000Z_99999999999", 400),
+    ("/?after=20261305T050000Z_1", 400),
+    ("/?before=%00", 400),
+    ("/categories/seminar?after=" + "9" * 5000, 400),
     ("/?q=" + LONG, 400),
     ("/?q=%00", 400),
     ("/?q=abc%0Adef", 400),

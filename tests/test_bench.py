@@ -4,6 +4,7 @@ that what it measures is what it says."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -119,6 +120,13 @@ def test_the_scale_databases_keep_the_apps_counters(app, tmp_path):
     assert db.session.scalar(select(func.count()).select_from(Registration)) == 1_490
 
     client = app.test_client()
-    assert count_cards(client.get("/").get_data(as_text=True)) == 46
+    # 46 upcoming events a visitor sees: the first page (the one measured) and the rest.
+    first = client.get("/").get_data(as_text=True)
+    assert count_cards(first) == app.config["CATALOGUE_EVENTS_PER_PAGE"] == 30
+    rest = re.search(r'<a href="([^"]+)" rel="next">', first).group(1)
+    assert count_cards(client.get(rest).get_data(as_text=True)) == 16
+    oldest = client.get(scale._oldest_page(app)).get_data(as_text=True)
+    assert count_cards(oldest) == app.config["EVENTS_PER_PAGE"]
+    assert 'rel="next"' not in oldest and 'rel="prev"' in oldest
     big = db.session.get(Event, facts["big_event_id"])
     assert client.get(f"/events/{big.slug}").status_code == 200

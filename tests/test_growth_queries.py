@@ -5,6 +5,7 @@ registration. `python -m bench --scale` times the same pages with 10,000 events 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -76,4 +77,37 @@ def test_statements_per_page_do_not_grow_with_events_or_registrations(
 
     assert small.status_code == large.status_code == 200
     assert small.data != large.data  # the page shows the new data
+    assert few.count == many.count, many.statements
+
+
+@pytest.mark.parametrize("first", ["/", "/?q=テスト", "/events/past"])
+def test_statements_of_a_later_page_do_not_grow_with_events(app, count_queries, first):
+    """A page reached by a cursor reads its own rows: as many statements with a few
+    events as with many, on the second page as on the first."""
+    app.config["CATALOGUE_EVENTS_PER_PAGE"] = 3
+    app.config["EVENTS_PER_PAGE"] = 3
+    client = app.test_client()
+
+    def second_page() -> str:
+        html = client.get(first).get_data(as_text=True)
+        found = re.search(r'<a href="([^"]+)" rel="next">', html)
+        assert found, html
+        return found.group(1).replace("&amp;", "&")
+
+    _add_events(10, registrations_each=1)
+    db.session.commit()
+    url = second_page()
+    db.session.remove()
+    with count_queries() as few:
+        small = client.get(url)
+
+    _add_events(55, registrations_each=2)
+    db.session.commit()
+    url = second_page()
+    db.session.remove()
+    with count_queries() as many:
+        large = client.get(url)
+
+    assert small.status_code == large.status_code == 200
+    assert small.data != large.data
     assert few.count == many.count, many.statements

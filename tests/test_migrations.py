@@ -59,6 +59,8 @@ def test_indexes_for_the_catalogue_queries_exist(app):
     # (PostgreSQL's): `python -m bench --scale --explain` shows the plans.
     assert indexes["ix_event_status_ends_at"] == ["status", "ends_at", "is_members_only"]
     assert indexes["ix_event_starts_at_id"] == ["starts_at", "id"]
+    # A category's upcoming events, read by their end like the catalogue's (0015).
+    assert indexes["ix_event_category_ends_at"] == ["category_id", "ends_at"]
     unique = {tuple(c["column_names"]) for c in inspect(db.engine).get_unique_constraints("event")}
     unique |= {tuple(v) for k, v in indexes.items() if k.startswith("uq_")}
     assert ("slug",) in unique

@@ -153,6 +153,73 @@ def test_a_page_from_memory_is_the_page_rendered_afresh(
             assert '<html lang="en">' in html
 
 
+LISTS = ["/", "/?q=セミナー", "/?category=seminar", "/categories/seminar", "/events/past"]
+
+
+def next_page(html: str) -> str:
+    found = re.search(r'<a href="([^"]+)" rel="next">', html)
+    assert found, "no link to a next page"
+    return found.group(1).replace("&amp;", "&")
+
+
+def one_event_a_page(app) -> None:
+    app.config["CATALOGUE_EVENTS_PER_PAGE"] = 1
+    app.config["EVENTS_PER_PAGE"] = 1
+    make_event(
+        slug="two-years-ago", title="一昨年の見学会", starts_at=utcnow() - timedelta(days=700)
+    )
+    db.session.commit()
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.parametrize("viewer", ["anonymous", "member"])
+def test_a_second_page_from_memory_is_the_page_rendered_afresh(
+    app, client, world, member, renders, lang, viewer
+):
+    """Pages after the first are kept under their own cursor, per viewer and language."""
+    one_event_a_page(app)
+    if viewer == "member":
+        sign_in_member(client, member)
+    for first in LISTS:
+        joiner = "&" if "?" in first else "?"
+        url = next_page(text(client.get(f"{first}{joiner}lang={lang}")))
+        assert "after=" in url
+        forget_pages(app)
+        renders.clear()
+        fresh = client.get(url)
+        assert fresh.status_code == 200, url
+        assert renders, url
+        renders.clear()
+        kept = client.get(url)
+        assert renders == [], url
+        assert without_tokens(text(kept)) == without_tokens(text(fresh)), url
+        html = text(kept)
+        assert 'rel="prev"' in html, url
+        assert (MEMBER_NAME in html) == (viewer == "member"), url
+        if viewer == "anonymous":
+            assert MEMBERS_TITLE not in html, url
+        assert (f'<html lang="{lang}">') in html, url
+
+
+def test_a_page_is_keyed_by_its_own_events_only(app, client, world, count_queries):
+    """A change to an event on the second page changes that page at once, and leaves
+    the first page's tag alone: the first page's version reads its own rows (and
+    whether one more follows), not the whole list."""
+    one_event_a_page(app)
+    first = client.get("/?lang=ja")
+    second_url = next_page(text(first))
+    assert "テストセミナー" in text(client.get(second_url))  # the talk, second by its start
+    db.session.execute(
+        update(Event).where(Event.id == world["unlimited"].id).values(title="改題した講演")
+    )
+    db.session.commit()
+    db.session.remove()
+    assert (
+        client.get("/?lang=ja", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    )
+    assert "改題した講演" in text(client.get(second_url))
+
+
 def test_each_visitor_gets_their_own_valid_token_in_a_kept_page(app, client, world):
     first = client.get("/events/open-seminar?lang=ja")
     other = app.test_client()
@@ -386,7 +453,9 @@ def test_a_members_page_is_private_and_tagged_for_that_member(app, client, world
 
 
 def test_a_kept_list_costs_one_query(app, client, world, count_queries):
-    for url in ("/", "/?category=seminar", "/categories/seminar", "/events/past"):
+    one_event_a_page(app)
+    seconds = [next_page(text(client.get(url))) for url in LISTS]
+    for url in ("/", "/?category=seminar", "/categories/seminar", "/events/past", *seconds):
         client.get(url)
         db.session.remove()
         with count_queries() as kept:

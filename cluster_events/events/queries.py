@@ -2,11 +2,12 @@
 Every list loads its categories and venues in the same query, so a page makes the
 same number of queries for 5 events as for 200.
 
-The public lists also have a *version*: one query that reads what the page shows of
-each listed event (not the long texts of its page), with the categories, so that a page
-already rendered for the same version can be answered from memory (``page_cache``)
-without the list's own queries. The version query and the list share their filters,
-and ``Listing.shows`` checks that the list rendered is the one the version described.
+The public lists are read one page at a time, from a cursor (``events.pagination``),
+and each page has a *version*: one query that reads what the page shows of each of its
+events (not the long texts of their pages), with the categories, so that a page already
+rendered for the same version can be answered from memory (``page_cache``) without
+loading its events. The page's events are then loaded by the version's ids, and
+``Listing.shows`` checks that they are what the version described.
 """
 
 from __future__ import annotations
@@ -15,12 +16,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, inspect, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    false,
+    func,
+    inspect,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import joinedload
 
 from cluster_events.database import UTCDateTime, utcnow
+from cluster_events.events.pagination import FIRST_PAGE, Cursor, Position
 from cluster_events.extensions import db
 from cluster_events.models import (
     Category,
@@ -45,24 +58,6 @@ _SEARCHED_COLUMNS = (
     Venue.name_en,
     Venue.address,
 )
-
-
-def upcoming_events(
-    category: Category | ListedCategory | None = None,
-    search: str = "",
-    now: datetime | None = None,
-    *,
-    viewer_is_member: bool = False,
-) -> list[Event]:
-    """Events not yet over, soonest first (an event under way still shows); members-only
-    events too when the viewer is a signed-in member."""
-    now = now or utcnow()
-    query = Event.listed_for(viewer_is_member).where(_upcoming(now))
-    if category is not None:
-        query = query.where(Event.category_id == category.id)
-    if search:
-        query = query.outerjoin(Venue, Event.venue_id == Venue.id).where(*_matching(search))
-    return list(db.session.scalars(query.order_by(Event.starts_at, Event.id)).unique())
 
 
 def _upcoming(now: datetime) -> ColumnElement[bool]:
@@ -104,21 +99,6 @@ def group_by_month(events: list[Event]) -> list[MonthGroup]:
             groups.append(MonthGroup(start.year, start.month, []))
         groups[-1].events.append(event)
     return groups
-
-
-def past_events(
-    page: int, per_page: int, now: datetime | None = None, *, viewer_is_member: bool = False
-) -> tuple[list[Event], int]:
-    """One page of past events, newest first, and the total count."""
-    now = now or utcnow()
-    base = Event.listed_for(viewer_is_member).where(Event.ends_at < now)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    rows = db.session.scalars(
-        base.order_by(Event.starts_at.desc(), Event.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).unique()
-    return list(rows), total
 
 
 # Versions of the public lists ---------------------------------------------------------
@@ -195,15 +175,22 @@ def _marks_of_version(version: tuple[Any, ...], now: datetime) -> tuple[bool, ..
 
 @dataclass(frozen=True)
 class Listing:
-    """A public list as its version query found it at ``now``: the categories (all of
-    them, for the catalogue's filter; or the one of a category page), the category
-    chosen, the events' versions in the list's order, and the archive's total."""
+    """One page of a public list as its version query found it at ``now``: the
+    categories (all of them, for the catalogue's filter; or the one of a category page),
+    the category chosen, the page's events' versions in the list's order, and whether
+    the list goes on after the page and before it.
+
+    ``first_page_instead``: the page asked for is better answered by the list's first
+    page (a page before the first one, or a cursor beyond the list's end: events ended
+    or were removed since the link was made)."""
 
     now: datetime
     categories: list[ListedCategory]
     selected: ListedCategory | None
     events: tuple[tuple[Any, ...], ...]
-    total: int = 0
+    has_next: bool = False
+    has_previous: bool = False
+    first_page_instead: bool = False
     #: The archive's versions also hold each event's category names.
     with_category_names: bool = False
 
@@ -214,8 +201,23 @@ class Listing:
             tuple(self.categories),
             self.events,
             tuple(_marks_of_version(event, self.now) for event in self.events),
-            self.total,
+            self.has_next,
+            self.has_previous,
         )
+
+    @property
+    def next_cursor(self) -> Cursor | None:
+        """Where the next page starts (after the page's last event), if there is one."""
+        return _cursor_of(self.events[-1]) if self.has_next and self.events else None
+
+    @property
+    def previous_cursor(self) -> Cursor | None:
+        """Where the previous page ends (before the page's first event), if any."""
+        return _cursor_of(self.events[0]) if self.has_previous and self.events else None
+
+    @property
+    def ids(self) -> list[int]:
+        return [version[0] for version in self.events]
 
     def shows(self, events: Sequence[Event], at: datetime) -> bool:
         """Whether ``events`` (the list, loaded after the version) are what the version
@@ -250,39 +252,90 @@ class ListedCategory:
 
 
 _CATEGORY_COLUMNS = tuple(getattr(Category, key) for key in _CATEGORY_VERSION_KEYS)
+_CATEGORY_WIDTH = len(_CATEGORY_COLUMNS)
 _NOW = bindparam("now", type_=UTCDateTime())
+_LIMIT = bindparam("limit", type_=Integer())
+_CURSOR = tuple_(
+    bindparam("cursor_starts_at", type_=UTCDateTime()), bindparam("cursor_id", type_=Integer())
+)
+_PLACE = tuple_(Event.starts_at, Event.id)
+_CHOSEN_CATEGORY = select(Category.id).where(Category.slug == bindparam("slug")).scalar_subquery()
+_STARTS_AT = _TIME_POSITIONS[0]
+
+#: Which way a page is read from its cursor: from the top, after it, before it.
+Direction = Literal["first", "after", "before"]
 
 
-def _version_of_upcoming(viewer_is_member: bool, search: str) -> Select[tuple[Any, ...]]:
+def _direction(position: Position) -> Direction:
+    if position.cursor is None:
+        return "first"
+    return "before" if position.backwards else "after"
+
+
+def _not_for_an_index(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The same condition as one term that no index is chosen for. SQLite, which keeps
+    no statistics, takes an equality or a range on an indexed column for a selective one
+    and reads every row it allows through that index, then sorts them; hiding the term
+    leaves it the index that reads the page in order and stops after it (see
+    docs/benchmarks.md, "Keyset pagination"). PostgreSQL plans alike either way."""
+    return func.coalesce(condition, false())
+
+
+def _one_page(
+    query: Select[tuple[Any, ...]],
+    direction: Direction,
+    *,
+    newest_first: bool,
+    cursor_in_index: bool,
+) -> Select[tuple[Any, ...]]:
+    """``query`` cut to one page and one event more (which tells whether the list goes
+    on), read from the cursor in ``direction``, nearest first. ``cursor_in_index``: the
+    cursor's comparison may choose the index (the archive's, which walks
+    ``ix_event_starts_at_id``); the upcoming lists are read through the end time
+    instead (an event under way started before events that are long over)."""
+    descending = newest_first != (direction == "before")
+    if direction != "first":
+        beyond = _PLACE < _CURSOR if descending else _PLACE > _CURSOR
+        query = query.where(beyond if cursor_in_index else _not_for_an_index(beyond))
+    order = (Event.starts_at.desc(), Event.id.desc()) if descending else (Event.starts_at, Event.id)
+    return query.order_by(*order).limit(_LIMIT)
+
+
+def _version_of_upcoming(
+    viewer_is_member: bool, search: str, *, by_category: bool, direction: Direction
+) -> Select[tuple[Any, ...]]:
     query = (
         select(*_EVENT_VERSION_COLUMNS, *_VENUE_VERSION_COLUMNS)
         .outerjoin(Venue, Event.venue_id == Venue.id)
         .where(Event.visible_where(viewer_is_member), _upcoming(_NOW))
     )
+    if by_category:
+        query = query.where(Event.category_id == _CHOSEN_CATEGORY)
     if search:
         query = query.where(*_matching(search))
-    return query
+    return _one_page(query, direction, newest_first=False, cursor_in_index=False)
 
 
 def _catalogue_version(
-    viewer_is_member: bool, *, search: str = "", by_category: bool = False
+    viewer_is_member: bool, direction: Direction, *, search: str = "", by_category: bool = False
 ) -> Select[tuple[Any, ...]]:
-    """Every category, each with the upcoming events it lists (the chosen category's
-    only, with ``by_category``); a category without any in a row of its own."""
-    listed = _version_of_upcoming(viewer_is_member, search).subquery()
-    joined = listed.c.category_id == Category.id
-    if by_category:
-        joined = and_(joined, Category.slug == bindparam("slug"))
+    """Every category, with the page's upcoming events (the chosen category's only,
+    with ``by_category``) beside their own; a category without any in a row of its own."""
+    listed = _version_of_upcoming(
+        viewer_is_member, search, by_category=by_category, direction=direction
+    ).subquery()
     return (
         select(*_CATEGORY_COLUMNS, *listed.c)
-        .outerjoin(listed, joined)
+        .outerjoin(listed, listed.c.category_id == Category.id)
         .order_by(Category.sort_order, Category.id)
     )
 
 
-def _one_category_version(viewer_is_member: bool) -> Select[tuple[Any, ...]]:
-    """One category (by slug) with its upcoming events."""
-    listed = _version_of_upcoming(viewer_is_member, "").subquery()
+def _one_category_version(viewer_is_member: bool, direction: Direction) -> Select[tuple[Any, ...]]:
+    """One category (by slug) with the page's upcoming events."""
+    listed = _version_of_upcoming(
+        viewer_is_member, "", by_category=True, direction=direction
+    ).subquery()
     return (
         select(*_CATEGORY_COLUMNS, *listed.c)
         .outerjoin(listed, listed.c.category_id == Category.id)
@@ -290,22 +343,14 @@ def _one_category_version(viewer_is_member: bool) -> Select[tuple[Any, ...]]:
     )
 
 
-def _archive_version(viewer_is_member: bool) -> Select[tuple[Any, ...]]:
-    """The page's events (only their ids are sorted, then the page's rows read) and the
-    number of past events, counted once."""
-    past = (Event.visible_where(viewer_is_member), Event.ends_at < _NOW)
-    newest_first = (Event.starts_at.desc(), Event.id.desc())
-    page_ids = (
-        select(Event.id)
-        .where(*past)
-        .order_by(*newest_first)
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
-    )
-    total = select(func.count(Event.id)).where(*past).scalar_subquery()
-    return (
+def _archive_version(viewer_is_member: bool, direction: Direction) -> Select[tuple[Any, ...]]:
+    """The page's past events, each with its category's names. ``starts_at < now``
+    adds nothing to ``ends_at < now`` (an event ends after it starts: the services'
+    rule), but it lets the first page's index walk begin at now instead of at the last
+    upcoming event. A page after a cursor has the cursor for its bound instead: SQLite
+    bounds a walk by one of two upper bounds only, and now would be the wrong one."""
+    query = (
         select(
-            total,
             *_EVENT_VERSION_COLUMNS,
             *_VENUE_VERSION_COLUMNS,
             Category.name_ja,
@@ -313,25 +358,86 @@ def _archive_version(viewer_is_member: bool) -> Select[tuple[Any, ...]]:
         )
         .join(Category, Event.category_id == Category.id)
         .outerjoin(Venue, Event.venue_id == Venue.id)
-        .where(Event.id.in_(page_ids))
-        .order_by(*newest_first)
+        .where(_not_for_an_index(Event.visible_where(viewer_is_member)), Event.ends_at < _NOW)
+    )
+    if direction != "after":
+        query = query.where(Event.starts_at < _NOW)
+    return _one_page(query, direction, newest_first=True, cursor_in_index=True)
+
+
+# Built once per kind of viewer and direction: the lists are read often, and composing
+# a statement costs more than running its cached compiled form (searches are composed
+# each time).
+@cache
+def _catalogue_statement(
+    viewer_is_member: bool, by_category: bool, direction: Direction
+) -> Select[tuple[Any, ...]]:
+    return _catalogue_version(viewer_is_member, direction, by_category=by_category)
+
+
+@cache
+def _category_statement(viewer_is_member: bool, direction: Direction) -> Select[tuple[Any, ...]]:
+    return _one_category_version(viewer_is_member, direction)
+
+
+@cache
+def _archive_statement(viewer_is_member: bool, direction: Direction) -> Select[tuple[Any, ...]]:
+    return _archive_version(viewer_is_member, direction)
+
+
+def _parameters(now: datetime, position: Position, per_page: int) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"now": now, "limit": per_page + 1}
+    if position.cursor is not None:
+        parameters["cursor_starts_at"] = position.cursor.starts_at
+        parameters["cursor_id"] = position.cursor.event_id
+    return parameters
+
+
+def _cursor_of(version: tuple[Any, ...]) -> Cursor:
+    return Cursor(version[_STARTS_AT], version[0])
+
+
+def _paged_listing(
+    versions: list[tuple[Any, ...]],
+    position: Position,
+    per_page: int,
+    *,
+    now: datetime,
+    newest_first: bool,
+    categories: list[ListedCategory] | None = None,
+    selected: ListedCategory | None = None,
+    with_category_names: bool = False,
+) -> Listing:
+    """The page out of the rows read (at most ``per_page + 1``, nearest the cursor
+    first): the events in the list's order, and whether the list goes on each way."""
+    versions.sort(key=lambda version: (version[_STARTS_AT], version[0]), reverse=newest_first)
+    more = len(versions) > per_page
+    if position.backwards:
+        shown = versions[-per_page:]
+        has_next, has_previous, instead = True, more, not more
+    else:
+        shown = versions[:per_page]
+        has_next, has_previous = more, position.cursor is not None
+        instead = position.cursor is not None and not shown
+    return Listing(
+        now,
+        categories or [],
+        selected,
+        tuple(shown),
+        has_next=has_next,
+        has_previous=has_previous,
+        first_page_instead=instead,
+        with_category_names=with_category_names,
     )
 
 
-# Built once per kind of viewer: the catalogue is read often, and composing a statement
-# costs more than running its cached compiled form (searches are composed each time).
-_VIEWERS = (False, True)
-_CATALOGUE_VERSION = {
-    (member, by_category): _catalogue_version(member, by_category=by_category)
-    for member in _VIEWERS
-    for by_category in (False, True)
-}
-_CATEGORY_VERSION = {member: _one_category_version(member) for member in _VIEWERS}
-_ARCHIVE_VERSION = {member: _archive_version(member) for member in _VIEWERS}
-_CATEGORY_WIDTH = len(_CATEGORY_COLUMNS)
-
-
-def _split_listing(rows: Sequence[Any], now: datetime, selected_slug: str | None) -> Listing:
+def _upcoming_listing(
+    rows: Sequence[Any],
+    position: Position,
+    per_page: int,
+    now: datetime,
+    selected_slug: str | None,
+) -> Listing:
     categories: list[ListedCategory] = []
     versions: list[tuple[Any, ...]] = []
     for row in rows:
@@ -340,71 +446,100 @@ def _split_listing(rows: Sequence[Any], now: datetime, selected_slug: str | None
         if row[_CATEGORY_WIDTH] is not None:
             versions.append(tuple(row[_CATEGORY_WIDTH:]))
     selected = next((c for c in categories if c.slug == selected_slug), None)
-    starts_at = _TIME_POSITIONS[0]
-    versions.sort(key=lambda version: (version[starts_at], version[0]))  # upcoming_events' order
-    return Listing(now, categories, selected, tuple(versions))
+    return _paged_listing(
+        versions,
+        position,
+        per_page,
+        now=now,
+        newest_first=False,
+        categories=categories,
+        selected=selected,
+    )
 
 
 def catalogue_listing(
     *,
+    per_page: int,
+    position: Position = FIRST_PAGE,
     category_slug: str = "",
     search: str = "",
     now: datetime | None = None,
     viewer_is_member: bool = False,
 ) -> Listing:
     """The catalogue's version in one query: every category (the filter and the
-    category links) and the upcoming events ``upcoming_events`` lists for the same
-    arguments. ``selected`` is None when no category has ``category_slug``."""
+    category links) and one page of the upcoming events (soonest first; an event under
+    way still shows) that match ``search`` and the category with ``category_slug``.
+    ``selected`` is None when no category has that slug."""
     now = now or utcnow()
     by_category = bool(category_slug)
+    direction = _direction(position)
     if search:
-        statement = _catalogue_version(viewer_is_member, search=search, by_category=by_category)
+        statement = _catalogue_version(
+            viewer_is_member, direction, search=search, by_category=by_category
+        )
     else:
-        statement = _CATALOGUE_VERSION[viewer_is_member, by_category]
-    parameters: dict[str, Any] = {"now": now}
+        statement = _catalogue_statement(viewer_is_member, by_category, direction)
+    parameters = _parameters(now, position, per_page)
     if by_category:
         parameters["slug"] = category_slug
     rows = db.session.execute(statement, parameters).all()
-    return _split_listing(rows, now, category_slug or None)
+    return _upcoming_listing(rows, position, per_page, now, category_slug or None)
 
 
 def category_listing(
-    slug: str, *, now: datetime | None = None, viewer_is_member: bool = False
+    slug: str,
+    *,
+    per_page: int,
+    position: Position = FIRST_PAGE,
+    now: datetime | None = None,
+    viewer_is_member: bool = False,
 ) -> Listing | None:
-    """A category page's version in one query: the category with this slug and its
-    upcoming events; None when there is no such category."""
+    """A category page's version in one query: the category with this slug and one
+    page of its upcoming events; None when there is no such category."""
     now = now or utcnow()
-    rows = db.session.execute(_CATEGORY_VERSION[viewer_is_member], {"now": now, "slug": slug}).all()
-    listing = _split_listing(rows, now, slug)
+    parameters = {**_parameters(now, position, per_page), "slug": slug}
+    statement = _category_statement(viewer_is_member, _direction(position))
+    rows = db.session.execute(statement, parameters).all()
+    listing = _upcoming_listing(rows, position, per_page, now, slug)
     return listing if listing.selected is not None else None
 
 
 def archive_listing(
-    page: int, per_page: int, *, now: datetime | None = None, viewer_is_member: bool = False
+    *,
+    per_page: int,
+    position: Position = FIRST_PAGE,
+    now: datetime | None = None,
+    viewer_is_member: bool = False,
 ) -> Listing:
-    """One page of the archive's version in one query: the events of the page, newest
-    first, each with its category's names, and the number of past events."""
+    """One page of the archive's version in one query: past events, newest first,
+    each with its category's names."""
     now = now or utcnow()
-    rows = db.session.execute(
-        _ARCHIVE_VERSION[viewer_is_member],
-        {"now": now, "limit": per_page, "offset": (page - 1) * per_page},
-    ).all()
-    total = rows[0][0] if rows else 0
-    events = tuple(tuple(row[1:]) for row in rows)
-    return Listing(now, [], None, events, total, with_category_names=True)
+    statement = _archive_statement(viewer_is_member, _direction(position))
+    rows = db.session.execute(statement, _parameters(now, position, per_page)).all()
+    return _paged_listing(
+        [tuple(row) for row in rows],
+        position,
+        per_page,
+        now=now,
+        newest_first=True,
+        with_category_names=True,
+    )
 
 
-def archive_events(listing: Listing, *, viewer_is_member: bool = False) -> list[Event]:
-    """The events of an archive page whose version is ``listing``, in its order."""
-    ids = [version[0] for version in listing.events]
+def listed_events(listing: Listing, *, viewer_is_member: bool = False) -> list[Event]:
+    """The events of the page whose version is ``listing``, in its order, with their
+    categories and venues (one query); one that this viewer may no longer see is left
+    out, and ``listing.shows`` then tells the page apart."""
+    ids = listing.ids
     if not ids:
         return []
-    rows = db.session.scalars(
-        Event.listed_for(viewer_is_member)
-        .where(Event.id.in_(ids))
-        .order_by(Event.starts_at.desc(), Event.id.desc())
-    ).unique()
-    return list(rows)
+    loaded = {
+        event.id: event
+        for event in db.session.scalars(
+            Event.listed_for(viewer_is_member).where(Event.id.in_(ids))
+        ).unique()
+    }
+    return [loaded[event_id] for event_id in ids if event_id in loaded]
 
 
 @cache

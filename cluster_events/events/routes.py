@@ -2,8 +2,13 @@
 sign-up POST of an event page.
 
 Views parse the request, call queries and render; anything odd in the address
-(a bad page number, a control character, an over-long search) is refused with a
+(a malformed cursor, a control character, an over-long search) is refused with a
 400 or 404 page before it reaches the database.
+
+The lists are paged by a cursor (``events.pagination``): ``?after=`` the last event of
+a page for the next one, ``?before=`` the first for the previous one. A page before
+the first, or one past the list's end, is sent to the list's first page; the archive's
+old ``?page=N`` addresses are too (permanently).
 
 Who sees what: every list asks for the events this viewer may see
 (``viewer_is_member``: a member is signed in, ``members.sessions.current_person``), by
@@ -22,12 +27,24 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request, session
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from cluster_events.database import utcnow
 from cluster_events.errors import ServiceError
 from cluster_events.events import cards, queries
+from cluster_events.events.pagination import Cursor, Position
 from cluster_events.extensions import limiter
 from cluster_events.members.sessions import current_person
 from cluster_events.models import MemberPerson
@@ -51,13 +68,42 @@ bp.add_app_template_global(cards.cached_card, "cached_card")
 MAX_PAGE = 10_000
 MAX_SLUG_LENGTH = 100
 _PAGE_PATTERN = re.compile(r"[0-9]{1,6}")
+#: What a list's address holds besides its cursor, kept when it is sent to its first page.
+_KEPT_ARGUMENTS = ("q", "category", "lang")
 
 
-def _page_argument() -> int:
-    raw = request.args.get("page", "1")
+def _position_argument() -> Position:
+    """The page asked for: ``after`` or ``before`` a cursor, or the first; a malformed
+    cursor, or both at once, is a 400."""
+    after, before = request.args.get("after"), request.args.get("before")
+    if after is None and before is None:
+        return Position()
+    if after is not None and before is not None:
+        abort(400)
+    try:
+        cursor = Cursor.parse(after if after is not None else before or "")
+    except ValueError:
+        abort(400)
+    return Position(cursor, backwards=before is not None)
+
+
+def _same_list_from_the_top(endpoint: str, code: int = 302, **values: str) -> Response:
+    """The list's first page, with the search, the category and the language of the
+    address kept (only those: any other argument is nothing the list reads)."""
+    kept = {name: request.args[name] for name in _KEPT_ARGUMENTS if name in request.args}
+    return redirect(url_for(endpoint, **kept, **values), code=code)
+
+
+def _old_page_number() -> Response | None:
+    """``?page=N`` of the archive before it was paged by cursor: a well-formed number
+    goes to the first page for good (numbered pages no longer exist, and the events
+    page N held then have moved on since), anything else is a 400 as it always was."""
+    raw = request.args.get("page")
+    if raw is None:
+        return None
     if not _PAGE_PATTERN.fullmatch(raw) or not 1 <= int(raw) <= MAX_PAGE:
         abort(400)
-    return int(raw)
+    return _same_list_from_the_top("events.past", code=301)
 
 
 def _search_argument() -> str:
@@ -108,27 +154,36 @@ def _cache_per_viewer(response: Response) -> Response:
 
 @bp.get("/")
 def index():
-    """Upcoming events grouped by month, with a category filter and a keyword search."""
+    """Upcoming events grouped by month, a page at a time, with a category filter and a
+    keyword search."""
     search = _search_argument()
     category_slug = request.args.get("category", "")
     if category_slug:
         _checked_slug(category_slug)
+    position = _position_argument()
+    per_page = current_app.config["CATALOGUE_EVENTS_PER_PAGE"]
     person = _viewer()
     member = person is not None
     listing = queries.catalogue_listing(
-        category_slug=category_slug, search=search, viewer_is_member=member
+        per_page=per_page,
+        position=position,
+        category_slug=category_slug,
+        search=search,
+        viewer_is_member=member,
     )
     if category_slug and listing.selected is None:
         abort(404)
+    if listing.first_page_instead:
+        return _same_list_from_the_top("events.index")
 
     def render() -> tuple[str, bool]:
-        events = queries.upcoming_events(
-            category=listing.selected, search=search, now=listing.now, viewer_is_member=member
-        )
+        events = queries.listed_events(listing, viewer_is_member=member)
         html = render_template(
             "events/index.html",
             viewer_is_member=member,
             months=queries.group_by_month(events),
+            listing=listing,
+            per_page=per_page,
             categories=listing.categories,
             selected_category=listing.selected,
             search=search,
@@ -141,19 +196,22 @@ def index():
 
 @bp.get("/events/past")
 def past():
-    page = _page_argument()
+    """Past events, newest first, a page at a time."""
+    old_address = _old_page_number()
+    if old_address is not None:
+        return old_address
+    position = _position_argument()
     per_page = current_app.config["EVENTS_PER_PAGE"]
     person = _viewer()
     member = person is not None
-    listing = queries.archive_listing(page, per_page, viewer_is_member=member)
-    if page > 1 and not listing.events:
-        abort(404)
+    listing = queries.archive_listing(per_page=per_page, position=position, viewer_is_member=member)
+    if listing.first_page_instead:
+        return _same_list_from_the_top("events.past")
 
     def render() -> tuple[str, bool]:
-        events = queries.archive_events(listing, viewer_is_member=member)
-        pages = max((listing.total + per_page - 1) // per_page, 1)
+        events = queries.listed_events(listing, viewer_is_member=member)
         html = render_template(
-            "events/past.html", events=events, page=page, pages=pages, viewer_is_member=member
+            "events/past.html", events=events, listing=listing, viewer_is_member=member
         )
         return html, listing.shows(events, utcnow())
 
@@ -194,20 +252,26 @@ def register(slug: str):
 @bp.get("/categories/<slug>")
 def category(slug: str):
     _checked_slug(slug)
+    position = _position_argument()
+    per_page = current_app.config["CATALOGUE_EVENTS_PER_PAGE"]
     person = _viewer()
     member = person is not None
-    listing = queries.category_listing(slug, viewer_is_member=member)
+    listing = queries.category_listing(
+        slug, per_page=per_page, position=position, viewer_is_member=member
+    )
     if listing is None:
         abort(404)
+    if listing.first_page_instead:
+        return _same_list_from_the_top("events.category", slug=slug)
 
     def render() -> tuple[str, bool]:
-        events = queries.upcoming_events(
-            category=listing.selected, now=listing.now, viewer_is_member=member
-        )
+        events = queries.listed_events(listing, viewer_is_member=member)
         html = render_template(
             "events/category.html",
             category=listing.selected,
             months=queries.group_by_month(events),
+            listing=listing,
+            per_page=per_page,
             viewer_is_member=member,
         )
         return html, listing.shows(events, utcnow())

@@ -189,3 +189,55 @@ def test_search_and_filter_work_without_javascript(live_server, catalogue, new_p
     page.get_by_role("link", name="English", exact=True).click()
     page_lang(page).to_have_attribute("lang", "en")
     expect(page.locator("#q")).to_have_value(event.title)
+
+
+def test_a_visitor_pages_through_the_lists_without_javascript(
+    app, live_server, catalogue, new_page
+):
+    """Plain links between the pages of the catalogue and of the archive."""
+    app.config["CATALOGUE_EVENTS_PER_PAGE"] = 2
+    app.config["EVENTS_PER_PAGE"] = 1
+    page = new_page(java_script_enabled=False)
+    titles = page.locator(".event-card__title a")
+
+    page.goto(live_server("/"))
+    first = titles.all_inner_texts()
+    assert len(first) == 2
+    page.get_by_role("link", name="次の2件 →").click()
+    expect(page).to_have_url(re.compile(r"/\?after="))
+    expect(page).to_have_title(re.compile("（続き）"))
+    second = titles.all_inner_texts()
+    assert second and not set(second) & set(first)
+    nav = page.get_by_role("navigation", name="これからの催しのページ送り")
+    nav.get_by_role("link", name="← 前のページ").click()
+    expect(page).to_have_url(live_server("/"))
+    assert titles.all_inner_texts() == first
+
+    page.goto(live_server("/events/past"))
+    newest = titles.all_inner_texts()
+    page.get_by_role("link", name="以前の催し →").click()
+    expect(page).to_have_url(re.compile(r"/events/past\?after="))
+    assert titles.all_inner_texts() != newest
+    page.get_by_role("link", name="最新の催しに戻る").click()
+    expect(page).to_have_url(live_server("/events/past"))
+    assert titles.all_inner_texts() == newest
+
+
+@pytest.mark.parametrize("width", [PHONE_WIDTH, DESKTOP_WIDTH])
+def test_the_page_links_fit_the_screen_and_pass_axe(
+    app, live_server, catalogue, page: Page, artifacts_dir: Path, width
+):
+    app.config["CATALOGUE_EVENTS_PER_PAGE"] = 2
+    app.config["EVENTS_PER_PAGE"] = 1
+    page.set_viewport_size({"width": width, "height": 800})
+    for name, path in (("index", "/"), ("past", "/events/past")):
+        page.goto(live_server(path))
+        page.locator('.pagination a[rel="next"]').click()
+        expect(page.locator('.pagination a[rel="prev"]')).to_be_visible()
+        page.screenshot(path=artifacts_dir / f"{name}-page-2-{width}.png", full_page=True)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the second page of {path} at {width}px scrolls sideways"
+        violations = _blocking_violations(page)
+        assert not violations, f"axe-core on {page.url}:\n{_describe(violations)}"
