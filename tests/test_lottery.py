@@ -36,6 +36,7 @@ from cluster_events.models import (
 from cluster_events.registration import lottery, purge, services
 from cluster_events.registration.services import FrameChoice, RegistrationDetails
 from cluster_events.registration.status import FrameState, frame_state
+from cluster_events.transactions import write_transaction
 from tests.concurrency import run_at_once
 from tests.factories import frame, make_event, make_registration
 from tests.members import first_person, make_member
@@ -120,9 +121,8 @@ def test_entries_hold_no_seat_until_the_draw(app):
 def test_a_second_entry_is_refused_whatever_the_case_or_width(app, second):
     event = lottery_event()
     first = enter(event, 1, "taro@example.jp")
-    with app.test_request_context("/?lang=en"):
-        with pytest.raises(services.AlreadyEntered) as refused:
-            services.register(event.id, details(2, second))
+    with app.test_request_context("/?lang=en"), pytest.raises(services.AlreadyEntered) as refused:
+        services.register(event.id, details(2, second))
     assert refused.value.http_status == 400
     assert "only one entry per person" in str(refused.value.field_errors["email"]).lower()
     assert refused.value.registration_id == first
@@ -381,9 +381,7 @@ def _lock_waiters(url: str) -> int:
 
 
 @pytest.mark.slow
-def test_two_draw_lotteries_processes_at_the_same_moment_draw_once(
-    app, app_config, report_figures
-):
+def test_two_draw_lotteries_processes_at_the_same_moment_draw_once(app, app_config, report_figures):
     """Two real `draw-lotteries` processes reach the event lock while the test holds it,
     and are let go together: one draws, the other finds the frame drawn."""
     url = app_config["SQLALCHEMY_DATABASE_URI"]
@@ -403,9 +401,7 @@ def test_two_draw_lotteries_processes_at_the_same_moment_draw_once(
     holder = create_engine(url)
     with holder.connect() as connection:
         transaction = connection.begin()
-        connection.execute(
-            text("SELECT id FROM event WHERE id = :id FOR UPDATE"), {"id": event.id}
-        )
+        connection.execute(text("SELECT id FROM event WHERE id = :id FOR UPDATE"), {"id": event.id})
         processes = [
             subprocess.Popen(
                 command,
@@ -553,9 +549,7 @@ def test_a_lottery_frame_needs_seats_and_a_deadline(app):
     assert set(refused.value.field_errors) == {"capacity", "registration_closes_at"}
     closes = utcnow() + timedelta(days=2)
     with app.test_request_context():
-        added = frame_services.add_frame(
-            event.id, _frame_data(registration_closes_at=closes)
-        )
+        added = frame_services.add_frame(event.id, _frame_data(registration_closes_at=closes))
     assert fresh(Frame, added.id).is_lottery
     assert db.session.scalar(select(func.count(AuditLogEntry.id))) == 1
 
@@ -576,3 +570,15 @@ def test_how_a_frame_gives_seats_changes_only_while_it_has_no_registration(app):
         )
     assert set(refused.value.field_errors) == {"selection"}
     assert fresh(Frame, only.id).is_lottery
+
+
+def test_a_members_purge_empties_the_entry_lists_that_name_them(app):
+    event = drawn_event(app, entries=3, capacity=1)
+    other = drawn_event(app, entries=2, capacity=1)
+    draw, untouched = db.session.scalars(select(LotteryDraw).order_by(LotteryDraw.id)).all()
+    with app.test_request_context(), write_transaction(lock_event=event.id):
+        purge.purge_registrations([draw.entry_ids[0]], utcnow())
+    assert fresh(LotteryDraw, draw.id).entry_list == ""
+    assert fresh(LotteryDraw, untouched.id).entry_list.count("\n") == 2
+    assert lottery.verify_draw(event.frames[0].id).order_matches
+    assert other.id != event.id
