@@ -121,10 +121,10 @@ def test_entries_hold_no_seat_until_the_draw(app):
 def test_a_second_entry_is_refused_whatever_the_case_or_width(app, second):
     event = lottery_event()
     first = enter(event, 1, "taro@example.jp")
-    with app.test_request_context("/?lang=en"), pytest.raises(services.AlreadyEntered) as refused:
+    with app.test_request_context(), pytest.raises(services.AlreadyEntered) as refused:
         services.register(event.id, details(2, second))
     assert refused.value.http_status == 400
-    assert "only one entry per person" in str(refused.value.field_errors["email"]).lower()
+    assert "お一人様1回まで" in str(refused.value.field_errors["email"])
     assert refused.value.registration_id == first
     db.session.expire_all()
     assert db.session.scalar(select(func.count(Registration.id))) == 1
@@ -150,7 +150,7 @@ def test_one_entry_per_member_person_whatever_the_address(app):
     db.session.commit()
     with app.test_request_context(), pytest.raises(services.AlreadyEntered) as refused:
         services.register(event.id, details(1), member_person_id=person.id)
-    assert "as a member" in str(refused.value.field_errors["email"])
+    assert "会員として" in str(refused.value.field_errors["email"])
     # A public entry with the person's address is matched to them, and refused too.
     with app.test_request_context(), pytest.raises(services.AlreadyEntered):
         services.register(event.id, details(2, person.email.upper()))
@@ -282,11 +282,10 @@ def test_a_cancelled_seat_after_the_draw_goes_to_the_first_drawn_to_wait(app):
 def test_a_draw_before_the_deadline_is_refused_and_writes_nothing(app):
     event = lottery_event()
     ids = [enter(event, n) for n in range(3)]
-    with app.test_request_context("/?lang=en"), pytest.raises(lottery.DrawTooEarly) as refused:
+    with app.test_request_context(), pytest.raises(lottery.DrawTooEarly) as refused:
         lottery.draw_frame(event.frames[0].id)
     assert refused.value.http_status == 409
-    with app.test_request_context("/?lang=en"):
-        assert "drawn after its deadline" in str(refused.value.message)
+    assert "の後に行います" in str(refused.value.message)
     assert statuses(ids) == [("entered", None, None)] * 3
     assert db.session.scalar(select(func.count(LotteryDraw.id))) == 0
     assert audit_entries("frame.draw_lottery") == []
@@ -518,7 +517,7 @@ def test_verify_lottery_of_a_frame_not_drawn(app, runner):
     event = lottery_event()
     result = runner.invoke(args=["verify-lottery", str(event.frames[0].id)])
     assert result.exit_code == 1
-    assert "has not been drawn" in result.output
+    assert "この抽選はまだ行われていません" in result.output
 
 
 def test_a_corrected_address_is_reported_not_counted_as_a_mismatch(app):
@@ -582,3 +581,13 @@ def test_a_members_purge_empties_the_entry_lists_that_name_them(app):
     assert fresh(LotteryDraw, untouched.id).entry_list.count("\n") == 2
     assert lottery.verify_draw(event.frames[0].id).order_matches
     assert other.id != event.id
+
+
+def test_the_office_is_told_of_a_second_entry_and_nothing_is_sent(app):
+    event = lottery_event()
+    first = enter(event, 1, "taro@example.jp")
+    with app.test_request_context(), pytest.raises(services.AlreadyEntered) as refused:
+        services.register(event.id, details(2, "TARO@example.jp"), source="organizer")
+    message = str(refused.value.field_errors["email"])
+    assert "お一人様1回まで" in message and "お送りしました" not in message
+    assert outbox_kinds(first) == ["lottery_entered"]

@@ -128,17 +128,24 @@ class AlreadyEntered(ServiceError):
     person. Shown beside the address (400, as every form error); the existing entry's
     personal link is emailed to its address again (``register``)."""
 
-    def __init__(self, registration_id: int, *, same_person: bool = False) -> None:
+    def __init__(
+        self, registration_id: int, *, same_person: bool = False, link_sent: bool = True
+    ) -> None:
         self.registration_id = registration_id
+        self.same_person = same_person
         first = (
             _l("You have already entered this event's lottery as a member.")
             if same_person
             else _l("This email address has already been used to enter this event's lottery.")
         )
-        rest = _l(
-            "Only one entry per person is accepted, so this entry was not made. We have "
-            "emailed the personal link of the first entry to its address again: with it, "
-            "the entry can be checked or withdrawn."
+        rest = (
+            _l(
+                "Only one entry per person is accepted, so this entry was not made. We have "
+                "emailed the personal link of the first entry to its address again: with "
+                "it, the entry can be checked or withdrawn."
+            )
+            if link_sent
+            else _l("Only one entry per person is accepted, so this entry was not made.")
         )
         super().__init__(field_errors={"email": f"{first} {rest}"})
 
@@ -329,7 +336,11 @@ def register(
     try:
         return _register_once(arguments, event, details)
     except AlreadyEntered as refusal:
-        if source == "web" and not in_write_transaction():
+        if source != "web":
+            raise AlreadyEntered(
+                refusal.registration_id, same_person=refusal.same_person, link_sent=False
+            ) from None
+        if not in_write_transaction():
             resend_personal_link(refusal.registration_id)
         raise
 
