@@ -81,10 +81,16 @@ def init_app(app: Flask) -> None:
     from cluster_events.auth.cli import create_organizer_command
     from cluster_events.mail import cli as mail_cli
     from cluster_events.members.cli import member_login_link_command
+    from cluster_events.registration.lottery import (
+        draw_lotteries_command,
+        verify_lottery_command,
+    )
     from cluster_events.registration.reminders import send_reminders_command
 
     app.cli.add_command(purge_personal_data_command)
     app.cli.add_command(send_reminders_command)
+    app.cli.add_command(draw_lotteries_command)
+    app.cli.add_command(verify_lottery_command)
     app.cli.add_command(create_organizer_command)
     app.cli.add_command(member_login_link_command)
     app.cli.add_command(seed_demo_command)

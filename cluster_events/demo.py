@@ -32,6 +32,7 @@ from cluster_events.models import (
     EventStatus,
     Frame,
     FrameEligibility,
+    FrameSelection,
     Member,
     MemberKind,
     MemberLink,
@@ -150,6 +151,7 @@ class DemoFrame:
     capacity: int | None
     eligibility: FrameEligibility = FrameEligibility.anyone
     fee_text: str | None = None
+    selection: FrameSelection = FrameSelection.first_come
 
 
 @dataclass(frozen=True)
@@ -433,6 +435,34 @@ Explanations are given in Japanese and English. English-speaking participants ar
         members=2,
         member_pool="corporate",
         member_types=(MemberType.corporate, MemberType.general, MemberType.general),
+    ),
+    DemoEvent(
+        slug="tokkyo-seminar-chusen",
+        category="seminar",
+        title="知的財産セミナー「特許で事業を守る」",
+        title_en="Seminar: protecting your business with patents",
+        summary="毎回すぐに満席になる人気のセミナーです。今回は抽選でご参加の方を決めます。",
+        body="""弁理士の会員が、中小企業が特許を取るまでの流れと費用、取った特許の生かし方をお話しします。
+
+## 内容
+- 特許になる発明・ならない発明
+- 出願から登録までの流れと費用の目安
+- 使える減免制度と補助金
+
+## 抽選について
+申込締切までにご応募いただいた方の中から、抽選で30名様をご案内します。
+抽選結果は、応募された方全員にメールでお知らせします。
+""",
+        day_offset=30,
+        start=time(14, 0),
+        end=time(16, 0),
+        capacity=30,
+        closes_days_before=7,
+        frames=(
+            DemoFrame(
+                "参加者（抽選）", "Participants (by lot)", 30, selection=FrameSelection.lottery
+            ),
+        ),
     ),
     DemoEvent(
         slug="koho-ryoku-up-koza",
@@ -862,6 +892,7 @@ def _build_event(
                 capacity=frame.capacity,
                 eligibility=frame.eligibility,
                 fee_text=frame.fee_text,
+                selection=frame.selection,
                 sort_order=order,
             )
             for order, frame in enumerate(frames)

@@ -43,6 +43,9 @@ class RegistrationStatus(enum.StrEnum):
     confirmed = "confirmed"
     waiting = "waiting"
     cancelled = "cancelled"
+    #: 応募: an entry for a frame drawn by lot, holding no seat until the draw
+    #: (registration.lottery), which makes it confirmed or waiting.
+    entered = "entered"
 
 
 class MemberType(enum.StrEnum):
@@ -89,6 +92,24 @@ class FrameEligibility(enum.StrEnum):
     members = "members"
     #: Whoever types one of the frame's invitation codes.
     invitation = "invitation"
+
+
+class FrameSelection(enum.StrEnum):
+    """How a participation frame gives its seats."""
+
+    #: 先着順: in the order people sign up; a full frame takes a waiting list.
+    first_come = "first_come"
+    #: 抽選: entries until the deadline, then a draw (registration.lottery).
+    lottery = "lottery"
+
+
+class LotteryResult(enum.StrEnum):
+    """What the draw made of an entry (kept after later promotions or cancellations)."""
+
+    #: 当選: a seat.
+    won = "won"
+    #: 落選: a place on the frame's waiting list, in the drawn order.
+    lost = "lost"
 
 
 class OrganizerRole(enum.StrEnum):
@@ -335,6 +356,13 @@ class Frame(Base):
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: First come (the default) or drawn by lot at the deadline (``draw_at``).
+    selection: Mapped[str] = _enum_column(
+        FrameSelection, default=FrameSelection.first_come, server_default="first_come"
+    )
+    #: When its lottery was drawn (``LotteryDraw``); None until then. Set in the draw's
+    #: transaction under the event lock: a frame is drawn once.
+    drawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -386,6 +414,22 @@ class Frame(Base):
     @property
     def needs_invitation(self) -> bool:
         return self.eligibility == FrameEligibility.invitation
+
+    @property
+    def is_lottery(self) -> bool:
+        return self.selection == FrameSelection.lottery
+
+    @property
+    def takes_entries(self) -> bool:
+        """A lottery not drawn yet: a sign-up is an entry (応募), holding no seat. Once
+        drawn, the frame gives seats first come, like any other."""
+        return self.is_lottery and self.drawn_at is None
+
+    @property
+    def draw_at(self) -> datetime:
+        """A lottery's deadline, after which it is drawn: when registration for the frame
+        closes (its own deadline, or the event's), else when the event starts."""
+        return self.closes_at or self.event.starts_at
 
 
 class InvitationCode(Base):
@@ -488,6 +532,9 @@ class Registration(Base):
     invitation_code_id: Mapped[int | None] = mapped_column(
         ForeignKey("invitation_code.id"), index=True
     )
+    #: What the draw made of it (``LotteryResult``), for an entry of a lottery frame;
+    #: None for any other registration. Kept when the person is promoted or cancels.
+    lottery_result: Mapped[str | None] = _enum_column(LotteryResult)
 
     event: Mapped[Event] = relationship(back_populates="registrations")
     frame: Mapped[Frame] = relationship()
@@ -574,6 +621,48 @@ class RegistrationAnswer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     registration: Mapped[Registration] = relationship(back_populates="answers")
+
+
+class LotteryDraw(Base):
+    """The draw of one lottery frame, kept so that anyone can recompute it
+    (registration.lottery: the algorithm and the entry list's canonical form).
+
+    One per frame (unique), written in the draw's transaction under the event lock,
+    with the frame's ``drawn_at`` and an audit entry holding the seed and the digest.
+    """
+
+    __tablename__ = "lottery_draw"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("participation_frame.id"), unique=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    drawn_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Who pressed 「抽選する」; None for the ``draw-lotteries`` command.
+    organizer_id: Mapped[int | None] = mapped_column(ForeignKey("organizer.id"))
+    #: The seed in hex: 32 bytes from ``secrets``.
+    seed: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 (hex) of the entry list in its canonical form.
+    entries_sha256: Mapped[str] = mapped_column(String(64))
+    #: The entry list in its canonical form (ids and normalised addresses). Personal
+    #: data: the purge empties it; ``entry_ids`` and ``drawn_ids`` stay.
+    entry_list: Mapped[str] = mapped_column(Text, default="")
+    #: The entries' registration ids, ascending: what the generator shuffled.
+    entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: The same ids in drawn order: the first ``seats`` won, the rest wait in this order.
+    drawn_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: The frame's free seats at the draw.
+    seats: Mapped[int] = mapped_column(Integer)
+
+    frame: Mapped[Frame] = relationship()
+    organizer: Mapped[Organizer | None] = relationship()
+
+    @property
+    def winner_ids(self) -> list[int]:
+        return self.drawn_ids[: self.seats]
+
+    @property
+    def waiting_ids(self) -> list[int]:
+        return self.drawn_ids[self.seats :]
 
 
 class OutboxMessage(Base):

@@ -70,6 +70,8 @@ class _Context:
     organizer: icalendar.vCalAddress
     cancelled_title: str
     waiting_title: str
+    not_drawn_title: str
+    entered_title: str
     fact: str
     fee_label: str
     free_text: str
@@ -90,6 +92,8 @@ def _context(locale: str) -> _Context:
             organizer=organizer,
             cancelled_title=_("[Cancelled] %(title)s"),
             waiting_title=_("[Waiting list] %(title)s"),
+            not_drawn_title=_("[Not drawn – waiting list] %(title)s"),
+            entered_title=_("[Lottery entry – awaiting the draw] %(title)s"),
             fact=_("%(label)s: %(value)s"),
             fee_label=_("Fee"),
             free_text=_("Free"),
@@ -127,16 +131,20 @@ def _component(
     stamp: datetime | None = None,
     include_online_link: bool = False,
     waiting: bool = False,
+    title_format: str | None = None,
 ) -> icalendar.Event:
     """One event. The online meeting link is left out unless asked for: only confirmed
     registrants (their emails) and the office (its own .ics) may have it. ``waiting``
-    marks the title of a person's own entry while they are on the waiting list."""
+    marks the title of a person's own entry while they are on the waiting list;
+    ``title_format`` (one of the context's titles) marks it otherwise."""
     cancelled = event.is_cancelled if cancelled is None else cancelled
     page_url = links.event_url(event)
     modified = last_modified(event)
     title = event.display_title(context.locale)
-    if waiting:
-        title = context.waiting_title % {"title": title}
+    if waiting and title_format is None:
+        title_format = context.waiting_title
+    if title_format is not None:
+        title = title_format % {"title": title}
     if event.is_cancelled:
         title = context.cancelled_title % {"title": title}
 
@@ -201,16 +209,27 @@ def events_to_ical(
     name: str | None = None,
     locale: str | None = None,
     waiting: Collection[int] = (),
+    not_drawn: Collection[int] = (),
+    entered: Collection[int] = (),
 ) -> bytes:
     """A subscribable calendar of events (a feed). Events need their category and
     venue loaded; load them in the same query (see calendar.queries.feed_events).
     ``waiting`` holds the ids of events whose title says "waiting list" (a person's
-    own feed, where they are on the waiting list)."""
+    own feed, where they are on the waiting list), ``not_drawn`` those of them whose
+    lottery did not draw the person, and ``entered`` those whose lottery they entered
+    and that is not drawn yet."""
     locale = locale or _default_locale()
     context = _context(locale)
     calendar = _subscription_calendar(name or context.site_name)
     for event in events:
-        calendar.add_component(_component(event, context, waiting=event.id in waiting))
+        title_format = None
+        if event.id in entered:
+            title_format = context.entered_title
+        elif event.id in not_drawn:
+            title_format = context.not_drawn_title
+        calendar.add_component(
+            _component(event, context, waiting=event.id in waiting, title_format=title_format)
+        )
     return calendar.to_ical()
 
 

@@ -12,6 +12,10 @@ audited, and changes nothing when it refuses.
 - The event's ``capacity``, counters and ``frame_count`` are kept equal to its frames'
   (``_sync_event``): its capacity is the sum of theirs, None when one has no limit.
 - A frame's period only narrows the event's (``Frame.opens_at``, ``Frame.closes_at``).
+- A frame drawn by lot (``FrameSelection.lottery``) needs a capacity (its winners) and
+  a deadline (its own or the event's: the draw is made then); how a frame gives its
+  seats changes only while it has no registration (cancelled ones aside) and is not
+  drawn. The draw itself is ``registration.lottery``.
 
 The lock reads the event's frames with it, but a frame another organizer added while
 this one waited for the lock is not among them: every function here reads them again.
@@ -35,8 +39,10 @@ from cluster_events.models import (
     EventQuestion,
     Frame,
     FrameEligibility,
+    FrameSelection,
     InvitationCode,
     Registration,
+    RegistrationStatus,
 )
 from cluster_events.registration import frames as frame_rules
 from cluster_events.registration.services import fill_seats
@@ -64,6 +70,8 @@ class FrameData:
     eligibility: str = FrameEligibility.anyone.value
     registration_opens_at: datetime | None = None
     registration_closes_at: datetime | None = None
+    #: First come, or drawn by lot at the deadline.
+    selection: str = FrameSelection.first_come.value
 
     @classmethod
     def from_frame(cls, frame: Frame) -> FrameData:
@@ -122,7 +130,47 @@ def _validate(data: FrameData, event: Event, frame: Frame | None) -> dict[str, s
         errors["registration_closes_at"] = _("Registration must close before the event starts.")
     if opens is not None and opens >= event.starts_at:
         errors["registration_opens_at"] = _("Registration must open before the event starts.")
+    errors.update(_selection_errors(data, event, frame))
     return errors
+
+
+def _selection_errors(data: FrameData, event: Event, frame: Frame | None) -> dict[str, str]:
+    if data.selection not in {member.value for member in FrameSelection}:
+        return {"selection": _("Choose how the seats are given.")}
+    errors: dict[str, str] = {}
+    changed = frame is not None and data.selection != frame.selection
+    if changed and (frame.drawn_at is not None or _active_registrations(frame)):
+        errors["selection"] = _(
+            "This frame has registrations (or its lottery was drawn), so how it gives "
+            "its seats can no longer be changed. Add another frame instead."
+        )
+    if data.selection != FrameSelection.lottery:
+        return errors
+    if not data.capacity:
+        errors.setdefault(
+            "capacity", _("A frame drawn by lot needs a capacity: the number of people drawn.")
+        )
+    if data.registration_closes_at is None and event.registration_closes_at is None:
+        errors.setdefault(
+            "registration_closes_at",
+            _(
+                "A frame drawn by lot needs a deadline: the lottery is drawn then. Enter it "
+                "here, or as the event's registration deadline."
+            ),
+        )
+    return errors
+
+
+def _active_registrations(frame: Frame) -> int:
+    return (
+        db.session.scalar(
+            select(func.count(Registration.id)).where(
+                Registration.frame_id == frame.id,
+                Registration.status != RegistrationStatus.cancelled,
+            )
+        )
+        or 0
+    )
 
 
 def _locked_event(event_id: int) -> Event:

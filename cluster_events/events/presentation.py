@@ -80,6 +80,7 @@ _FRAME_STATE_LABELS = {
     FrameState.open: _l("Open for registration"),
     FrameState.few_left: _l("Few seats left"),
     FrameState.full: _l("Full – waiting list open"),
+    FrameState.lottery: _l("Lottery – entries open"),
     FrameState.closed: _l("Registration closed"),
 }
 _FRAME_STATE_MODIFIERS = {
@@ -87,6 +88,7 @@ _FRAME_STATE_MODIFIERS = {
     FrameState.open: "open",
     FrameState.few_left: "few",
     FrameState.full: "full",
+    FrameState.lottery: "open",
     FrameState.closed: "closed",
 }
 
@@ -110,6 +112,10 @@ def frame_availability(frame: Frame, now: datetime | None = None) -> FrameAvaila
     state = frame_state(frame.event, frame, now)
     if frame.capacity is None:
         seats = _("No seat limit")
+    elif frame.takes_entries:
+        seats = ngettext(
+            "%(num)s seat, drawn by lot", "%(num)s seats, drawn by lot", frame.capacity
+        )
     else:
         left = frame.seats_left or 0
         seats = ngettext("%(num)s seat left", "%(num)s seats left", left)

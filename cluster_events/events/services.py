@@ -459,6 +459,7 @@ def _copy_for_next_month(source: Event) -> Event:
                 fee_text=frame.fee_text,
                 fee_text_en=frame.fee_text_en,
                 eligibility=frame.eligibility,
+                selection=frame.selection,
                 sort_order=order,
             )
             for order, frame in enumerate(source.frames)

@@ -46,7 +46,7 @@ def mail_worker_command(once: bool, interval: float, batch: int) -> None:
     metavar="KIND",
     help="Only messages of this kind: confirmation, waitlisted, promoted, "
     "cancellation_receipt, reminder, event_changed, event_cancelled, organizer_message, "
-    "personal_link, member_sign_in.",
+    "personal_link, member_sign_in, lottery_entered, lottery_won, lottery_not_drawn.",
 )
 @click.option(
     "--event", "event_id", metavar="ID", type=click.IntRange(min=1), help="Only this event's."

@@ -4,7 +4,8 @@ feed's owner by token and tells whether the feed changed.
 Same window and rules as the public feeds (calendar/queries.py): published and
 cancelled events from 180 days ago on, cancelled ones marked. The members' feed adds
 the members-only events; "my events" holds only the events the person registered for,
-confirmed or waiting (a cancelled registration leaves it). A poll costs one query (the
+confirmed, waiting or entered in their lottery (a cancelled registration leaves it),
+the title saying so while they wait or wait for the draw. A poll costs one query (the
 owner and the version together), a 200 one more (the events), whatever the length.
 """
 
@@ -23,6 +24,7 @@ from cluster_events.models import (
     Category,
     Event,
     EventStatus,
+    LotteryResult,
     Member,
     MemberPerson,
     MemberStatus,
@@ -32,7 +34,11 @@ from cluster_events.models import (
 )
 
 _FEED_EVENT_STATUSES = (EventStatus.published, EventStatus.cancelled)
-_FEED_REGISTRATION_STATUSES = (RegistrationStatus.confirmed, RegistrationStatus.waiting)
+_FEED_REGISTRATION_STATUSES = (
+    RegistrationStatus.confirmed,
+    RegistrationStatus.waiting,
+    RegistrationStatus.entered,
+)
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,7 @@ def _feed_events_statement() -> Select:
 
 def _my_events_statement() -> Select:
     return (
-        select(Registration.status, Event)
+        select(Registration.status, Registration.lottery_result, Event)
         .join(Registration.event)
         .join(Event.category)
         .outerjoin(Event.venue)
@@ -208,17 +214,28 @@ class MyFeedEntries:
     events: list[Event]
     #: Ids of the events the person is only on the waiting list for.
     waiting: frozenset[int]
+    #: Of those, the events whose lottery did not draw them (落選・キャンセル待ち).
+    not_drawn: frozenset[int] = frozenset()
+    #: Ids of the events the person entered the lottery of, not drawn yet (抽選待ち).
+    entered: frozenset[int] = frozenset()
 
 
 def my_feed_entries(person_id: int, since: datetime) -> MyFeedEntries:
     """The person's events in one query. An event appears once even if the person
-    holds two registrations for it (two addresses); a confirmed one wins."""
+    holds two registrations for it (two addresses); a confirmed one wins, then a place
+    on the waiting list, then a lottery entry."""
     events: dict[int, Event] = {}
-    waiting: set[int] = set()
-    for status, event in db.session.execute(_MY_EVENTS, {"person_id": person_id, "since": since}):
-        if status == RegistrationStatus.confirmed:
-            waiting.discard(event.id)
-        elif event.id not in events:
-            waiting.add(event.id)
+    states: dict[int, tuple[int, bool]] = {}
+    rank = {RegistrationStatus.confirmed: 0, RegistrationStatus.waiting: 1}
+    rows = db.session.execute(_MY_EVENTS, {"person_id": person_id, "since": since})
+    for status, lottery_result, event in rows:
+        state = (rank.get(status, 2), lottery_result == LotteryResult.lost)
+        if event.id not in states or state < states[event.id]:
+            states[event.id] = state
         events.setdefault(event.id, event)
-    return MyFeedEntries(list(events.values()), frozenset(waiting))
+    return MyFeedEntries(
+        list(events.values()),
+        frozenset(event_id for event_id, (place, _lost) in states.items() if place == 1),
+        frozenset(event_id for event_id, (place, lost) in states.items() if place == 1 and lost),
+        frozenset(event_id for event_id, (place, _lost) in states.items() if place == 2),
+    )

@@ -239,7 +239,12 @@ def _private_feed_response(kind: FeedKind, token: str) -> Response:
         def build() -> bytes:
             entries = member_feeds.my_feed_entries(version.person_id, since)
             return ical.events_to_ical(
-                entries.events, name=name, locale=locale, waiting=entries.waiting
+                entries.events,
+                name=name,
+                locale=locale,
+                waiting=entries.waiting,
+                not_drawn=entries.not_drawn,
+                entered=entries.entered,
             )
 
     etag = strong_etag(

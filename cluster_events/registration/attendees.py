@@ -108,6 +108,8 @@ class AttendeeCounts:
     waiting: int = 0
     cancelled: int = 0
     checked_in: int = 0
+    #: Lottery entries waiting for the draw.
+    entered: int = 0
 
 
 # Reading -------------------------------------------------------------------------------
@@ -137,6 +139,7 @@ def count_attendees(event_id: int) -> AttendeeCounts:
         waiting=by_status.get(RegistrationStatus.waiting, (0, 0))[0],
         cancelled=by_status.get(RegistrationStatus.cancelled, (0, 0))[0],
         checked_in=by_status.get(RegistrationStatus.confirmed, (0, 0))[1],
+        entered=by_status.get(RegistrationStatus.entered, (0, 0))[0],
     )
 
 

@@ -27,6 +27,7 @@ from cluster_events.registration import answers
 from cluster_events.registration.attendees import membership_labels, membership_of
 from cluster_events.registration.labels import (
     LANGUAGE_NAMES,
+    LOTTERY_RESULT_LABELS,
     MEMBER_TYPE_LABELS,
     SOURCE_LABELS,
     STATUS_LABELS,
@@ -91,11 +92,18 @@ def columns() -> list[Column]:
 def attendee_table(
     event: Event, registrations: Sequence[Registration]
 ) -> tuple[list[str], list[list[object]]]:
-    """The header and rows of an export: the columns above, then one per question of
-    the event (headed by its wording; a removed question that people answered keeps
-    its column), each answer as the registrant gave it."""
+    """The header and rows of an export: the columns above, the lottery's result for
+    an event with a lottery frame, then one per question of the event (headed by its
+    wording; a removed question that people answered keeps its column), each answer as
+    the registrant gave it."""
     header = [column.header for column in columns()]
     rows = attendee_rows(registrations)
+    if any(frame.is_lottery for frame in event.frames):
+        # The draw's result, beside the status it gave (a later promotion keeps it).
+        header.append(_("Lottery result"))
+        results = translated(LOTTERY_RESULT_LABELS)
+        for row, registration in zip(rows, registrations, strict=True):
+            row.append(results.get(registration.lottery_result or "", ""))
     locale = current_locale()
     question_columns = answers.answer_columns(event, locale)
     if question_columns:

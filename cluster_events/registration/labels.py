@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from flask_babel import LazyString, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 
-from cluster_events.models import FrameEligibility, MemberType, QuestionKind, RegistrationStatus
+from cluster_events.models import (
+    FrameEligibility,
+    FrameSelection,
+    LotteryResult,
+    MemberType,
+    QuestionKind,
+    RegistrationStatus,
+)
 
 MEMBER_TYPE_LABELS: Mapping[str, LazyString] = {
     MemberType.corporate.value: _l("Corporate member"),
@@ -21,6 +28,19 @@ STATUS_LABELS: Mapping[str, LazyString] = {
     RegistrationStatus.waiting.value: _l("Waiting list"),
     # "Cancelled" alone also names a cancelled event (中止).
     RegistrationStatus.cancelled.value: lazy_pgettext("registration status", "Cancelled"),
+    RegistrationStatus.entered.value: _l("Lottery entry"),
+}
+
+#: How a participation frame gives its seats.
+SELECTION_LABELS: Mapping[str, LazyString] = {
+    FrameSelection.first_come.value: _l("First come, first served"),
+    FrameSelection.lottery.value: _l("By lot after the deadline"),
+}
+
+#: What the draw made of a lottery entry.
+LOTTERY_RESULT_LABELS: Mapping[str, LazyString] = {
+    LotteryResult.won.value: _l("Won the lottery"),
+    LotteryResult.lost.value: _l("Not drawn (waiting list)"),
 }
 
 #: Who may take a participation frame, as the office chooses it.

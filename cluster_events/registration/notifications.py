@@ -58,7 +58,7 @@ PERSONAL_URL_MARK = "__PERSONAL_URL__"
 #: The renderer (mail.messages.register_renderer) of the emails rendered when sent.
 RENDERER = "registration"
 #: The emails that repeat the registrant's answers to the event's questions.
-WITH_ANSWERS = ("confirmation", "waitlisted")
+WITH_ANSWERS = ("confirmation", "waitlisted", "lottery_entered")
 
 
 def personal_url(registration: Registration) -> str:
@@ -81,8 +81,12 @@ def init_app(app: Flask) -> None:
 
 
 def queue_registration_received(registration: Registration) -> list[OutboxMessage]:
-    """Confirmation, or the waiting-list notice with the person's position."""
+    """Confirmation, or the waiting-list notice with the person's position, or the
+    receipt of a lottery entry (no seat yet, so no calendar file)."""
     title = title_for(registration.event, registration)
+    if registration.status == RegistrationStatus.entered:
+        subject = _l("Lottery entry received: %(title)s", title=title)
+        return [queue_when_sent(registration, "lottery_entered", subject)]
     if registration.status == RegistrationStatus.waiting:
         subject = _l("Waiting list: %(title)s", title=title)
         return [queue_when_sent(registration, "waitlisted", subject, calendar="PUBLISH")]
@@ -95,6 +99,24 @@ def queue_registration_received(registration: Registration) -> list[OutboxMessag
 def queue_promoted(registration: Registration) -> list[OutboxMessage]:
     subject = _l("You have a seat: %(title)s", title=title_for(registration.event, registration))
     return [queue_when_sent(registration, "promoted", subject, with_qr=True, calendar="PUBLISH")]
+
+
+def queue_lottery_won(registration: Registration) -> list[OutboxMessage]:
+    """当選: the draw gave the entry a seat."""
+    subject = _l(
+        "Lottery result: you have a seat: %(title)s",
+        title=title_for(registration.event, registration),
+    )
+    return [queue_when_sent(registration, "lottery_won", subject, with_qr=True, calendar="PUBLISH")]
+
+
+def queue_lottery_not_drawn(registration: Registration) -> list[OutboxMessage]:
+    """落選・キャンセル待ち: the entry is on the waiting list, at its drawn position."""
+    subject = _l(
+        "Lottery result: waiting list: %(title)s",
+        title=title_for(registration.event, registration),
+    )
+    return [queue_when_sent(registration, "lottery_not_drawn", subject)]
 
 
 def queue_cancellation_receipt(registration: Registration) -> list[OutboxMessage]:
@@ -246,6 +268,13 @@ def _render(
         "frame_name": registration.frame.display_name(locale) if event.has_several_frames else "",
         "name": registration.name,
         "waiting_position": waiting_position,
+        # A lottery entry waiting for the draw, and the lottery's deadline.
+        "lottery_entry": registration.status == RegistrationStatus.entered,
+        "lottery_deadline": (
+            timefmt.format_datetime(registration.frame.draw_at, locale)
+            if registration.frame.is_lottery
+            else ""
+        ),
         # The link is written in when the message is sent: the outbox never holds it.
         "personal_url": PERSONAL_URL_MARK,
         "ics_filename": ical.ics_filename(registration.event),

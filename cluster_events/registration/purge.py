@@ -8,7 +8,9 @@ Every copy goes: the registrations themselves, their answers to the event's ques
 (deleted: an answer may say much about a person, a diet or a health need), every email
 in the outbox about the event or its registrants (sent or not: bodies carry names,
 organizer messages the office's own words), and every audit entry about the event or
-its registrations (of every type: contact edits, notes, the office's messages). What
+its registrations (of every type: contact edits, notes, the office's messages), and the
+addresses in its lotteries' recorded entry lists (``LotteryDraw.entry_list``; the ids,
+seed, digest and drawn order stay, so a draw can still be recomputed). What
 stays, for the office's statistics: the rows themselves with their ids, event, status,
 waiting position, member type, language, source and times (registered, confirmed,
 cancelled, checked in, reminded, purged), the event's seat counters, each email's
@@ -33,6 +35,7 @@ from cluster_events.extensions import db
 from cluster_events.models import (
     AuditLogEntry,
     Event,
+    LotteryDraw,
     OutboxMessage,
     OutboxStatus,
     Registration,
@@ -158,6 +161,7 @@ def _purge(event_id: int, now: datetime) -> PurgeCounts:
     counts.answers = _delete_answers(registration_ids)
     counts.emails = _purge_outbox(event_id, registration_ids)
     counts.audit_entries = _purge_audit(event_id, registration_ids)
+    _empty_entry_lists(select(LotteryDraw).where(LotteryDraw.event_id == event_id), None)
     return counts
 
 
@@ -179,6 +183,10 @@ def purge_registrations(registration_ids: Collection[int], now: datetime) -> Pur
             _blank_registration(registration, now)
             counts.registrations += 1
     counts.answers = _delete_answers(list(registration_ids))
+    events = select(Registration.event_id).where(Registration.id.in_(registration_ids))
+    _empty_entry_lists(
+        select(LotteryDraw).where(LotteryDraw.event_id.in_(events)), set(registration_ids)
+    )
     counts.emails = blank_messages(OutboxMessage.registration_id.in_(registration_ids))
     counts.audit_entries = scrub_audit_entries(
         and_(
@@ -198,6 +206,14 @@ def _blank_registration(registration: Registration, now: datetime) -> None:
     for name in ("organization", "job_title", "phone", "remarks", "organizer_note"):
         setattr(registration, name, "")
     registration.personal_data_purged_at = now
+
+
+def _empty_entry_lists(draws: Any, registration_ids: set[int] | None) -> None:
+    """Empty the recorded entry list (addresses) of these draws, or of those among
+    them that hold one of ``registration_ids``."""
+    for draw in db.session.scalars(draws):
+        if registration_ids is None or registration_ids & set(draw.entry_ids):
+            draw.entry_list = ""
 
 
 def _delete_answers(registration_ids: list[int]) -> int:

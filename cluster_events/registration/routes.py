@@ -91,6 +91,13 @@ class RegistrationPanel:
         choosable = [option for option in self.options if option.can_choose]
         return bool(choosable) and all(option.state == FrameState.full for option in choosable)
 
+    @property
+    def enters_lottery(self) -> bool:
+        """Every frame that may be chosen takes entries for its lottery: the button and
+        the panel say so."""
+        choosable = [option for option in self.options if option.can_choose]
+        return bool(choosable) and all(option.state == FrameState.lottery for option in choosable)
+
 
 @bp.app_context_processor
 def _panel_helper() -> dict[str, object]:
@@ -252,6 +259,15 @@ def _signed_up(outcome: services.RegistrationOutcome, person: MemberPerson | Non
             )
         _remember(registration_id)
         flash(_("You have already registered for this event with this email address."), "info")
+    elif outcome.status == RegistrationStatus.entered:
+        _remember(registration_id)
+        flash(
+            _(
+                "Your entry for the lottery has been received. After the deadline we draw the "
+                "participants and tell you the result by email. We have sent you an email."
+            ),
+            "success",
+        )
     elif outcome.status == RegistrationStatus.confirmed:
         _remember(registration_id)
         flash(_("Your registration is complete. We have sent you a confirmation email."), "success")
@@ -326,6 +342,7 @@ def manage(token: str):
 @token_in_url
 def cancel(token: str):
     registration = _registration_or_404(token)
+    withdrawn_entry = registration.status == RegistrationStatus.entered
     try:
         services.cancel_registration(registration.id, by_registrant=True)
     except services.AlreadyCancelled as error:
@@ -344,5 +361,8 @@ def cancel(token: str):
             event=registration.event,
         )
         return _private(make_response(html, error.http_status))
-    flash(_("Your registration has been cancelled. We have sent you an email."), "success")
+    if withdrawn_entry:
+        flash(_("Your lottery entry has been withdrawn. We have sent you an email."), "success")
+    else:
+        flash(_("Your registration has been cancelled. We have sent you an email."), "success")
     return redirect(url_for("registration.manage", token=token, _anchor="status"), 303)

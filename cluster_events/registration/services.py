@@ -92,6 +92,12 @@ class NoSeatAvailable(Conflict):
     default_message = _l("No seat is free. Raise the capacity or cancel a seat first.")
 
 
+LOTTERY_NOT_MOVED = _l(
+    "Lottery entries stay in their frame until the draw, and nobody is moved into a lottery "
+    "frame before it is drawn."
+)
+
+
 class TargetFrameFull(ServiceError):
     """A move to a frame with no free seat, without asking for its waiting list."""
 
@@ -115,6 +121,33 @@ class SameFrame(ServiceError):
 
     def __init__(self) -> None:
         super().__init__(field_errors={"frame": self.default_message})
+
+
+class AlreadyEntered(ServiceError):
+    """A second entry for an event with a lottery: one per address and one per member's
+    person. Shown beside the address (400, as every form error); the existing entry's
+    personal link is emailed to its address again (``register``)."""
+
+    def __init__(
+        self, registration_id: int, *, same_person: bool = False, link_sent: bool = True
+    ) -> None:
+        self.registration_id = registration_id
+        self.same_person = same_person
+        first = (
+            _l("You have already entered this event's lottery as a member.")
+            if same_person
+            else _l("This email address has already been used to enter this event's lottery.")
+        )
+        rest = (
+            _l(
+                "Only one entry per person is accepted, so this entry was not made. We have "
+                "emailed the personal link of the first entry to its address again: with "
+                "it, the entry can be checked or withdrawn."
+            )
+            if link_sent
+            else _l("Only one entry per person is accepted, so this entry was not made.")
+        )
+        super().__init__(field_errors={"email": f"{first} {rest}"})
 
 
 class MembersOnlyEvent(ServiceError):
@@ -301,6 +334,21 @@ def register(
         answers,
         choice,
     )
+    try:
+        return _register_once(arguments, event, details)
+    except AlreadyEntered as refusal:
+        if source != "web":
+            raise AlreadyEntered(
+                refusal.registration_id, same_person=refusal.same_person, link_sent=False
+            ) from None
+        if not in_write_transaction():
+            resend_personal_link(refusal.registration_id)
+        raise
+
+
+def _register_once(
+    arguments: tuple, event: _EventKey, details: RegistrationDetails
+) -> RegistrationOutcome:
     if not in_write_transaction():
         try:
             # Most sign-ups are a new address: the partial unique index on active
@@ -316,6 +364,8 @@ def register(
         existing = _active_registration(event.id(), details.email_normalized)
         if existing is None:
             raise
+        if existing.status == RegistrationStatus.entered:
+            raise AlreadyEntered(existing.id) from None
         return RegistrationOutcome.of(existing, False)
 
 
@@ -406,6 +456,10 @@ def _register(
         existing = (
             _active_registration(event.id, details.email_normalized) if find_existing else None
         )
+        if frame.takes_entries or (
+            existing is not None and existing.status == RegistrationStatus.entered
+        ):
+            _ensure_first_entry(event, existing, person)
         if existing is not None:
             if link == MemberLink.verified and person is not None:
                 _link(existing, person, link)
@@ -479,6 +533,30 @@ def _audit_added(registration: Registration, notified: bool, organizer_id: int) 
         },
         organizer_id=organizer_id,
     )
+
+
+def _ensure_first_entry(
+    event: Event, existing: Registration | None, person: MemberPerson | None
+) -> None:
+    """A lottery takes one entry per address (``existing``: the address's active
+    registration for the event, compared normalised, so letter case and full-width
+    characters do not make another address) and one per member's person (whichever
+    address their earlier registration has)."""
+    if existing is not None:
+        raise AlreadyEntered(existing.id)
+    if person is None:
+        return
+    same_person = db.session.scalar(
+        select(Registration.id)
+        .where(
+            Registration.event_id == event.id,
+            Registration.member_person_id == person.id,
+            Registration.status != RegistrationStatus.cancelled,
+        )
+        .limit(1)
+    )
+    if same_person is not None:
+        raise AlreadyEntered(same_person, same_person=True)
 
 
 def _address(details: RegistrationDetails, person: MemberPerson | None) -> str:
@@ -556,7 +634,9 @@ def _new_registration(
         created_at=now,
     )
     registration.token_hash = tokens.hash_token(tokens.personal_token(registration))
-    if frame.has_free_seat:
+    if frame.takes_entries:
+        registration.status = RegistrationStatus.entered
+    elif frame.has_free_seat:
         registration.status = RegistrationStatus.confirmed
         registration.confirmed_at = now
     else:
@@ -591,7 +671,10 @@ def _count_in(event: Event, frame: Frame, registration: Registration, now: datet
     """Count a new registration in its frame's and its event's locked rows, one UPDATE
     each, and in the loaded objects as if read again (``_confirm`` and
     ``_join_waiting_list`` do the same through the session for the other changes). Not
-    a change the calendars see: the flush hooks that note one are not needed."""
+    a change the calendars see: the flush hooks that note one are not needed. A lottery
+    entry holds no seat and no place: nothing is counted."""
+    if registration.status == RegistrationStatus.entered:
+        return
     frame_update, event_update, column = _COUNTS[RegistrationStatus(registration.status)]
     connection = db.session.connection()
     connection.execute(frame_update, {"frame_id": frame.id, "now": now})
@@ -628,7 +711,7 @@ def cancel_registration(
         now = utcnow()
         if before == RegistrationStatus.confirmed:
             _give_up_seat(registration)
-        else:
+        elif before == RegistrationStatus.waiting:
             _leave_waiting_list(registration)
         registration.status = RegistrationStatus.cancelled
         registration.cancelled_at = now
@@ -768,6 +851,8 @@ def move_to_frame(
         source = registration.frame
         if target.id == source.id:
             raise SameFrame()
+        if registration.status == RegistrationStatus.entered or target.takes_entries:
+            raise ServiceError(field_errors={"frame": LOTTERY_NOT_MOVED})
         was_waiting = registration.status == RegistrationStatus.waiting
         if not target.has_free_seat and not to_waiting_list:
             raise TargetFrameFull(target)

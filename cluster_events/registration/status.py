@@ -1,7 +1,7 @@
 """Where an event stands for someone who wants to sign up: the one place that
 decides 準備中 / 受付中 / 満席 / 締切 / 中止, for pages, forms and services alike; and
 where each of its participation frames stands (受付中 / 残りわずか / 満席・キャンセル待ち /
-受付前 / 締切)."""
+抽選受付中 / 受付前 / 締切)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,8 @@ class FrameState(enum.StrEnum):
     few_left = "few_left"
     #: 満席・キャンセル待ち: new sign-ups join the frame's waiting list.
     full = "full"
+    #: 抽選受付中: a lottery frame not drawn yet takes entries until its deadline.
+    lottery = "lottery"
     #: 締切: the frame's or the event's deadline has passed, or registration is not
     #: open for the event at all (cancelled, not taken on this site).
     closed = "closed"
@@ -87,7 +89,8 @@ def few_seats_left(frame: Frame) -> bool:
 def frame_state(event: Event, frame: Frame, now: datetime | None = None) -> FrameState:
     """Where ``frame`` of ``event`` stands at ``now``: the event's state first (a frame
     of a closed or cancelled event is closed), then the frame's own period, which only
-    narrows the event's (``Frame.opens_at``, ``Frame.closes_at``), then its seats."""
+    narrows the event's (``Frame.opens_at``, ``Frame.closes_at``), then its seats (a
+    lottery taking entries has no seats to count yet)."""
     now = now or utcnow()
     state = registration_state(event, now)
     if state not in (RegistrationState.open, RegistrationState.full):
@@ -100,11 +103,14 @@ def frame_state(event: Event, frame: Frame, now: datetime | None = None) -> Fram
     opens_at = frame.opens_at
     if opens_at is not None and now < opens_at:
         return FrameState.not_yet_open
+    if frame.takes_entries:
+        return FrameState.lottery
     if frame.is_full:
         return FrameState.full
     return FrameState.few_left if few_seats_left(frame) else FrameState.open
 
 
 def can_take(state: FrameState) -> bool:
-    """True when the frame takes a sign-up now, as a seat or on its waiting list."""
-    return state in (FrameState.open, FrameState.few_left, FrameState.full)
+    """True when the frame takes a sign-up now: a seat, a place on its waiting list, or
+    an entry for its lottery."""
+    return state in (FrameState.open, FrameState.few_left, FrameState.full, FrameState.lottery)

@@ -47,6 +47,7 @@ from cluster_events.registration import attendees as attendee_list
 from cluster_events.registration import checkin as door
 from cluster_events.registration.labels import (
     LANGUAGE_NAMES,
+    LOTTERY_RESULT_LABELS,
     MEMBER_TYPE_LABELS,
     SOURCE_LABELS,
     STATUS_LABELS,
@@ -78,6 +79,7 @@ def _page(template: str, event: Event, **context: Any) -> str:
         event=event,
         event_page_url=event_page,
         counts=attendee_list.count_attendees(event.id),
+        lottery_result_labels=translated(LOTTERY_RESULT_LABELS),
         **context,
     )
 
@@ -141,6 +143,8 @@ def attendee_add(event_id: int) -> Any:
             registration = outcome.registration
             if not outcome.created:
                 flash(_("This email address is already registered for this event."), "error")
+            elif registration.status == RegistrationStatus.entered:
+                flash(_("%(name)s was entered in the lottery.", name=registration.name), "success")
             elif registration.status == RegistrationStatus.waiting:
                 flash(
                     _(

@@ -36,6 +36,7 @@ ACTION_LABELS = {
     "frame.remove": _l("Participation frame removed"),
     "frame.add_code": _l("Invitation code added"),
     "frame.remove_code": _l("Invitation code removed"),
+    "frame.draw_lottery": _l("Lottery drawn"),
     "venue.create": _l("Venue added"),
     "venue.update": _l("Venue changed"),
     "venue.delete": _l("Venue deleted"),

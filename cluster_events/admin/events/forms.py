@@ -30,8 +30,8 @@ from cluster_events.admin.forms import normalise_address, strip_multiline, strip
 from cluster_events.events.frames import CodeData, FrameData
 from cluster_events.events.services import EventData
 from cluster_events.forms import Form, WebAddress
-from cluster_events.models import Category, Event, FrameEligibility, Venue
-from cluster_events.registration.labels import ELIGIBILITY_LABELS
+from cluster_events.models import Category, Event, FrameEligibility, FrameSelection, Venue
+from cluster_events.registration.labels import ELIGIBILITY_LABELS, SELECTION_LABELS
 from cluster_events.timefmt import TOKYO, to_tokyo
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -213,6 +213,19 @@ class FrameForm(Form):
         default=FrameEligibility.anyone.value,
         validators=[InputRequired()],
     )
+    selection = RadioField(
+        _l("How the seats are given"),
+        choices=[SelectChoice(value, label) for value, label in SELECTION_LABELS.items()],
+        # Not sent (an older form): first come, as every frame was before lotteries.
+        default=FrameSelection.first_come.value,
+        description=_l(
+            "By lot: until the registration deadline the frame takes entries, then "
+            "the participants are drawn (automatically, or with the “Draw the lottery” button "
+            "on the frame's page) "
+            "and everyone is told by email. Those not drawn go on the waiting list in the "
+            "drawn order."
+        ),
+    )
     fee_text = StringField(
         _l("Fee"),
         validators=[Length(max=200)],
@@ -258,6 +271,7 @@ class FrameForm(Form):
             eligibility=self.eligibility.data,
             registration_opens_at=from_tokyo_local(self.registration_opens_at.data),
             registration_closes_at=from_tokyo_local(self.registration_closes_at.data),
+            selection=self.selection.data,
         )
 
 

@@ -1,6 +1,7 @@
 """Console pages for an event's participation frames (参加枠): the list with each
-frame's seats, adding, changing, reordering and removing frames, and the invitation
-codes of a frame. They parse, call events/frames.py, and show the result."""
+frame's seats, adding, changing, reordering and removing frames, the invitation codes
+of a frame, and a lottery frame's draw (「抽選する」) and its check. They parse, call
+events/frames.py or registration/lottery.py, and show the result."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from cluster_events.admin.access import parse_id, resumable
 from cluster_events.admin.blueprint import bp
@@ -17,8 +19,14 @@ from cluster_events.errors import ServiceError, flash_error, show_on_form
 from cluster_events.events import frames as frame_services
 from cluster_events.events.queries import get_event
 from cluster_events.models import Event, Frame
+from cluster_events.registration import lottery
 from cluster_events.registration.frames import code_uses, formatted_code
-from cluster_events.registration.labels import ELIGIBILITY_LABELS, translated
+from cluster_events.registration.labels import (
+    ELIGIBILITY_LABELS,
+    LOTTERY_RESULT_LABELS,
+    SELECTION_LABELS,
+    translated,
+)
 
 FRAMES_URL = "/events/<int:event_id>/frames"
 FRAME_URL = FRAMES_URL + "/<int:frame_id>"
@@ -38,6 +46,8 @@ def _frames_page(event: Event, form: FrameForm, status: int = 200, **context: An
         form=form,
         action_form=ConfirmForm(),
         eligibility_labels=translated(ELIGIBILITY_LABELS),
+        selection_labels=translated(SELECTION_LABELS),
+        entries=lottery.entry_counts([f.id for f in event.frames if f.takes_entries]),
         **context,
     )
     return page, status
@@ -81,6 +91,9 @@ def _frame_page(
         action_form=ConfirmForm(),
         uses=code_uses([frame.id]),
         formatted_code=formatted_code,
+        entries=lottery.entry_counts([frame.id]).get(frame.id, 0),
+        draw=lottery.draw_of(frame.id) if frame.drawn_at is not None else None,
+        draw_is_due=lottery.is_due(frame),
         **context,
     )
     return page, status
@@ -188,3 +201,55 @@ def event_frame_code_remove(event_id: int, frame_id: int) -> Any:
     else:
         flash(_("The code was removed."), "success")
     return redirect(url_for("admin.event_frame", event_id=event_id, frame_id=frame_id))
+
+
+@bp.post(FRAME_URL + "/draw")
+def event_frame_draw(event_id: int, frame_id: int) -> Any:
+    """「抽選する」: draw a lottery frame after its deadline. A refusal (too early, drawn
+    already) is the frame's page again with the reason, in its status (409)."""
+    _confirmed()
+    try:
+        outcome = lottery.draw_frame(
+            frame_id, event_id=event_id, organizer_id=current_user.organizer.id
+        )
+    except ServiceError as error:
+        event = get_event(event_id)
+        frame = _frame_of(event, frame_id)
+        return _frame_page(
+            event,
+            frame,
+            _filled_form(frame),
+            InvitationCodeForm(formdata=None),
+            error.http_status,
+            draw_error=error.message,
+        )
+    flash(
+        _(
+            "The lottery was drawn: %(winners)d won a seat, %(waiting)d are on the waiting "
+            "list. Everyone will be told by email.",
+            winners=outcome.winners,
+            waiting=outcome.waiting,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.event_frame", event_id=event_id, frame_id=frame_id))
+
+
+@bp.get(FRAME_URL + "/lottery")
+def event_frame_lottery(event_id: int, frame_id: int) -> Any:
+    """A drawn lottery recomputed from its record: seed, digest, order and results."""
+    event = get_event(event_id)
+    frame = _frame_of(event, frame_id)
+    if frame.drawn_at is None:
+        flash(_("The lottery has not been drawn yet, so there is nothing to check."), "info")
+        return redirect(url_for("admin.event_frame", event_id=event_id, frame_id=frame_id))
+    result = lottery.verify_draw(frame.id)
+    names = lottery.entry_names(result.draw)
+    return render_template(
+        "admin/events/lottery.html",
+        event=event,
+        frame=frame,
+        result=result,
+        names=names,
+        result_labels=translated(LOTTERY_RESULT_LABELS),
+    )

@@ -26,6 +26,9 @@ KIND_LABELS = {
     "event_cancelled": _l("Event cancelled"),
     "organizer_message": _l("Message from the office"),
     "personal_link": _l("Personal link sent again"),
+    "lottery_entered": _l("Lottery entry received"),
+    "lottery_won": _l("Lottery: won a seat"),
+    "lottery_not_drawn": _l("Lottery: not drawn, waiting list"),
     "member_sign_in": _l("Member sign-in link"),
 }
 MAX_KIND_LENGTH = 32
