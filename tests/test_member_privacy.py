@@ -139,6 +139,7 @@ def test_nobody_sees_or_changes_another_members_data(app: Flask, two_members):
         "registration_id": two_members["registration_a"].id,
         "event_id": two_members["event"].id,
         "frame_id": two_members["event"].frames[0].id,
+        "question_id": 1,
         "token": altered(tokens_a[0]),
         "slug": two_members["members_event"].slug,
         "code": "x",
