@@ -157,9 +157,9 @@ def checked_answers(
     return AnswerSet(revision, tuple(drafts), frame_id)
 
 
-class _Refused(Exception):
-    def __init__(self, message: Message) -> None:
-        self.message = message
+class _Refused(ServiceError):
+    """One answer refused; ``checked_answers`` gathers them into one error, each at its
+    question's field."""
 
 
 def _checked(question: EventQuestion, sent: Sent) -> AnswerDraft | None:
