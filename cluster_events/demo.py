@@ -996,7 +996,7 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
         registration.cancelled_at = registration.created_at + timedelta(days=2)
         db.session.add(registration)
     event.confirmed_count = frame.confirmed_count = spec.confirmed
-    event.waiting_count = frame.waiting_count = spec.waiting
+    event.waiting_count = frame.waiting_count = frame.waiting_parties = spec.waiting
     db.session.flush()
     for registration, answer_set in answered:
         answers.insert(registration, answer_set)

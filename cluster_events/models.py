@@ -43,9 +43,19 @@ class RegistrationStatus(enum.StrEnum):
     confirmed = "confirmed"
     waiting = "waiting"
     cancelled = "cancelled"
+    #: 申込み受付・承認待ち: made in a frame that needs the office's approval; holds no
+    #: seat and no place in line until the office approves it.
+    pending = "pending"
+    #: お断り: the office declined it. Over, like a cancelled one, but it keeps its
+    #: address for the event (a second sign-up with it is shown this one).
+    declined = "declined"
     #: 応募: an entry for a frame drawn by lot, holding no seat until the draw
     #: (registration.lottery), which makes it confirmed or waiting.
     entered = "entered"
+
+
+#: The statuses of a registration that is over: it holds nothing and waits for nothing.
+ENDED_STATUSES = (RegistrationStatus.cancelled, RegistrationStatus.declined)
 
 
 class MemberType(enum.StrEnum):
@@ -222,10 +232,11 @@ class Event(Base):
     uid: Mapped[str] = mapped_column(String(255), unique=True)
     #: iCalendar SEQUENCE; raised when time, place, title or status changes.
     sequence: Mapped[int] = mapped_column(Integer, default=0)
-    #: Confirmed seats taken in all its frames; kept in step with the frames' counters
-    #: (and so with the registrations) under the event row lock.
+    #: Seats taken in all its frames (people: registrants and companions); kept in
+    #: step with the frames' counters (and so with the registrations) under the event
+    #: row lock.
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    #: People on its frames' waiting lists (each frame's positions run 1..its count).
+    #: People on its frames' waiting lists (registrants and their companions).
     waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: The questions of the form not removed, kept in step by registration.questions
     #: under the event row lock: 0 lets a sign-up skip reading questions at all.
@@ -329,8 +340,9 @@ class Frame(Base):
     capacity, waiting list, fee, registration period and who may take it.
 
     Its counters are kept in step with its registrations under the event row lock, like
-    the event's (which are their sums): positions on its waiting list run
-    1..waiting_count without gaps. Fee and period fall back to the event's; a period of
+    the event's (which are their sums): they count people (a registration and its
+    companions), and positions on its waiting list run 1..waiting_parties without
+    gaps. Fee and period fall back to the event's; a period of
     its own only narrows the event's.
     """
 
@@ -354,8 +366,20 @@ class Frame(Base):
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Display order within the event, from 0.
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    #: 同伴者: how many companions a registration may bring (0: none). Each takes a
+    #: seat of the frame, so a party of three needs three seats.
+    max_companions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: 承認制: a sign-up on the web waits as pending, holding no seat, until the office
+    #: approves it (registration.services.approve_registrations).
+    requires_approval: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    #: Seats taken: the people (registrants and their companions) confirmed.
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: People on its waiting list (registrants and their companions).
     waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Registrations on its waiting list: their positions run 1..waiting_parties.
+    waiting_parties: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: First come (the default) or drawn by lot at the deadline (``draw_at``).
     selection: Mapped[str] = _enum_column(
         FrameSelection, default=FrameSelection.first_come, server_default="first_come"
@@ -401,11 +425,26 @@ class Frame(Base):
 
     @property
     def is_full(self) -> bool:
-        return self.capacity is not None and self.confirmed_count >= self.capacity
+        """A newcomer goes to the waiting list: every seat is taken, or someone waits
+        already (a party at the head of the line that does not fit the seats left
+        holds them: nobody behind it passes it, see ``can_seat``)."""
+        if self.capacity is None:
+            return False
+        return self.confirmed_count >= self.capacity or self.waiting_parties > 0
 
     @property
     def has_free_seat(self) -> bool:
         return not self.is_full
+
+    def fits(self, people: int) -> bool:
+        """``people`` more seats are free (whoever waits)."""
+        return self.capacity is None or self.confirmed_count + people <= self.capacity
+
+    def can_seat(self, people: int) -> bool:
+        """A newcomer party of ``people`` takes seats now: all of them are free and
+        nobody waits ahead of it. A party never takes part of its seats, and never
+        passes a bigger one waiting."""
+        return self.fits(people) and (self.capacity is None or self.waiting_parties == 0)
 
     @property
     def is_for_members(self) -> bool:
@@ -492,6 +531,9 @@ class Registration(Base):
     status: Mapped[str] = _enum_column(RegistrationStatus)
     #: 1-based place on its frame's waiting list while status is waiting, else None.
     waiting_position: Mapped[int | None] = mapped_column(Integer)
+    #: The people it holds seats for: the registrant and their companions (1 + the
+    #: companions), all seated together or all waiting.
+    party_size: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     name: Mapped[str] = mapped_column(String(100))
     #: Stored in hiragana so lists sort in 五十音順.
     name_kana: Mapped[str] = mapped_column(String(100))
@@ -516,6 +558,8 @@ class Registration(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the office approved or declined it (a frame that needs approval).
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -542,10 +586,39 @@ class Registration(Base):
     answers: Mapped[list[RegistrationAnswer]] = relationship(
         back_populates="registration", order_by="RegistrationAnswer.position"
     )
+    companions: Mapped[list[RegistrationCompanion]] = relationship(
+        back_populates="registration", order_by="RegistrationCompanion.position"
+    )
 
     @property
     def is_active(self) -> bool:
-        return self.status != RegistrationStatus.cancelled
+        """It holds a seat, a place in line, or waits for the office's decision."""
+        return self.status not in ENDED_STATUSES
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == RegistrationStatus.pending
+
+
+class RegistrationCompanion(Base):
+    """同伴者: a person a registrant brings, in the same frame and on a seat of their
+    own (counted in ``Registration.party_size``). Personal data: the purge blanks it."""
+
+    __tablename__ = "registration_companion"
+    __table_args__ = (UniqueConstraint("registration_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Looked up through the unique constraint, whose first column it is.
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"))
+    #: 1..n in the order the registrant gave them.
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    #: Stored in hiragana, like every reading.
+    name_kana: Mapped[str] = mapped_column(String(100))
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    registration: Mapped[Registration] = relationship(back_populates="companions")
 
 
 class EventQuestion(Base):

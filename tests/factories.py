@@ -20,6 +20,7 @@ from cluster_events.models import (
     Organizer,
     OrganizerRole,
     Registration,
+    RegistrationCompanion,
     RegistrationStatus,
     Venue,
 )
@@ -128,7 +129,9 @@ def make_organizer(**values: Any) -> Organizer:
 def make_registration(event: Event, **values: Any) -> Registration:
     """A registration written directly (no service, no email) in ``frame`` (default:
     the event's first), keeping the frame's and the event's confirmed/waiting counters
-    and the frame's dense waiting positions in step."""
+    (people: ``party_size``, default 1) and the frame's dense waiting positions in
+    step. ``companions`` (names) adds a companion each, with a reading, and sets the
+    party size."""
     import hashlib
     import secrets
 
@@ -141,15 +144,24 @@ def make_registration(event: Event, **values: Any) -> Registration:
     values.setdefault("token_salt", secrets.token_hex(16))
     values.setdefault("token_hash", hashlib.sha256(secrets.token_bytes(16)).hexdigest())
     target = values.pop("frame", None) or event.frames[0]
+    companions = values.pop("companions", ())
+    people = values.setdefault("party_size", 1 + len(companions))
     if values["status"] == RegistrationStatus.confirmed:
-        event.confirmed_count += 1
-        target.confirmed_count += 1
+        event.confirmed_count += people
+        target.confirmed_count += people
         values.setdefault("confirmed_at", utcnow())
     elif values["status"] == RegistrationStatus.waiting:
-        event.waiting_count += 1
-        target.waiting_count += 1
-        values.setdefault("waiting_position", target.waiting_count)
+        event.waiting_count += people
+        target.waiting_count += people
+        target.waiting_parties += 1
+        values.setdefault("waiting_position", target.waiting_parties)
     registration = Registration(event=event, frame=target, **values)
     db.session.add(registration)
+    for position, name in enumerate(companions, start=1):
+        db.session.add(
+            RegistrationCompanion(
+                registration=registration, position=position, name=name, name_kana="どうはん"
+            )
+        )
     db.session.flush()
     return registration

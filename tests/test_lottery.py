@@ -553,6 +553,36 @@ def test_a_lottery_frame_needs_seats_and_a_deadline(app):
     assert db.session.scalar(select(func.count(AuditLogEntry.id))) == 1
 
 
+def test_a_lottery_frame_takes_no_companions_and_needs_no_approval(app):
+    """Each entry is one person (the draw's seats are its winners) and the draw decides,
+    not the office: both settings are refused beside their fields, nothing is added."""
+    event = make_event(
+        registration_closes_at=utcnow() + timedelta(days=2), frames=[frame("一般枠", 5)]
+    )
+    db.session.commit()
+    with app.test_request_context(), pytest.raises(services.ServiceError) as refused:
+        frame_services.add_frame(event.id, _frame_data(max_companions=2, requires_approval=True))
+    assert set(refused.value.field_errors) == {"max_companions", "requires_approval"}
+    assert "同伴者" in str(refused.value.field_errors["max_companions"])
+    assert db.session.scalar(select(func.count(Frame.id))) == 1
+    with app.test_request_context():
+        frame_services.add_frame(
+            event.id, _frame_data(selection="first_come", max_companions=2, requires_approval=True)
+        )
+    assert db.session.scalar(select(func.count(Frame.id))) == 2
+
+
+def test_the_draws_waiting_list_counts_its_parties_and_a_newcomer_lines_up_after_it(app):
+    """Losers join through the waiting list's own bookkeeping (``waiting_parties``), so
+    someone who signs up after the draw is behind every one of them."""
+    event = drawn_event(app, entries=5, capacity=2)
+    drawn = fresh(Frame, event.frames[0].id)
+    assert (drawn.confirmed_count, drawn.waiting_count, drawn.waiting_parties) == (2, 3, 3)
+    late = services.register(event.id, details(9), source="organizer")
+    assert (late.status, late.waiting_position) == ("waiting", 4)
+    assert fresh(Frame, drawn.id).waiting_parties == 4
+
+
 def test_how_a_frame_gives_seats_changes_only_while_it_has_no_registration(app):
     event = make_event(
         registration_closes_at=utcnow() + timedelta(days=2), frames=[frame("一般枠", 5)]

@@ -207,3 +207,34 @@ def test_upgrade_to_frames_puts_every_event_and_registration_in_one_frame(app):
         db.session.rollback()
     else:
         raise AssertionError("a second active registration for the same address was stored")
+
+
+def test_upgrade_to_companions_counts_each_frames_waiting_parties(app):
+    """Revision 0017 with data in it: every registration so far is a party of one, each
+    frame's waiting parties are its waiting registrations (so a new one lines up after
+    them), and no frame takes companions or needs approval."""
+    from sqlalchemy import select
+
+    from cluster_events.models import Frame, Registration
+    from cluster_events.registration import services
+
+    downgrade(revision="0010")
+    db.engine.dispose()
+    with db.engine.begin() as connection:
+        _insert_before_frames(connection)
+    upgrade(revision="0016")
+    db.engine.dispose()
+    upgrade()
+    db.engine.dispose()
+    assert _pending_changes() == []
+
+    frames = {frame.event_id: frame for frame in db.session.scalars(select(Frame))}
+    assert [(f.waiting_count, f.waiting_parties) for f in (frames[1], frames[2])] == [
+        (2, 2),
+        (0, 0),
+    ]
+    assert {(f.max_companions, f.requires_approval) for f in frames.values()} == {(0, False)}
+    assert set(db.session.scalars(select(Registration.party_size))) == {1}
+    assert set(db.session.scalars(select(Registration.decided_at))) == {None}
+    newcomer = services.register(1, services.RegistrationDetails("新規", "しんき", "n@example.org"))
+    assert (newcomer.status, newcomer.waiting_position) == ("waiting", 3)

@@ -1,5 +1,6 @@
 """Never oversold: 200 people press the button at once against gunicorn with 4 workers,
-for an event with one frame of 50 seats, and for one with two frames of 30 and 20."""
+for an event with one frame of 50 seats, for one with two frames of 30 and 20, and for
+parties of one to three people (companions) in a frame of 50."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import requests
 from sqlalchemy import func, select
 
 from cluster_events.extensions import db
-from cluster_events.models import Event, Frame, OutboxMessage, Registration
+from cluster_events.models import Event, Frame, OutboxMessage, Registration, RegistrationCompanion
 from tests.conftest import TEST_SECRET_KEY, free_port
 from tests.factories import frame, make_event
 
@@ -219,3 +220,101 @@ def test_two_hundred_at_once_never_oversell_two_frames(app, server, report_figur
     figures["seconds"] = round(seconds, 1)
     report_figures(**figures)
     print(f"\n{db.engine.dialect.name}: two frames, {PEOPLE} at once: {figures}")
+
+
+PARTY_SEATS = 50
+
+
+def test_parties_of_one_to_three_at_once_never_oversell(app, server, report_figures):
+    """200 parties of one to three people (a registrant and up to two companions) press
+    the button at once for a frame of 50 seats: the seats are never oversold, each party
+    is seated or waits whole, the frame is filled exactly unless the party at the head
+    of the line does not fit the seats left, and nobody passes it (every seated party
+    came before every waiting one, and the line keeps the order of arrival)."""
+    event = make_event(slug="rush-parties", frames=[frame("交流会", PARTY_SEATS, max_companions=2)])
+    db.session.commit()
+    event_id, frame_id = event.id, event.frames[0].id
+    db.session.rollback()
+
+    def companions(number: int) -> dict[str, str]:
+        data = {}
+        for n in range(1, number % 3 + 1):
+            data[f"companion_{n}_name"] = f"同伴者 {number}-{n}"
+            data[f"companion_{n}_kana"] = "どうはんしゃ"
+        return data
+
+    barrier = threading.Barrier(PEOPLE)
+    results: list = [None] * PEOPLE
+    threads = [
+        threading.Thread(
+            target=_sign_up,
+            args=(server, "rush-parties", n, barrier, results, companions(n)),
+        )
+        for n in range(PEOPLE)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    seconds = time.monotonic() - started
+
+    statuses = Counter(status for status, _ in filter(None, results))
+    assert statuses == {303: PEOPLE}, statuses
+
+    db.session.rollback()
+    rows = db.session.execute(
+        select(
+            Registration.id,
+            Registration.status,
+            Registration.waiting_position,
+            Registration.party_size,
+            Registration.email,
+        ).where(Registration.event_id == event_id)
+    ).all()
+    assert len(rows) == PEOPLE
+    for _id, _status, _position, size, email in rows:
+        number = int(email.removeprefix("person").split("@")[0])
+        assert size == 1 + number % 3  # every companion sent was counted
+    seated = [row for row in rows if row.status == "confirmed"]
+    waiting = sorted((row for row in rows if row.status == "waiting"), key=lambda r: r[2])
+    assert len(seated) + len(waiting) == PEOPLE
+    seats = sum(row.party_size for row in seated)
+    assert seats <= PARTY_SEATS  # never oversold
+    # Exactly filled, unless the head of the line needs more seats than are left.
+    assert seats == PARTY_SEATS or waiting[0].party_size > PARTY_SEATS - seats
+    assert [row.waiting_position for row in waiting] == list(range(1, len(waiting) + 1))
+    # Nobody passed: ids are given under the lock, so they are the order of arrival.
+    assert max(row.id for row in seated) < min(row.id for row in waiting)
+    assert [row.id for row in waiting] == sorted(row.id for row in waiting)
+
+    counted = db.session.get(Frame, frame_id)
+    waiting_people = sum(row.party_size for row in waiting)
+    assert (counted.confirmed_count, counted.waiting_count, counted.waiting_parties) == (
+        seats,
+        waiting_people,
+        len(waiting),
+    )
+    event = db.session.get(Event, event_id)
+    assert (event.confirmed_count, event.waiting_count) == (seats, waiting_people)
+    companions_stored = db.session.scalar(
+        select(func.count(RegistrationCompanion.id))
+        .join(Registration)
+        .where(Registration.event_id == event_id)
+    )
+    assert companions_stored == sum(row.party_size - 1 for row in rows)
+    kinds = Counter(
+        db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.event_id == event_id))
+    )
+    assert kinds == {"confirmation": len(seated), "waitlisted": len(waiting)}
+    figures = {
+        "capacity": PARTY_SEATS,
+        "seated parties": len(seated),
+        "seats taken": seats,
+        "waiting parties": len(waiting),
+        "waiting people": waiting_people,
+        "head of line": waiting[0].party_size,
+        "seconds": round(seconds, 1),
+    }
+    report_figures(**figures)
+    print(f"\n{db.engine.dialect.name}: parties of 1-3, {PEOPLE} at once: {figures}")

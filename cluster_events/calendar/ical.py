@@ -70,6 +70,7 @@ class _Context:
     organizer: icalendar.vCalAddress
     cancelled_title: str
     waiting_title: str
+    pending_title: str
     not_drawn_title: str
     entered_title: str
     fact: str
@@ -92,6 +93,7 @@ def _context(locale: str) -> _Context:
             organizer=organizer,
             cancelled_title=_("[Cancelled] %(title)s"),
             waiting_title=_("[Waiting list] %(title)s"),
+            pending_title=_("[Awaiting approval] %(title)s"),
             not_drawn_title=_("[Not drawn – waiting list] %(title)s"),
             entered_title=_("[Lottery entry – awaiting the draw] %(title)s"),
             fact=_("%(label)s: %(value)s"),
@@ -209,6 +211,7 @@ def events_to_ical(
     name: str | None = None,
     locale: str | None = None,
     waiting: Collection[int] = (),
+    pending: Collection[int] = (),
     not_drawn: Collection[int] = (),
     entered: Collection[int] = (),
 ) -> bytes:
@@ -216,8 +219,8 @@ def events_to_ical(
     venue loaded; load them in the same query (see calendar.queries.feed_events).
     ``waiting`` holds the ids of events whose title says "waiting list" (a person's
     own feed, where they are on the waiting list), ``not_drawn`` those of them whose
-    lottery did not draw the person, and ``entered`` those whose lottery they entered
-    and that is not drawn yet."""
+    lottery did not draw the person, ``entered`` those whose lottery they entered and
+    that is not drawn yet, and ``pending`` those whose title says "awaiting approval"."""
     locale = locale or _default_locale()
     context = _context(locale)
     calendar = _subscription_calendar(name or context.site_name)
@@ -227,6 +230,8 @@ def events_to_ical(
             title_format = context.entered_title
         elif event.id in not_drawn:
             title_format = context.not_drawn_title
+        elif event.id in pending:
+            title_format = context.pending_title
         calendar.add_component(
             _component(event, context, waiting=event.id in waiting, title_format=title_format)
         )

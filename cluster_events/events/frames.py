@@ -45,7 +45,7 @@ from cluster_events.models import (
     RegistrationStatus,
 )
 from cluster_events.registration import frames as frame_rules
-from cluster_events.registration.services import fill_seats
+from cluster_events.registration.services import MAX_COMPANIONS, fill_seats
 from cluster_events.timefmt import to_tokyo
 from cluster_events.transactions import write_transaction
 
@@ -70,6 +70,10 @@ class FrameData:
     eligibility: str = FrameEligibility.anyone.value
     registration_opens_at: datetime | None = None
     registration_closes_at: datetime | None = None
+    #: Companions a registration may bring (each takes a seat); 0: none.
+    max_companions: int = 0
+    #: Sign-ups on the web wait for the office's approval.
+    requires_approval: bool = False
     #: First come, or drawn by lot at the deadline.
     selection: str = FrameSelection.first_come.value
 
@@ -121,6 +125,10 @@ def _validate(data: FrameData, event: Event, frame: Frame | None) -> dict[str, s
             "frame first.",
             confirmed=frame.confirmed_count,
         )
+    if not 0 <= data.max_companions <= MAX_COMPANIONS:
+        errors["max_companions"] = _(
+            "Enter a number from 0 to %(max)d (0: no companions).", max=MAX_COMPANIONS
+        )
     if data.eligibility not in {member.value for member in FrameEligibility}:
         errors["eligibility"] = _("Choose who may take this frame.")
     opens, closes = data.registration_opens_at, data.registration_closes_at
@@ -149,6 +157,22 @@ def _selection_errors(data: FrameData, event: Event, frame: Frame | None) -> dic
     if not data.capacity:
         errors.setdefault(
             "capacity", _("A frame drawn by lot needs a capacity: the number of people drawn.")
+        )
+    if data.max_companions:
+        errors.setdefault(
+            "max_companions",
+            _(
+                "A frame drawn by lot takes no companions: each person enters the lottery "
+                "on their own. Enter 0."
+            ),
+        )
+    if data.requires_approval:
+        errors.setdefault(
+            "requires_approval",
+            _(
+                "A frame drawn by lot does not wait for approval: the draw decides. Untick "
+                "this, or choose first come."
+            ),
         )
     if data.registration_closes_at is None and event.registration_closes_at is None:
         errors.setdefault(
@@ -214,6 +238,7 @@ def add_frame(event_id: int, data: FrameData) -> Frame:
             sort_order=len(event.frames),
             confirmed_count=0,
             waiting_count=0,
+            waiting_parties=0,
         )
         event.frames.append(frame)
         _sync_event(event)

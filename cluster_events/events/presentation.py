@@ -104,6 +104,10 @@ class FrameAvailability:
     fee: str
     #: Who may take it, when not anyone: 会員限定 / 招待コードが必要.
     who: str
+    #: 同伴者2名まで, or "" when it takes no companions.
+    companions: str = ""
+    #: 承認制, or "".
+    approval: str = ""
 
 
 def frame_availability(frame: Frame, now: datetime | None = None) -> FrameAvailability:
@@ -131,4 +135,13 @@ def frame_availability(frame: Frame, now: datetime | None = None) -> FrameAvaila
         seats=seats,
         fee=frame.fee(current_locale()) or _("Free"),
         who=who,
+        companions=companions_text(frame),
+        approval=_("The office approves each registration") if frame.requires_approval else "",
     )
+
+
+def companions_text(frame: Frame) -> str:
+    """同伴者2名まで: how many people a registrant may bring, or ""."""
+    if not frame.max_companions:
+        return ""
+    return ngettext("Up to %(num)s companion", "Up to %(num)s companions", frame.max_companions)

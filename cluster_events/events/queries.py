@@ -36,11 +36,11 @@ from cluster_events.database import UTCDateTime, utcnow
 from cluster_events.events.pagination import FIRST_PAGE, Cursor, Position
 from cluster_events.extensions import db
 from cluster_events.models import (
+    ENDED_STATUSES,
     Category,
     Event,
     EventStatus,
     Registration,
-    RegistrationStatus,
     Venue,
 )
 from cluster_events.text import hiragana_to_katakana, katakana_to_hiragana
@@ -643,7 +643,7 @@ def active_registrations(event_id: int) -> list[Registration]:
             select(Registration)
             .where(
                 Registration.event_id == event_id,
-                Registration.status != RegistrationStatus.cancelled,
+                Registration.status.not_in(ENDED_STATUSES),
             )
             .order_by(Registration.id)
         )

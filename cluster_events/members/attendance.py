@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
 from cluster_events.models import (
+    ENDED_STATUSES,
     Event,
     EventStatus,
     Member,
@@ -41,11 +42,12 @@ class Attendance(enum.StrEnum):
     registered = "registered"
     #: Checked in at the door.
     attended = "attended"
-    #: The registration was cancelled, or the event was called off.
+    #: The registration was cancelled or declined, or the event was called off.
     cancelled = "cancelled"
     #: Had a seat, the event is over, never checked in.
     no_show = "no_show"
-    #: Still on the waiting list when the event ended: never had a seat.
+    #: Still on the waiting list (or waiting for approval) when the event ended: never
+    #: had a seat.
     not_seated = "not_seated"
 
 
@@ -71,7 +73,7 @@ def classify(
     over everything; a called-off event counts as cancelled, never as a no-show."""
     if checked_in_at is not None:
         return Attendance.attended
-    if status == RegistrationStatus.cancelled or event_status == EventStatus.cancelled:
+    if status in ENDED_STATUSES or event_status == EventStatus.cancelled:
         return Attendance.cancelled
     if event_ends_at > now:
         return Attendance.registered

@@ -4,8 +4,9 @@ feed's owner by token and tells whether the feed changed.
 Same window and rules as the public feeds (calendar/queries.py): published and
 cancelled events from 180 days ago on, cancelled ones marked. The members' feed adds
 the members-only events; "my events" holds only the events the person registered for,
-confirmed, waiting or entered in their lottery (a cancelled registration leaves it),
-the title saying so while they wait or wait for the draw. A poll costs one query (the
+confirmed, waiting, entered in their lottery or waiting for the office's approval (a
+cancelled or declined registration leaves it), the title saying so while they wait,
+wait for the draw or wait for approval. A poll costs one query (the
 owner and the version together), a 200 one more (the events), whatever the length.
 """
 
@@ -38,6 +39,7 @@ _FEED_REGISTRATION_STATUSES = (
     RegistrationStatus.confirmed,
     RegistrationStatus.waiting,
     RegistrationStatus.entered,
+    RegistrationStatus.pending,
 )
 
 
@@ -46,7 +48,8 @@ class PrivateFeedVersion:
     """The feed's owner and enough about its entries to notice any change that shows:
     an edit (the events' content_updated_at, which seat counts leave alone), a new or
     vanished entry (count, id sums), a registration that left or joined the waiting
-    list (the waiting sum and its updated_at), a renamed category or an edited venue
+    list or was approved (the waiting sum: the ids of waiting registrations less those
+    of pending ones, and their updated_at), a renamed category or an edited venue
     (their updated_at)."""
 
     person_id: int
@@ -131,6 +134,7 @@ def _my_version_statement() -> Select:
                 func.sum(
                     case(
                         (Registration.status == RegistrationStatus.waiting, Registration.id),
+                        (Registration.status == RegistrationStatus.pending, -Registration.id),
                         else_=0,
                     )
                 ),
@@ -218,24 +222,36 @@ class MyFeedEntries:
     not_drawn: frozenset[int] = frozenset()
     #: Ids of the events the person entered the lottery of, not drawn yet (抽選待ち).
     entered: frozenset[int] = frozenset()
+    #: Ids of the events the person's registration waits for the office's approval.
+    pending: frozenset[int] = frozenset()
+
+
+#: Which of a person's registrations for one event the feed's entry tells (lowest first).
+_RANK = {
+    RegistrationStatus.confirmed: 0,
+    RegistrationStatus.waiting: 1,
+    RegistrationStatus.entered: 2,
+    RegistrationStatus.pending: 3,
+}
 
 
 def my_feed_entries(person_id: int, since: datetime) -> MyFeedEntries:
     """The person's events in one query. An event appears once even if the person
     holds two registrations for it (two addresses); a confirmed one wins, then a place
-    on the waiting list, then a lottery entry."""
+    on the waiting list, then a lottery entry, then one waiting for approval."""
     events: dict[int, Event] = {}
     states: dict[int, tuple[int, bool]] = {}
-    rank = {RegistrationStatus.confirmed: 0, RegistrationStatus.waiting: 1}
     rows = db.session.execute(_MY_EVENTS, {"person_id": person_id, "since": since})
     for status, lottery_result, event in rows:
-        state = (rank.get(status, 2), lottery_result == LotteryResult.lost)
+        state = (_RANK.get(status, len(_RANK)), lottery_result == LotteryResult.lost)
         if event.id not in states or state < states[event.id]:
             states[event.id] = state
         events.setdefault(event.id, event)
+    places = {event_id: place for event_id, (place, _lost) in states.items()}
     return MyFeedEntries(
         list(events.values()),
-        frozenset(event_id for event_id, (place, _lost) in states.items() if place == 1),
+        frozenset(event_id for event_id, place in places.items() if place == 1),
         frozenset(event_id for event_id, (place, lost) in states.items() if place == 1 and lost),
-        frozenset(event_id for event_id, (place, _lost) in states.items() if place == 2),
+        frozenset(event_id for event_id, place in places.items() if place == 2),
+        pending=frozenset(event_id for event_id, place in places.items() if place == 3),
     )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import contains_eager
 from cluster_events.database import utcnow
 from cluster_events.errors import NotFound, ServiceError
 from cluster_events.extensions import db
-from cluster_events.models import Event, EventStatus, Registration
+from cluster_events.models import Event, EventStatus, Registration, RegistrationStatus
 from cluster_events.registration import services as registration_services
 from cluster_events.transactions import write_transaction
 
@@ -97,6 +97,8 @@ def can_cancel(registration: Registration) -> bool:
 def cancel_refusal(registration: Registration) -> ServiceError | None:
     """Why cancelling this registration here would be refused now, or None: the
     confirmation step says so before the person presses anything."""
+    if registration.status == RegistrationStatus.declined:
+        return registration_services.AlreadyDeclined()
     if not registration.is_active:
         return registration_services.AlreadyCancelled()
     if not can_cancel(registration):

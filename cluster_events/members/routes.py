@@ -243,6 +243,7 @@ def _private_feed_response(kind: FeedKind, token: str) -> Response:
                 name=name,
                 locale=locale,
                 waiting=entries.waiting,
+                pending=entries.pending,
                 not_drawn=entries.not_drawn,
                 entered=entries.entered,
             )
@@ -289,7 +290,8 @@ def members_feed(token: str) -> Response:
 @token_in_url
 @language_from_url
 def my_feed(token: str) -> Response:
-    """The events the token's owner registered for, confirmed or waiting."""
+    """The events the token's owner registered for: confirmed, waiting, or waiting for
+    the office's approval."""
     return _private_feed_response(FeedKind.my, token)
 
 

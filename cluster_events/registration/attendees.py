@@ -17,7 +17,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from cluster_events.audit import record_change, snapshot
 from cluster_events.errors import Conflict, NotFound
@@ -27,6 +27,7 @@ from cluster_events.models import (
     MemberPerson,
     MemberType,
     Registration,
+    RegistrationCompanion,
     RegistrationStatus,
 )
 from cluster_events.registration.labels import CONTACT_FIELDS
@@ -104,10 +105,15 @@ class AttendeeFilter:
 
 @dataclass(frozen=True)
 class AttendeeCounts:
+    """People (registrants and their companions) per status, and who arrived."""
+
     confirmed: int = 0
     waiting: int = 0
     cancelled: int = 0
     checked_in: int = 0
+    #: Waiting for the office's approval; declined by it.
+    pending: int = 0
+    declined: int = 0
     #: Lottery entries waiting for the draw.
     entered: int = 0
 
@@ -127,19 +133,36 @@ def get_registration(event_id: int, registration_id: int) -> Registration:
     return registration
 
 
+_COMPANIONS_ARRIVED = (
+    select(func.count(RegistrationCompanion.checked_in_at))
+    .where(RegistrationCompanion.registration_id == Registration.id)
+    .correlate(Registration)
+    .scalar_subquery()
+)
+
+
 def count_attendees(event_id: int) -> AttendeeCounts:
+    """People per status (a registration counts its companions), in one query."""
     rows = db.session.execute(
-        select(Registration.status, func.count(), func.count(Registration.checked_in_at))
+        select(
+            Registration.status,
+            func.sum(Registration.party_size),
+            func.count(Registration.checked_in_at),
+            func.sum(_COMPANIONS_ARRIVED),
+        )
         .where(Registration.event_id == event_id)
         .group_by(Registration.status)
     ).all()
-    by_status = {status: (total, arrived) for status, total, arrived in rows}
+    people = {status: int(total or 0) for status, total, _, _ in rows}
+    arrived = {status: int(one or 0) + int(more or 0) for status, _, one, more in rows}
     return AttendeeCounts(
-        confirmed=by_status.get(RegistrationStatus.confirmed, (0, 0))[0],
-        waiting=by_status.get(RegistrationStatus.waiting, (0, 0))[0],
-        cancelled=by_status.get(RegistrationStatus.cancelled, (0, 0))[0],
-        checked_in=by_status.get(RegistrationStatus.confirmed, (0, 0))[1],
-        entered=by_status.get(RegistrationStatus.entered, (0, 0))[0],
+        confirmed=people.get(RegistrationStatus.confirmed, 0),
+        waiting=people.get(RegistrationStatus.waiting, 0),
+        cancelled=people.get(RegistrationStatus.cancelled, 0),
+        checked_in=arrived.get(RegistrationStatus.confirmed, 0),
+        pending=people.get(RegistrationStatus.pending, 0),
+        declined=people.get(RegistrationStatus.declined, 0),
+        entered=people.get(RegistrationStatus.entered, 0),
     )
 
 
@@ -150,12 +173,14 @@ def normalise_query(query: str) -> str:
 
 def list_attendees(event_id: int, attendee_filter: AttendeeFilter) -> list[Registration]:
     """The event's registrations, each with its frame, its member's person and member
-    loaded in the same query (the list shows and links them)."""
+    loaded in the same query (the list shows and links them), and its companions in
+    one more. The search finds a registration by a companion's name too."""
     statement = (
         select(Registration)
         .options(
             joinedload(Registration.member_person).joinedload(MemberPerson.member),
             joinedload(Registration.frame, innerjoin=True),
+            selectinload(Registration.companions),
         )
         .where(Registration.event_id == event_id)
     )
@@ -178,7 +203,13 @@ def list_attendees(event_id: int, attendee_filter: AttendeeFilter) -> list[Regis
                         Registration.email_normalized,
                         Registration.organization,
                     )
-                )
+                ),
+                Registration.companions.any(
+                    or_(
+                        _compact(RegistrationCompanion.name).contains(needle, autoescape=True),
+                        _compact(RegistrationCompanion.name_kana).contains(needle, autoescape=True),
+                    )
+                ),
             )
         )
     return sort_attendees(db.session.scalars(statement), attendee_filter.sort)

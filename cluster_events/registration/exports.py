@@ -5,6 +5,11 @@ Every cell is text written by registrants, so a value that Excel would read as a
 formula (=, +, -, @, or a leading tab or carriage return) gets a leading apostrophe.
 Characters that no file should hold (control characters, noncharacters; the forms refuse
 them, but older rows may have them) are dropped, so an export never fails on what is stored.
+
+A file has one row per person: a registrant's row, then one for each of their
+companions, who share the registration's frame, status and times and name the
+registrant in the column 申込者 (Registrant); their contact columns and answers are
+empty (a companion gives a name and its reading only).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from openpyxl.utils import get_column_letter
 
 from cluster_events.audit import record_change
 from cluster_events.i18n import current_locale
-from cluster_events.models import Event, Registration
+from cluster_events.models import Event, Registration, RegistrationCompanion
 from cluster_events.registration import answers
 from cluster_events.registration.attendees import membership_labels, membership_of
 from cluster_events.registration.labels import (
@@ -69,6 +74,7 @@ def columns() -> list[Column]:
         Column(_("No."), "number"),
         Column(_("Full name"), "name"),
         Column(_("Name reading (furigana)"), "name_kana"),
+        Column(_("Registrant"), "registrant"),
         Column(_("Organization"), "organization"),
         Column(_("Job title"), "job_title"),
         Column(_("Email address"), "email"),
@@ -97,6 +103,7 @@ def attendee_table(
     wording; a removed question that people answered keeps its column), each answer as
     the registrant gave it."""
     header = [column.header for column in columns()]
+    people = list(each_person(registrations))
     rows = attendee_rows(registrations)
     if any(frame.is_lottery for frame in event.frames):
         # The draw's result, beside the status it gave (a later promotion keeps it).
@@ -109,13 +116,29 @@ def attendee_table(
     if question_columns:
         given = answers.answers_by_registration(event.id)
         header += [column.header for column in question_columns]
-        for row, registration in zip(rows, registrations, strict=True):
-            row += answers.answer_cells(question_columns, given.get(registration.id, {}), locale)
+        for row, (registration, companion) in zip(rows, people, strict=True):
+            if companion is None:
+                row += answers.answer_cells(
+                    question_columns, given.get(registration.id, {}), locale
+                )
+            else:
+                row += [""] * len(question_columns)
     return header, rows
 
 
+def each_person(
+    registrations: Iterable[Registration],
+) -> Iterable[tuple[Registration, RegistrationCompanion | None]]:
+    """Each registrant, followed by each of their companions."""
+    for registration in registrations:
+        yield registration, None
+        for companion in registration.companions:
+            yield registration, companion
+
+
 def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
-    """One row per registration in the order given; times are Tokyo times without zone."""
+    """One row per person (a registrant, then their companions) in the order given;
+    times are Tokyo times without zone."""
     keys = [column.key for column in columns()]
     # Labels are translated once per file, not once per row.
     statuses = translated(STATUS_LABELS)
@@ -123,11 +146,12 @@ def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
     sources = translated(SOURCE_LABELS)
     memberships = membership_labels()
     rows: list[list[object]] = []
-    for number, registration in enumerate(registrations, start=1):
+    for number, (registration, companion) in enumerate(each_person(registrations), start=1):
         values: dict[str, object] = {
             "number": number,
             "name": registration.name,
             "name_kana": registration.name_kana,
+            "registrant": "",
             "organization": registration.organization,
             "job_title": registration.job_title,
             "email": registration.email,
@@ -146,8 +170,37 @@ def attendee_rows(registrations: Iterable[Registration]) -> list[list[object]]:
             "source": sources.get(registration.source, registration.source),
             "organizer_note": registration.organizer_note,
         }
+        if companion is not None:
+            values.update(_companion_values(registration, companion))
         rows.append([values[key] for key in keys])
     return rows
+
+
+#: What a companion's row leaves empty: the registrant's own details and notes.
+_REGISTRANT_ONLY = (
+    "organization",
+    "job_title",
+    "email",
+    "phone",
+    "member_type",
+    "membership",
+    "member_number",
+    "remarks",
+    "locale",
+    "organizer_note",
+)
+
+
+def _companion_values(
+    registration: Registration, companion: RegistrationCompanion
+) -> dict[str, object]:
+    return {
+        **dict.fromkeys(_REGISTRANT_ONLY, ""),
+        "name": companion.name,
+        "name_kana": companion.name_kana,
+        "registrant": registration.name,
+        "checked_in_at": _local(companion.checked_in_at),
+    }
 
 
 def _member_number(registration: Registration) -> str:

@@ -40,8 +40,11 @@ from cluster_events.registration.answers import (
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.services import (
     INVALID_EMAIL_MESSAGE,
+    MAX_COMPANIONS,
+    Companion,
     FrameChoice,
     RegistrationDetails,
+    companion_field,
 )
 from cluster_events.text import (
     is_kana_reading,
@@ -76,6 +79,84 @@ def _validate_phone(form: Form, field: StringField) -> None:
         raise ValidationError(
             _l("Please enter the phone number in digits, for example 046-847-6355.")
         )
+
+
+def _companion_pair(form: Form, field: StringField) -> None:
+    """A companion's name and reading go together: one without the other is refused
+    beside the empty one."""
+    number, part = field.name.split("_")[1:]
+    other = form[companion_field(int(number), "kana" if part == "name" else "name")]
+    if field.data or not other.data:
+        return
+    if part == "name":
+        raise ValidationError(_l("Please enter the companion's name."))
+    raise ValidationError(_l("Please enter the reading of the companion's name."))
+
+
+def with_companion_fields(cls: type[Form]) -> type[Form]:
+    """Add to a form the fields of ``MAX_COMPANIONS`` companions (同伴者), each an
+    optional name and its reading; a page shows as many rows as the frame allows."""
+    for number in range(1, MAX_COMPANIONS + 1):
+        setattr(
+            cls,
+            companion_field(number, "name"),
+            StringField(
+                _l("Companion %(number)s: name", number=number),
+                filters=[normalise_input],
+                validators=[_length(100), _companion_pair],
+            ),
+        )
+        setattr(
+            cls,
+            companion_field(number, "kana"),
+            StringField(
+                _l("Companion %(number)s: reading (furigana)", number=number),
+                filters=[normalise_input],
+                validators=[_length(100), _validate_kana, _companion_pair],
+            ),
+        )
+    return cls
+
+
+@dataclass(frozen=True)
+class CompanionRow:
+    """One companion's fields on a form."""
+
+    number: int
+    name: Field
+    kana: Field
+
+    @property
+    def has_input(self) -> bool:
+        return bool(self.name.data or self.kana.data or self.name.errors or self.kana.errors)
+
+
+def companion_rows(form: Form, shown: int) -> list[CompanionRow]:
+    """The first ``shown`` companion rows, and any later one that holds something (a
+    companion sent for a frame that takes fewer is shown with its error)."""
+    rows = [
+        CompanionRow(
+            number, form[companion_field(number, "name")], form[companion_field(number, "kana")]
+        )
+        for number in range(1, MAX_COMPANIONS + 1)
+    ]
+    last = max([shown, *(row.number for row in rows if row.has_input)])
+    return rows[:last]
+
+
+def companions_of(form: Form) -> tuple[Companion, ...]:
+    """The companions typed in, in order (rows left empty are skipped)."""
+    companions = []
+    for number in range(1, MAX_COMPANIONS + 1):
+        name = form[companion_field(number, "name")].data or ""
+        kana = form[companion_field(number, "kana")].data or ""
+        if name or kana:
+            companions.append(Companion(name, katakana_to_hiragana(kana), row=number))
+    return tuple(companions)
+
+
+def is_companion_field(field: Field) -> bool:
+    return field.name.startswith("companion_")
 
 
 @dataclass(frozen=True)
@@ -129,6 +210,7 @@ def _question_field(question: EventQuestion, locale: str) -> Any:
     return SelectMultipleField(label, choices=choices, validate_choice=False)
 
 
+@with_companion_fields
 class RegistrationForm(Form):
     name = StringField(
         _l("Your name"),
@@ -277,15 +359,20 @@ class RegistrationForm(Form):
         return sent
 
     def fields_in_page_order(self) -> Iterator[Field]:
-        """The fields in the order the page shows them: the questions come before the
-        remarks (for the list of errors at the top)."""
+        """The fields in the order the page shows them: the companions and the
+        questions come before the remarks (for the list of errors at the top)."""
         question_fields = [view.field for view in self.questions]
+        companion_fields = [field for field in self if is_companion_field(field)]
         for field in self:
-            if field in question_fields:
+            if field in question_fields or is_companion_field(field):
                 continue
             if field.name == "remarks":
+                yield from companion_fields
                 yield from question_fields
             yield field
+
+    def companion_rows(self, shown: int) -> list[CompanionRow]:
+        return companion_rows(self, shown)
 
     @property
     def is_bot(self) -> bool:
@@ -314,6 +401,7 @@ class RegistrationForm(Form):
             member_type=self.member_type.data,
             remarks=self.remarks.data or "",
             locale=locale,
+            companions=companions_of(self),
         )
 
 
@@ -346,6 +434,7 @@ class MemberRegistrationForm(RegistrationForm):
             member_type=self.person.member.kind,
             remarks=self.remarks.data or "",
             locale=locale,
+            companions=companions_of(self),
         )
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, func, select
 
 from cluster_events.errors import ServiceError
 from cluster_events.extensions import db
-from cluster_events.models import Event, Frame, InvitationCode, Registration, RegistrationStatus
+from cluster_events.models import ENDED_STATUSES, Event, Frame, InvitationCode, Registration
 from cluster_events.registration.status import FrameState, can_take, frame_state
 
 #: Letters and digits that cannot be mistaken for one another when read out or typed.
@@ -153,7 +153,7 @@ _USES = (
     .where(
         Registration.invitation_code_id == InvitationCode.id,
         Registration.frame_id == InvitationCode.frame_id,
-        Registration.status != RegistrationStatus.cancelled,
+        Registration.status.not_in(ENDED_STATUSES),
     )
     .correlate(InvitationCode)
     .scalar_subquery()

@@ -28,6 +28,8 @@ STATUS_LABELS: Mapping[str, LazyString] = {
     RegistrationStatus.waiting.value: _l("Waiting list"),
     # "Cancelled" alone also names a cancelled event (中止).
     RegistrationStatus.cancelled.value: lazy_pgettext("registration status", "Cancelled"),
+    RegistrationStatus.pending.value: _l("Received, awaiting approval"),
+    RegistrationStatus.declined.value: lazy_pgettext("registration status", "Declined"),
     RegistrationStatus.entered.value: _l("Lottery entry"),
 }
 

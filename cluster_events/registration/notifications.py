@@ -58,7 +58,7 @@ PERSONAL_URL_MARK = "__PERSONAL_URL__"
 #: The renderer (mail.messages.register_renderer) of the emails rendered when sent.
 RENDERER = "registration"
 #: The emails that repeat the registrant's answers to the event's questions.
-WITH_ANSWERS = ("confirmation", "waitlisted", "lottery_entered")
+WITH_ANSWERS = ("confirmation", "waitlisted", "pending", "lottery_entered")
 
 
 def personal_url(registration: Registration) -> str:
@@ -81,12 +81,16 @@ def init_app(app: Flask) -> None:
 
 
 def queue_registration_received(registration: Registration) -> list[OutboxMessage]:
-    """Confirmation, or the waiting-list notice with the person's position, or the
-    receipt of a lottery entry (no seat yet, so no calendar file)."""
+    """Confirmation, the waiting-list notice with the person's position, the receipt of
+    a lottery entry (no seat yet, so no calendar file), or (a frame that needs
+    approval) the notice that the office will decide."""
     title = title_for(registration.event, registration)
     if registration.status == RegistrationStatus.entered:
         subject = _l("Lottery entry received: %(title)s", title=title)
         return [queue_when_sent(registration, "lottery_entered", subject)]
+    if registration.status == RegistrationStatus.pending:
+        subject = _l("Registration received, awaiting approval: %(title)s", title=title)
+        return [queue_when_sent(registration, "pending", subject)]
     if registration.status == RegistrationStatus.waiting:
         subject = _l("Waiting list: %(title)s", title=title)
         return [queue_when_sent(registration, "waitlisted", subject, calendar="PUBLISH")]
@@ -99,6 +103,26 @@ def queue_registration_received(registration: Registration) -> list[OutboxMessag
 def queue_promoted(registration: Registration) -> list[OutboxMessage]:
     subject = _l("You have a seat: %(title)s", title=title_for(registration.event, registration))
     return [queue_when_sent(registration, "promoted", subject, with_qr=True, calendar="PUBLISH")]
+
+
+def queue_approved(registration: Registration) -> list[OutboxMessage]:
+    """The office approved: a seat (like a confirmation), or, the frame having filled
+    up meanwhile, a place on its waiting list."""
+    title = title_for(registration.event, registration)
+    if registration.status == RegistrationStatus.waiting:
+        subject = _l("Approved, on the waiting list: %(title)s", title=title)
+        return [queue_when_sent(registration, "approved_waitlisted", subject, calendar="PUBLISH")]
+    subject = _l("Approved, your seat is confirmed: %(title)s", title=title)
+    return [queue_when_sent(registration, "approved", subject, with_qr=True, calendar="PUBLISH")]
+
+
+def queue_declined(registration: Registration) -> list[OutboxMessage]:
+    """The office declined the registration."""
+    subject = _l(
+        "We are unable to accept your registration: %(title)s",
+        title=title_for(registration.event, registration),
+    )
+    return [queue_when_sent(registration, "declined", subject)]
 
 
 def queue_lottery_won(registration: Registration) -> list[OutboxMessage]:
@@ -189,8 +213,9 @@ def queue_when_sent(
     """Queue the email ``template`` (also its kind) to be rendered when it is sent
     (``_render_when_sent``), with the calendar file of method ``calendar``, if any.
 
-    What the email reports stays as it is now: the waiting position, and whether the
-    person has a seat (and so the online link). The rest is read when it is sent.
+    What the email reports stays as it is now: the status, the waiting position, and
+    whether the person has a seat (and so the online link). The rest is read when it
+    is sent.
     """
     mail = RenderedMail.when_sent(
         RENDERER,
@@ -198,6 +223,7 @@ def queue_when_sent(
         _locale(registration),
         template=template,
         waiting_position=registration.waiting_position,
+        status=registration.status,
         online=_may_join_online(registration),
         qr=with_qr,
         calendar=calendar,
@@ -219,6 +245,8 @@ def _render_when_sent(message: OutboxMessage, args: dict[str, Any]) -> RenderedM
         with_qr=bool(args["qr"]),
         online=online,
         waiting_position=args["waiting_position"],
+        # Rows queued before the status was kept: the status when sent.
+        status=args.get("status", registration.status),
     )
     if args["calendar"]:
         mail.attachments.append(
@@ -245,6 +273,7 @@ def render_for(
         with_qr=with_qr,
         online=_may_join_online(registration),
         waiting_position=registration.waiting_position,
+        status=registration.status,
         **extra,
     )
 
@@ -257,6 +286,7 @@ def _render(
     with_qr: bool,
     online: bool,
     waiting_position: int | None,
+    status: str,
     **extra: Any,
 ) -> RenderedMail:
     locale = _locale(registration)
@@ -267,7 +297,9 @@ def _render(
         "fee": registration.frame.fee(locale),
         "frame_name": registration.frame.display_name(locale) if event.has_several_frames else "",
         "name": registration.name,
+        "companions": [companion.name for companion in registration.companions],
         "waiting_position": waiting_position,
+        "status": status,
         # A lottery entry waiting for the draw, and the lottery's deadline.
         "lottery_entry": registration.status == RegistrationStatus.entered,
         "lottery_deadline": (
@@ -330,7 +362,7 @@ def add_for(
 
 
 def active(registrations: Iterable[Registration]) -> list[Registration]:
-    return [r for r in reachable(registrations) if r.status != RegistrationStatus.cancelled]
+    return [r for r in reachable(registrations) if r.is_active]
 
 
 def reachable(registrations: Iterable[Registration]) -> list[Registration]:

@@ -4,7 +4,8 @@ long enough ago with `flask --app cluster_events purge-personal-data --older-tha
 (for cron; the command is in cli.py, which also runs members.purge). A member's
 purge uses ``purge_registrations`` for the registrations linked to its people.
 
-Every copy goes: the registrations themselves, their answers to the event's questions
+Every copy goes: the registrations themselves and their companions' names, their
+answers to the event's questions
 (deleted: an answer may say much about a person, a diet or a health need), every email
 in the outbox about the event or its registrants (sent or not: bodies carry names,
 organizer messages the office's own words), and every audit entry about the event or
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select, update
 
 from cluster_events.audit import record_change
 from cluster_events.database import utcnow
@@ -40,6 +41,7 @@ from cluster_events.models import (
     OutboxStatus,
     Registration,
     RegistrationAnswer,
+    RegistrationCompanion,
 )
 from cluster_events.transactions import end_read_transaction, write_transaction
 
@@ -59,7 +61,17 @@ PURGED_ADDRESS = "purged@invalid"
 #: Values an audit entry about a registration keeps; any other value is replaced with
 #: the marker (the key stays, so the log still shows which fields were changed).
 REGISTRATION_FACTS = frozenset(
-    {"status", "waiting_position", "member_type", "notify", "checked_in_at", "locale", "source"}
+    {
+        "status",
+        "waiting_position",
+        "member_type",
+        "notify",
+        "checked_in_at",
+        "locale",
+        "source",
+        "party_size",
+        "companion",
+    }
 )
 #: Audit actions whose values are the office's own words to registrants.
 MESSAGE_ACTIONS = ("event.message",)
@@ -158,6 +170,7 @@ def _purge(event_id: int, now: datetime) -> PurgeCounts:
             _blank_registration(registration, now)
             counts.registrations += 1
     registration_ids = [registration.id for registration in registrations]
+    _blank_companions(registration_ids)
     counts.answers = _delete_answers(registration_ids)
     counts.emails = _purge_outbox(event_id, registration_ids)
     counts.audit_entries = _purge_audit(event_id, registration_ids)
@@ -182,6 +195,7 @@ def purge_registrations(registration_ids: Collection[int], now: datetime) -> Pur
         if registration.personal_data_purged_at is None:
             _blank_registration(registration, now)
             counts.registrations += 1
+    _blank_companions(list(registration_ids))
     counts.answers = _delete_answers(list(registration_ids))
     events = select(Registration.event_id).where(Registration.id.in_(registration_ids))
     _empty_entry_lists(
@@ -206,6 +220,19 @@ def _blank_registration(registration: Registration, now: datetime) -> None:
     for name in ("organization", "job_title", "phone", "remarks", "organizer_note"):
         setattr(registration, name, "")
     registration.personal_data_purged_at = now
+
+
+def _blank_companions(registration_ids: list[int]) -> None:
+    """The companions of these registrations keep their row (their seat and check-in
+    count for the office's statistics), not their names."""
+    if not registration_ids:
+        return
+    db.session.execute(
+        update(RegistrationCompanion)
+        .where(RegistrationCompanion.registration_id.in_(registration_ids))
+        .values(name=PURGED_MARKER, name_kana="")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _empty_entry_lists(draws: Any, registration_ids: set[int] | None) -> None:

@@ -86,10 +86,28 @@ class RegistrationPanel:
         return self.person is None and not self.options
 
     @property
-    def joins_waiting_list(self) -> bool:
-        """Every frame that may be chosen is full: the button says so."""
+    def companion_limit(self) -> int:
+        """The most companions a frame that may be chosen takes: the form's rows."""
+        return max(
+            (option.frame.max_companions for option in self.options if option.can_choose),
+            default=0,
+        )
+
+    @property
+    def needs_approval(self) -> bool:
+        """Every frame that may be chosen needs the office's approval."""
         choosable = [option for option in self.options if option.can_choose]
-        return bool(choosable) and all(option.state == FrameState.full for option in choosable)
+        return bool(choosable) and all(option.frame.requires_approval for option in choosable)
+
+    @property
+    def joins_waiting_list(self) -> bool:
+        """Every frame that may be chosen is full (and takes sign-ups without the
+        office's approval): the button says so."""
+        choosable = [option for option in self.options if option.can_choose]
+        return bool(choosable) and all(
+            option.state == FrameState.full and not option.frame.requires_approval
+            for option in choosable
+        )
 
     @property
     def enters_lottery(self) -> bool:
@@ -271,6 +289,15 @@ def _signed_up(outcome: services.RegistrationOutcome, person: MemberPerson | Non
     elif outcome.status == RegistrationStatus.confirmed:
         _remember(registration_id)
         flash(_("Your registration is complete. We have sent you a confirmation email."), "success")
+    elif outcome.status == RegistrationStatus.pending:
+        _remember(registration_id)
+        flash(
+            _(
+                "Your registration has been received. The office will look at it and tell you "
+                "its decision by email. We have sent you an email."
+            ),
+            "success",
+        )
     else:
         _remember(registration_id)
         flash(

@@ -1,5 +1,5 @@
-"""Registering, cancelling, promoting and moving between frames: every rule about
-seats and the waiting lists.
+"""Registering, cancelling, promoting, moving between frames and the office's
+approval: every rule about seats and the waiting lists.
 
 An event's seats are in its participation frames (``Frame``): each frame has its own
 capacity, counters and waiting list, and a registration holds a seat or a place in
@@ -9,9 +9,20 @@ out under a lock on the event row (``write_transaction(lock_event=...)``, which 
 the frames with it): ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on
 PostgreSQL. Every change to an event's registrations takes that lock first, so each
 frame's ``confirmed_count`` and ``waiting_count`` always equal its rows, the event's
-equal their sums, and each frame's waiting positions run 1..waiting_count without
+equal their sums, and each frame's waiting positions run 1..waiting_parties without
 gaps, whichever gunicorn worker or host does the work. Emails are queued in the same
 transaction (the outbox) and sent after commit.
+
+A registration is a party: the registrant and their companions (``party_size``
+people, up to the frame's ``max_companions`` more). Counters count people; a party
+takes all its seats or none (then it waits whole), and the waiting list is served
+strictly in order: a party at its head that does not fit the seats left holds them,
+and nobody behind it passes it (as in Indico and pretix; the office may give seats
+out of turn, ``promote_registration``).
+
+In a frame that needs approval a sign-up on the web waits as ``pending`` and holds
+nothing until the office decides (``approve_registrations``, which seats it, or puts
+it on the waiting list when the frame filled up meanwhile; ``decline_registrations``).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from datetime import datetime, timedelta
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Table, Update, bindparam, or_, select, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,6 +50,7 @@ from cluster_events.models import (
     MemberPerson,
     MemberType,
     Registration,
+    RegistrationCompanion,
     RegistrationStatus,
 )
 from cluster_events.registration import answers as answer_rules
@@ -77,6 +90,12 @@ class AlreadyCancelled(Conflict):
     default_message = _l("This registration has already been cancelled.")
 
 
+class AlreadyDeclined(Conflict):
+    default_message = _l(
+        "The office has declined this registration, so there is nothing to cancel or change."
+    )
+
+
 class EventAlreadyStarted(Conflict):
     default_message = _l(
         "The event has already started, so the registration can no longer be "
@@ -91,6 +110,57 @@ class NotWaiting(Conflict):
 class NoSeatAvailable(Conflict):
     default_message = _l("No seat is free. Raise the capacity or cancel a seat first.")
 
+    def __init__(self, people: int = 1) -> None:
+        if people == 1:
+            super().__init__()
+        else:
+            super().__init__(
+                _l(
+                    "This registration is for %(people)s people, and fewer seats are free. "
+                    "Raise the capacity or cancel seats first.",
+                    people=people,
+                )
+            )
+
+
+class TooManyCompanions(ServiceError):
+    """More companions than the chosen frame allows: the error stands beside the first
+    companion too many."""
+
+    def __init__(self, frame: Frame, companions: tuple[Companion, ...]) -> None:
+        allowed = frame.max_companions
+        if allowed == 0:
+            message = _l(
+                "Companions cannot be registered for this participation frame. Please leave "
+                "them out, or ask each person to register separately."
+            )
+        else:
+            message = _l(
+                "You can bring at most %(count)s companions with this participation frame. "
+                "Please leave out the others, or ask them to register separately.",
+                count=allowed,
+            )
+        first_too_many = companions[allowed].row or allowed + 1
+        super().__init__(field_errors={companion_field(first_too_many, "name"): message})
+
+
+class NotPending(Conflict):
+    """A decision for a registration that is not waiting for one."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(
+            _l(
+                "These registrations are not waiting for approval (cancelled, or already "
+                "approved or declined), so nothing was changed: %(names)s. Please look at "
+                "the list again.",
+                names="、".join(names),
+            )
+        )
+
+
+class NothingChosen(ServiceError):
+    default_message = _l("Please tick at least one registration waiting for approval.")
+
 
 LOTTERY_NOT_MOVED = _l(
     "Lottery entries stay in their frame until the draw, and nobody is moved into a lottery "
@@ -101,19 +171,28 @@ LOTTERY_NOT_MOVED = _l(
 class TargetFrameFull(ServiceError):
     """A move to a frame with no free seat, without asking for its waiting list."""
 
-    def __init__(self, frame: Frame) -> None:
-        super().__init__(
-            field_errors={
-                "frame": _l(
-                    "%(frame)s has no free seat (%(confirmed)s of %(capacity)s taken). "
-                    "Raise its capacity first, or tick the box to put the person at the "
-                    "end of its waiting list.",
-                    frame=frame.name_ja,
-                    confirmed=frame.confirmed_count,
-                    capacity=frame.capacity,
-                )
-            }
-        )
+    def __init__(self, frame: Frame, people: int = 1) -> None:
+        if people == 1 and not frame.fits(1):
+            message = _l(
+                "%(frame)s has no free seat (%(confirmed)s of %(capacity)s taken). "
+                "Raise its capacity first, or tick the box to put the person at the "
+                "end of its waiting list.",
+                frame=frame.name_ja,
+                confirmed=frame.confirmed_count,
+                capacity=frame.capacity,
+            )
+        else:
+            message = _l(
+                "%(frame)s cannot seat %(people)s people now (%(confirmed)s of %(capacity)s "
+                "seats taken, %(waiting)s people waiting). Raise its capacity first, or tick "
+                "the box to put the party at the end of its waiting list.",
+                frame=frame.name_ja,
+                people=people,
+                confirmed=frame.confirmed_count,
+                capacity=frame.capacity,
+                waiting=frame.waiting_count,
+            )
+        super().__init__(field_errors={"frame": message})
 
 
 class SameFrame(ServiceError):
@@ -194,12 +273,33 @@ class ContactDetails:
     member_type: str = MemberType.general.value
 
 
+#: Where the sign-up forms ask companions: fields companion_<n>_name and _kana.
+MAX_COMPANIONS = 10
+
+
+def companion_field(number: int, part: str) -> str:
+    """The form field of companion ``number`` (1-based): ``part`` is name or kana."""
+    return f"companion_{number}_{part}"
+
+
+@dataclass(frozen=True)
+class Companion:
+    """同伴者 as the form gives them: name and reading (in hiragana)."""
+
+    name: str
+    name_kana: str
+    #: The form's row it was typed in (1-based; 0: not from a form), for errors.
+    row: int = 0
+
+
 @dataclass(frozen=True)
 class RegistrationDetails(ContactDetails):
     """What a person gives when registering, already normalised by the form."""
 
     remarks: str = ""
     locale: str = "ja"
+    #: The people they bring, each taking a seat of the same frame.
+    companions: tuple[Companion, ...] = ()
 
     @property
     def email_normalized(self) -> str:
@@ -218,6 +318,7 @@ class RegistrationOutcome:
     registration_id: int = 0
     status: str = ""
     waiting_position: int | None = None
+    party_size: int = 1
 
     @classmethod
     def of(cls, registration: Registration, created: bool) -> RegistrationOutcome:
@@ -228,6 +329,7 @@ class RegistrationOutcome:
             registration.id,
             registration.status,
             registration.waiting_position,
+            registration.party_size,
         )
 
 
@@ -259,8 +361,22 @@ def ensure_may_sign_up(event: Event, signed_in_member: bool) -> None:
 
 
 def can_cancel_online(registration: Registration, now: datetime | None = None) -> bool:
-    """A registrant may cancel with the personal link until the event starts."""
+    """A registrant may cancel with the personal link until the event starts (a
+    pending one: withdraw it)."""
     return registration.is_active and (now or utcnow()) < registration.event.starts_at
+
+
+def _refuse_ended(registration: Registration) -> None:
+    if registration.status == RegistrationStatus.declined:
+        raise AlreadyDeclined()
+    if registration.status == RegistrationStatus.cancelled:
+        raise AlreadyCancelled()
+
+
+def check_companions(frame: Frame, companions: tuple[Companion, ...]) -> None:
+    """Refuse (TooManyCompanions) more companions than ``frame`` allows."""
+    if len(companions) > frame.max_companions:
+        raise TooManyCompanions(frame, companions)
 
 
 @dataclass(frozen=True)
@@ -285,8 +401,11 @@ def register(
     answers: AnswerSet | None = None,
     choice: FrameChoice | None = None,
 ) -> RegistrationOutcome:
-    """Register one person in the frame of ``choice``: a seat while the frame has seats,
-    otherwise its waiting list.
+    """Register one person and their companions in the frame of ``choice``: a seat for
+    each while the frame has them and nobody waits, otherwise its waiting list, the
+    party whole; in a frame that needs approval, a sign-up on the web is ``pending``
+    (no seat, no place in line; the office's own sign-ups are its decision already).
+    More companions than the frame allows are refused (``TooManyCompanions``, 400).
 
     On the web the frame must be one the visitor may take now (``registration.frames``:
     members' frames for signed-in members, invitation frames with a code that has a use
@@ -446,6 +565,7 @@ def _register(
                 raise RegistrationNotOpen(RegistrationState.cancelled)
             frame = frames.chosen_frame(event, choice.frame_id)
         answer_rules.ensure_current(event, answers, frame, required=source == "web")
+        check_companions(frame, details.companions)
         link = MemberLink.verified
         if person is None:
             link = MemberLink.matched
@@ -472,6 +592,7 @@ def _register(
         insert_now(registration)
         set_committed_value(registration, "event", event)
         set_committed_value(registration, "frame", frame)
+        _insert_companions(registration, details.companions, now)
         _count_in(event, frame, registration, now)
         if notify:
             for message in notifications.queue_registration_received(registration):
@@ -634,53 +755,98 @@ def _new_registration(
         created_at=now,
     )
     registration.token_hash = tokens.hash_token(tokens.personal_token(registration))
+    registration.party_size = 1 + len(details.companions)
     if frame.takes_entries:
         registration.status = RegistrationStatus.entered
-    elif frame.has_free_seat:
+    elif frame.requires_approval and source == "web":
+        registration.status = RegistrationStatus.pending
+    elif frame.can_seat(registration.party_size):
         registration.status = RegistrationStatus.confirmed
         registration.confirmed_at = now
     else:
         registration.status = RegistrationStatus.waiting
-        registration.waiting_position = frame.waiting_count + 1
+        registration.waiting_position = frame.waiting_parties + 1
     return registration
 
 
-def _counting(table: Table, column: str, key: str) -> Update:
-    return (
-        update(table)
-        .where(table.c.id == bindparam(key))
-        .values({column: table.c[column] + 1, "updated_at": bindparam("now")})
+def _insert_companions(
+    registration: Registration, companions: tuple[Companion, ...], now: datetime
+) -> None:
+    """The companions of a registration just written: one INSERT for all, none without."""
+    if not companions:
+        return
+    db.session.execute(
+        sa_insert(RegistrationCompanion),
+        [
+            {
+                "registration_id": registration.id,
+                "position": position,
+                "name": companion.name,
+                "name_kana": companion.name_kana,
+                "created_at": now,
+            }
+            for position, companion in enumerate(companions, start=1)
+        ],
     )
 
 
+def _counting(table: Table, key: str, columns: dict[str, str]) -> Update:
+    """Add to ``columns`` of one row: {column: the parameter holding how much}."""
+    values: dict[str, object] = {
+        column: table.c[column] + bindparam(amount) for column, amount in columns.items()
+    }
+    return (
+        update(table)
+        .where(table.c.id == bindparam(key))
+        .values({**values, "updated_at": bindparam("now")})
+    )
+
+
+@dataclass(frozen=True)
+class _Counting:
+    """What a new registration of one status adds to its frame's and its event's rows:
+    the UPDATE of each, and its columns with the amount each adds."""
+
+    frame_update: Update
+    frame_columns: dict[str, str]
+    event_update: Update
+    event_columns: dict[str, str]
+
+    @classmethod
+    def of(cls, frame_columns: dict[str, str], event_columns: dict[str, str]) -> _Counting:
+        return cls(
+            _counting(Frame.__table__, "frame_id", frame_columns),
+            frame_columns,
+            _counting(Event.__table__, "event_id", event_columns),
+            event_columns,
+        )
+
+
+_SEATS = {"confirmed_count": "people"}
 _COUNTS = {
-    RegistrationStatus.confirmed: (
-        _counting(Frame.__table__, "confirmed_count", "frame_id"),
-        _counting(Event.__table__, "confirmed_count", "event_id"),
-        "confirmed_count",
-    ),
-    RegistrationStatus.waiting: (
-        _counting(Frame.__table__, "waiting_count", "frame_id"),
-        _counting(Event.__table__, "waiting_count", "event_id"),
-        "waiting_count",
+    RegistrationStatus.confirmed: _Counting.of(_SEATS, _SEATS),
+    RegistrationStatus.waiting: _Counting.of(
+        {"waiting_count": "people", "waiting_parties": "parties"}, {"waiting_count": "people"}
     ),
 }
 
 
 def _count_in(event: Event, frame: Frame, registration: Registration, now: datetime) -> None:
-    """Count a new registration in its frame's and its event's locked rows, one UPDATE
-    each, and in the loaded objects as if read again (``_confirm`` and
-    ``_join_waiting_list`` do the same through the session for the other changes). Not
-    a change the calendars see: the flush hooks that note one are not needed. A lottery
-    entry holds no seat and no place: nothing is counted."""
-    if registration.status == RegistrationStatus.entered:
+    """Count a new registration's people in its frame's and its event's locked rows,
+    one UPDATE each, and in the loaded objects as if read again (``_confirm`` and
+    ``_join_waiting_list`` do the same through the session for the other changes). A
+    pending registration and a lottery entry hold no seat and no place: no statement.
+    Not a change the calendars see: the flush hooks that note one are not needed."""
+    counting = _COUNTS.get(RegistrationStatus(registration.status))
+    if counting is None:
         return
-    frame_update, event_update, column = _COUNTS[RegistrationStatus(registration.status)]
+    amounts = {"people": registration.party_size, "parties": 1, "now": now}
     connection = db.session.connection()
-    connection.execute(frame_update, {"frame_id": frame.id, "now": now})
-    connection.execute(event_update, {"event_id": event.id, "now": now})
-    for row in (frame, event):
-        set_committed_value(row, column, getattr(row, column) + 1)
+    connection.execute(counting.frame_update, {"frame_id": frame.id, **amounts})
+    connection.execute(counting.event_update, {"event_id": event.id, **amounts})
+    for row, columns in ((frame, counting.frame_columns), (event, counting.event_columns)):
+        for column, amount in columns.items():
+            set_committed_value(row, column, getattr(row, column) + amounts[amount])
         set_committed_value(row, "updated_at", now)
 
 
@@ -692,8 +858,9 @@ def cancel_registration(
     organizer_id: int | None = None,
     by_registrant: bool = False,
 ) -> Registration:
-    """Cancel a registration (never delete it). A freed seat goes to the first
-    person waiting in its frame, in the same transaction, and they are told by email.
+    """Cancel a registration (never delete it); a pending one is withdrawn. Freed seats
+    go to the first parties waiting in its frame, in the same transaction, and they are
+    told by email.
 
     ``notify`` concerns the receipt to the person cancelled (an organizer may
     cancel quietly); whoever is promoted is always told, or they would not come.
@@ -703,8 +870,7 @@ def cancel_registration(
     with write_transaction():
         registration = _locked_registration(registration_id, event_id)
         event = registration.event
-        if registration.status == RegistrationStatus.cancelled:
-            raise AlreadyCancelled()
+        _refuse_ended(registration)
         if by_registrant and not can_cancel_online(registration):
             raise EventAlreadyStarted()
         before = registration.status
@@ -738,15 +904,15 @@ def promote_registration(
     notify: bool = True,
     organizer_id: int | None = None,
 ) -> Registration:
-    """An organizer gives a free seat of its frame to one person on the frame's waiting
-    list, out of turn."""
+    """An organizer gives free seats of its frame to one party on the frame's waiting
+    list, out of turn (all its people, or refused)."""
     with write_transaction():
         registration = _locked_registration(registration_id, event_id)
         event = registration.event
         if registration.status != RegistrationStatus.waiting:
             raise NotWaiting()
-        if not registration.frame.has_free_seat:
-            raise NoSeatAvailable()
+        if not registration.frame.fits(registration.party_size):
+            raise NoSeatAvailable(registration.party_size)
         position = registration.waiting_position
         _leave_waiting_list(registration)
         _confirm(registration, registration.frame, utcnow())
@@ -767,9 +933,12 @@ def promote_registration(
 
 def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registration]:
     """Inside a transaction that locked ``event``: in each of its frames, promote
-    waiting people in order while the frame has free seats, close up the positions of
-    those still waiting, and queue the email that tells each promoted person. Returns
-    who was promoted. A seat is only ever given within its frame.
+    waiting parties in order while the first of them fits the free seats, close up the
+    positions of those still waiting, and queue the email that tells each promoted
+    person. Returns who was promoted. A seat is only ever given within its frame.
+
+    The line is served strictly in order: a party that does not fit the seats left
+    stops the promotions in its frame, and nobody behind it passes it.
 
     Nobody is promoted for a cancelled event or once it has started: a seat that
     frees up at the door is the organizer's to give (``promote_registration``).
@@ -784,28 +953,38 @@ def fill_seats(event: Event, *, now: datetime | None = None) -> list[Registratio
 
 
 def _fill_frame(frame: Frame, now: datetime) -> list[Registration]:
-    if frame.waiting_count == 0:
+    if frame.waiting_parties == 0:
         return []
-    free = frame.waiting_count if frame.capacity is None else frame.capacity - frame.confirmed_count
-    if free <= 0:
+    free = None if frame.capacity is None else frame.capacity - frame.confirmed_count
+    if free is not None and free <= 0:
         return []
     session = db.session
-    promoted = list(
-        session.scalars(
-            select(Registration)
-            .where(
-                Registration.frame_id == frame.id,
-                Registration.status == RegistrationStatus.waiting,
-            )
-            .order_by(Registration.waiting_position)
-            .limit(free)
+    waiting = (
+        select(Registration)
+        .where(
+            Registration.frame_id == frame.id,
+            Registration.status == RegistrationStatus.waiting,
         )
+        .order_by(Registration.waiting_position)
     )
+    if free is not None:
+        waiting = waiting.limit(free)  # each party is one person at least
+    promoted: list[Registration] = []
+    for registration in session.scalars(waiting):
+        if free is not None:
+            if registration.party_size > free:
+                break
+            free -= registration.party_size
+        promoted.append(registration)
+    if not promoted:
+        return []
+    people = sum(registration.party_size for registration in promoted)
     for registration in promoted:
         registration.waiting_position = None
         _confirm(registration, frame, now)
-    frame.waiting_count -= len(promoted)
-    frame.event.waiting_count -= len(promoted)
+    frame.waiting_count -= people
+    frame.waiting_parties -= len(promoted)
+    frame.event.waiting_count -= people
     session.flush()
     session.execute(
         update(Registration)
@@ -833,18 +1012,19 @@ def move_to_frame(
     """The office moves an active registration to another frame of its event, under
     the event lock, audited.
 
-    It takes a seat in the target frame when one is free (someone who was waiting is
-    told by email, as when promoted); a frame with no free seat refuses the move
-    (``TargetFrameFull``, nothing changed) unless ``to_waiting_list``, which puts them
-    at the end of its waiting list. The seat or place it leaves goes to the next
-    person waiting in the old frame, as with a cancellation. A move to another frame
-    skips that frame's own rules (members, codes, period), as the office's sign-ups do.
+    It takes seats in the target frame for its whole party when they are free and
+    nobody waits there (someone who was waiting is told by email, as when promoted); a
+    frame that cannot seat it refuses the move (``TargetFrameFull``, nothing changed)
+    unless ``to_waiting_list``, which puts the party at the end of its waiting list.
+    The seats or place it leaves go to the next party waiting in the old frame, as
+    with a cancellation. A pending registration moves as it is, still waiting for the
+    office's decision. A move to another frame skips that frame's own rules (members,
+    codes, period, companions, approval), as the office's sign-ups do.
     """
     with write_transaction():
         registration = _locked_registration(registration_id, event_id)
         event = registration.event
-        if registration.status == RegistrationStatus.cancelled:
-            raise AlreadyCancelled()
+        _refuse_ended(registration)
         target = event.frame_by_id(frame_id)
         if target is None:
             raise ServiceError(field_errors={"frame": frames.NOT_OFFERED})
@@ -853,24 +1033,26 @@ def move_to_frame(
             raise SameFrame()
         if registration.status == RegistrationStatus.entered or target.takes_entries:
             raise ServiceError(field_errors={"frame": LOTTERY_NOT_MOVED})
+        people = registration.party_size
         was_waiting = registration.status == RegistrationStatus.waiting
-        if not target.has_free_seat and not to_waiting_list:
-            raise TargetFrameFull(target)
+        pending = registration.status == RegistrationStatus.pending
+        seated = target.can_seat(people)
+        if not pending and not seated and not to_waiting_list:
+            raise TargetFrameFull(target, people)
         before = _frame_place(registration)
         now = utcnow()
         if was_waiting:
             _leave_waiting_list(registration)
-        else:
+        elif not pending:
             _give_up_seat(registration)
         registration.frame = target
-        if target.has_free_seat:
+        if not pending and seated:
             if was_waiting:
                 _confirm(registration, target, now)
             else:
-                target.confirmed_count += 1
-                event.confirmed_count += 1
-        else:
-            registration.status = RegistrationStatus.waiting
+                target.confirmed_count += people
+                event.confirmed_count += people
+        elif not pending:
             registration.confirmed_at = None
             _join_waiting_list(registration, target)
         db.session.flush()
@@ -897,32 +1079,130 @@ def _frame_place(registration: Registration) -> dict[str, object]:
     }
 
 
+# The office's decision (承認制) -----------------------------------------------------------
+
+
+def approve_registrations(
+    event_id: int,
+    registration_ids: list[int],
+    *,
+    organizer_id: int | None,
+    now: datetime | None = None,
+) -> list[Registration]:
+    """Approve pending registrations of the event, all or none, under the event lock:
+    each takes its party's seats in its frame if they are free and nobody waits there,
+    otherwise (the frame filled up meanwhile) it goes to the end of the frame's waiting
+    list. Earlier sign-ups are seated first. Each person is told by email, and each
+    decision is audited.
+
+    A registration that is not pending (cancelled, withdrawn, already decided) refuses
+    the whole batch (``NotPending``, 409); an id of another event is not found."""
+    now = now or utcnow()
+    with write_transaction(lock_event=event_id) as event:
+        assert event is not None
+        registrations = pending_for_decision(event_id, registration_ids)
+        for registration in registrations:
+            registration.decided_at = now
+            if registration.frame.can_seat(registration.party_size):
+                _confirm(registration, registration.frame, now)
+            else:
+                _join_waiting_list(registration, registration.frame)
+            _audit_decision("registration.approve", registration, organizer_id)
+            notifications.queue_approved(registration)
+        db.session.flush()
+    return registrations
+
+
+def decline_registrations(
+    event_id: int,
+    registration_ids: list[int],
+    *,
+    organizer_id: int | None,
+    now: datetime | None = None,
+) -> list[Registration]:
+    """Decline pending registrations of the event, all or none (the same refusals as
+    ``approve_registrations``): each is told by email, and audited. A declined
+    registration holds nothing, and keeps its address for the event."""
+    now = now or utcnow()
+    with write_transaction(lock_event=event_id):
+        registrations = pending_for_decision(event_id, registration_ids)
+        for registration in registrations:
+            registration.status = RegistrationStatus.declined
+            registration.decided_at = now
+            _audit_decision("registration.decline", registration, organizer_id)
+            notifications.queue_declined(registration)
+        db.session.flush()
+    return registrations
+
+
+def pending_for_decision(event_id: int, registration_ids: list[int]) -> list[Registration]:
+    """These registrations of the event, read afresh, in the order they were made;
+    refused unless every one is pending (``NothingChosen``, ``NotPending``; an id of
+    another event: ``RegistrationNotFound``). The decisions call it under the event
+    lock; the console's confirmation step before declining, to show whom."""
+    wanted = set(registration_ids)
+    if not wanted:
+        raise NothingChosen()
+    registrations = list(
+        db.session.scalars(
+            select(Registration)
+            .where(Registration.id.in_(wanted), Registration.event_id == event_id)
+            .order_by(Registration.created_at, Registration.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+    if len(registrations) != len(wanted):
+        raise RegistrationNotFound()
+    undecidable = [r.name for r in registrations if r.status != RegistrationStatus.pending]
+    if undecidable:
+        raise NotPending(undecidable)
+    return registrations
+
+
+def _audit_decision(action: str, registration: Registration, organizer_id: int | None) -> None:
+    audit.record_change(
+        action,
+        "registration",
+        registration.id,
+        event_id=registration.event_id,
+        before={"status": RegistrationStatus.pending},
+        after={
+            "status": registration.status,
+            "waiting_position": registration.waiting_position,
+            "party_size": registration.party_size,
+        },
+        organizer_id=organizer_id,
+    )
+
+
 def _confirm(registration: Registration, frame: Frame, now: datetime) -> None:
     registration.status = RegistrationStatus.confirmed
     registration.confirmed_at = now
-    frame.confirmed_count += 1
-    frame.event.confirmed_count += 1
+    frame.confirmed_count += registration.party_size
+    frame.event.confirmed_count += registration.party_size
 
 
 def _give_up_seat(registration: Registration) -> None:
-    registration.frame.confirmed_count -= 1
-    registration.event.confirmed_count -= 1
+    registration.frame.confirmed_count -= registration.party_size
+    registration.event.confirmed_count -= registration.party_size
 
 
 def _join_waiting_list(registration: Registration, frame: Frame) -> None:
     registration.status = RegistrationStatus.waiting
-    frame.waiting_count += 1
-    frame.event.waiting_count += 1
-    registration.waiting_position = frame.waiting_count
+    frame.waiting_count += registration.party_size
+    frame.waiting_parties += 1
+    frame.event.waiting_count += registration.party_size
+    registration.waiting_position = frame.waiting_parties
 
 
 def _leave_waiting_list(registration: Registration) -> None:
-    """Take a waiting person off their frame's list and move everyone behind them up."""
+    """Take a waiting party off their frame's list and move everyone behind them up."""
     frame = registration.frame
     position = registration.waiting_position
     registration.waiting_position = None
-    frame.waiting_count -= 1
-    registration.event.waiting_count -= 1
+    frame.waiting_count -= registration.party_size
+    frame.waiting_parties -= 1
+    registration.event.waiting_count -= registration.party_size
     db.session.flush()
     db.session.execute(
         update(Registration)

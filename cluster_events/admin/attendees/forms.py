@@ -24,6 +24,12 @@ from wtforms.validators import InputRequired, Length, Optional, Regexp, Validati
 from cluster_events.forms import EmailAddress, Form, GetForm
 from cluster_events.models import Event, MemberType, RegistrationStatus
 from cluster_events.registration.attendees import AttendeeFilter, Membership, SortOrder
+from cluster_events.registration.forms import (
+    CompanionRow,
+    companion_rows,
+    companions_of,
+    with_companion_fields,
+)
 from cluster_events.registration.labels import LANGUAGE_NAMES, MEMBER_TYPE_LABELS
 from cluster_events.registration.messages import Audience
 from cluster_events.registration.services import (
@@ -106,6 +112,7 @@ class ContactForm(Form):
         )
 
 
+@with_companion_fields
 class AddRegistrationForm(FrameChoiceMixin, ContactForm):
     frame = SelectField(
         _l("Participation frame"),
@@ -130,8 +137,14 @@ class AddRegistrationForm(FrameChoiceMixin, ContactForm):
 
     def registration_details(self) -> RegistrationDetails:
         return RegistrationDetails(
-            **asdict(self.contact_details()), remarks=self.remarks.data, locale=self.locale.data
+            **asdict(self.contact_details()),
+            remarks=self.remarks.data,
+            locale=self.locale.data,
+            companions=companions_of(self),
         )
+
+    def companion_rows(self, shown: int) -> list[CompanionRow]:
+        return companion_rows(self, shown)
 
     def frame_choice(self) -> FrameChoice:
         return FrameChoice(frame_id=self.frame.data)

@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from cluster_events.admin.access import admin_required, parse_id, resumable
@@ -105,6 +106,7 @@ def attendees(event_id: int) -> Any:
         member_type_labels=translated(MEMBER_TYPE_LABELS),
         membership_labels=attendee_list.membership_labels(),
         membership_of=attendee_list.membership_of,
+        decision_form=ConfirmForm(),
     )
     return page, 400 if search.errors else 200
 
@@ -143,6 +145,11 @@ def attendee_add(event_id: int) -> Any:
             registration = outcome.registration
             if not outcome.created:
                 flash(_("This email address is already registered for this event."), "error")
+            elif registration.status == RegistrationStatus.pending:
+                flash(
+                    _("%(name)s was registered, waiting for approval.", name=registration.name),
+                    "success",
+                )
             elif registration.status == RegistrationStatus.entered:
                 flash(_("%(name)s was entered in the lottery.", name=registration.name), "success")
             elif registration.status == RegistrationStatus.waiting:
@@ -277,6 +284,93 @@ def attendee_promote(event_id: int, registration_id: int) -> Any:
     return _back_to_detail(event_id, registration_id)
 
 
+# The office's decision on registrations that need its approval ---------------------------
+
+
+def _posted_ids() -> list[int]:
+    """The ticked registrations (or the one of a detail page's button); a value that is
+    not an id is a forged form."""
+    ids = [parse_id(value) for value in request.form.getlist("registration_id")]
+    if None in ids:
+        abort(400)
+    return [registration_id for registration_id in ids if registration_id is not None]
+
+
+def _decision_refused(event: Event, error: ServiceError, back_url: str) -> Any:
+    page = _page("decision_refused.html", event, message=error.message, back_url=back_url)
+    return page, error.http_status
+
+
+@bp.post(EVENT_URL + "/attendees/decide")
+def attendees_decide(event_id: int) -> Any:
+    """Approve or decline the ticked registrations (承認 / お断り): one POST for one or
+    several. Declining asks again on a page of its own first. A registration that is
+    not waiting for approval refuses the whole batch with its name (409)."""
+    event = get_event(event_id)
+    if not ConfirmForm().validate():
+        abort(400)
+    decision = request.form.get("decision")
+    if decision not in ("approve", "decline"):
+        abort(400)
+    ids = _posted_ids()
+    detail_id = parse_id(request.form.get("back_to", ""))
+    back_url = (
+        url_for("admin.attendee_detail", event_id=event_id, registration_id=detail_id)
+        if detail_id is not None
+        else url_for("admin.attendees", event_id=event_id, status=RegistrationStatus.pending.value)
+    )
+    if decision == "decline" and request.form.get("confirmed") != "yes":
+        try:
+            chosen = services.pending_for_decision(event_id, ids)
+        except ServiceError as error:
+            return _decision_refused(event, error, back_url)
+        return _page(
+            "decline.html",
+            event,
+            registrations=chosen,
+            form=ConfirmForm(),
+            back_to=detail_id,
+            back_url=back_url,
+        )
+    decide = (
+        services.approve_registrations if decision == "approve" else services.decline_registrations
+    )
+    try:
+        decided = decide(event_id, ids, organizer_id=_organizer_id())
+    except ServiceError as error:
+        return _decision_refused(event, error, back_url)
+    if decision == "decline":
+        flash(
+            ngettext(
+                "%(num)s registration was declined. The person is told by email.",
+                "%(num)s registrations were declined. Each person is told by email.",
+                len(decided),
+            ),
+            "success",
+        )
+    else:
+        waiting = [r for r in decided if r.status == RegistrationStatus.waiting]
+        flash(
+            ngettext(
+                "%(num)s registration was approved. The person is told by email.",
+                "%(num)s registrations were approved. Each person is told by email.",
+                len(decided),
+            ),
+            "success",
+        )
+        if waiting:
+            flash(
+                _(
+                    "The frame had no room for these, so they are on its waiting list: %(names)s",
+                    names="、".join(
+                        f"{r.name} ({r.frame.name_ja} {r.waiting_position})" for r in waiting
+                    ),
+                ),
+                "info",
+            )
+    return redirect(back_url)
+
+
 @bp.post(ATTENDEE_URL + "/frame")
 @resumable
 def attendee_move_frame(event_id: int, registration_id: int) -> Any:
@@ -353,15 +447,30 @@ def attendee_check_in(event_id: int, registration_id: int) -> Any:
     if not ConfirmForm().validate():
         abort(400)
     arrived = request.form.get("action", "arrived") != "undo"
+    companion_id = parse_id(request.form.get("companion_id", ""))
+    if request.form.get("companion_id") and companion_id is None:
+        abort(400)
+    whole_party = request.form.get("whole_party") == "yes"
     try:
-        registration = door.check_in(event_id, registration_id, arrived=arrived)
+        registration = door.check_in(
+            event_id,
+            registration_id,
+            arrived=arrived,
+            companion_id=companion_id,
+            whole_party=whole_party,
+        )
     except ServiceError as error:
         flash_error(error)
     else:
+        name = registration.name
+        if companion_id is not None:
+            name = next(c.name for c in registration.companions if c.id == companion_id)
+        elif whole_party and registration.companions:
+            name = _("%(name)s and party", name=registration.name)
         if arrived:
-            flash(_("%(name)s: arrival recorded.", name=registration.name), "success")
+            flash(_("%(name)s: arrival recorded.", name=name), "success")
         else:
-            flash(_("%(name)s: arrival undone.", name=registration.name), "success")
+            flash(_("%(name)s: arrival undone.", name=name), "success")
     back = request.form.get("back")
     if back == "checkin":
         query = request.form.get("q", "")[:100]
@@ -479,10 +588,12 @@ def _download(data: bytes, filename: str, content_type: str) -> Response:
 def attendee_roster(event_id: int) -> str:
     """受付名簿: confirmed people in kana order, for printing on A4."""
     event = get_event(event_id)
+    registrations = door.checkin_list(event_id)
     return _page(
         "roster.html",
         event,
-        registrations=door.checkin_list(event_id),
+        registrations=registrations,
+        people=door.people_count(registrations),
         member_type_labels=translated(MEMBER_TYPE_LABELS),
     )
 

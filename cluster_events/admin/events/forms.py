@@ -32,6 +32,7 @@ from cluster_events.events.services import EventData
 from cluster_events.forms import Form, WebAddress
 from cluster_events.models import Category, Event, FrameEligibility, FrameSelection, Venue
 from cluster_events.registration.labels import ELIGIBILITY_LABELS, SELECTION_LABELS
+from cluster_events.registration.services import MAX_COMPANIONS
 from cluster_events.timefmt import TOKYO, to_tokyo
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -253,6 +254,31 @@ class FrameForm(Form):
             "only be shorter than the event's."
         ),
     )
+    max_companions = IntegerField(
+        _l("Companions per registration"),
+        default=0,
+        validators=[
+            Optional(),
+            NumberRange(
+                min=0,
+                max=MAX_COMPANIONS,
+                message=_l("Enter a number from 0 to %(max)s.", max=MAX_COMPANIONS),
+            ),
+        ],
+        description=_l(
+            "How many people a registrant may bring (0 or empty: none). The form asks each one's "
+            "name and reading; each takes a seat of this frame, and a party is seated "
+            "whole or waits whole."
+        ),
+    )
+    requires_approval = BooleanField(
+        _l("The office approves each registration (approval required)"),
+        description=_l(
+            "Registrations on the web wait, without a seat, until the office approves or "
+            "declines them on the attendee list. Registrations the office adds itself "
+            "need no approval."
+        ),
+    )
 
     def fill_from_frame(self, data: FrameData) -> None:
         for name in FrameData.__dataclass_fields__:
@@ -271,6 +297,8 @@ class FrameForm(Form):
             eligibility=self.eligibility.data,
             registration_opens_at=from_tokyo_local(self.registration_opens_at.data),
             registration_closes_at=from_tokyo_local(self.registration_closes_at.data),
+            max_companions=self.max_companions.data or 0,
+            requires_approval=bool(self.requires_approval.data),
             selection=self.selection.data,
         )
 
