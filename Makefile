@@ -36,7 +36,7 @@ translations: $(VENV)/.installed
 messages: $(VENV)/.installed
 	@mkdir -p build
 	@for domain in $(DOMAINS); do \
-	  $(PYBABEL) extract --no-location --sort-output -k _l -k lazy_gettext -k lazy_ngettext:1,2 -F babel/$$domain.cfg -o build/$$domain.pot . || exit 1; \
+	  $(PYBABEL) extract --no-location --sort-output -k _l -k lazy_gettext -k lazy_ngettext:1,2 -k ngettext_showing:1,2 -F babel/$$domain.cfg -o build/$$domain.pot . || exit 1; \
 	  if [ -f $(CATALOG_DIR)/ja/LC_MESSAGES/$$domain.po ]; then \
 	    $(PYBABEL) update --no-fuzzy-matching --ignore-obsolete -D $$domain -i build/$$domain.pot -d $(CATALOG_DIR) -l ja; \
 	  else \

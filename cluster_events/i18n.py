@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from babel.messages.plurals import get_plural
 from flask import Flask, Response, abort, current_app, g, has_request_context, request
-from flask_babel import Domain, get_locale, refresh
+from flask_babel import Domain, get_locale, get_translations, refresh
 
 #: One message catalog per area of the product, so that work on one area does not
 #: rewrite another's catalog. Each has a mapping file in babel/<domain>.cfg.
@@ -89,6 +89,13 @@ def _remember_lang(response: Response) -> Response:
             secure=not (current_app.debug or current_app.testing) and request.scheme == "https",
         )
     return response
+
+
+def ngettext_showing(singular: str, plural: str, num: int, shown: object) -> str:
+    """``ngettext`` that chooses the form by ``num`` but writes ``shown`` for
+    ``%(num)s``: a page's live value (``page_cache.live_value``), which may be the
+    marker that each answer fills in."""
+    return get_translations().ungettext(singular, plural, num) % {"num": shown}
 
 
 class MergedDomain(Domain):

@@ -8,10 +8,16 @@ catalogs, the site's settings). Any change in the database gives another key, so
 kept page is never stale and it does not matter which worker or host answers: the
 entries only save work, they decide nothing. Old entries age out (a bounded LRU).
 
-Three things are per request and never kept:
+Four things are per request and never kept:
 
 - the CSRF token: the kept bytes hold a marker where the page had the token, and each
   answer puts the visitor's own token there (``generate_csrf``, as the template did);
+- live numbers (an event page's seats left and people waiting, which every sign-up
+  changes): a view passes ``LiveValues``, the page is rendered with a marker in place
+  of each number (``live_value``) and kept under the numbers' *shape* (every branch
+  the template takes on them: the states, which of them are 0 or 1), and each answer
+  puts the current numbers in. So a page is rendered again when a frame fills, not at
+  every sign-up;
 - flashed messages: a page that shows one is rendered afresh, kept nowhere and stored
   by no browser (``private, no-store``);
 - a page rendered while its data changed under it (the view says so): served, not kept.
@@ -27,12 +33,13 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -73,10 +80,22 @@ Render = Callable[[], tuple[str, bool]]
 
 
 @dataclass(frozen=True)
+class LiveValues:
+    """The numbers of a page that change more often than the page: ``values`` by
+    name (shown as they are: digits), and ``shape``, everything the page's template
+    decides from them (it is part of the page's key)."""
+
+    shape: tuple[object, ...]
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class _Entry:
     body: bytes
     #: The page held the visitor's CSRF token (now the cache's marker).
     uses_csrf: bool
+    #: The page holds markers of live values.
+    has_live_values: bool = False
 
 
 class BoundedCache(Generic[K, V]):
@@ -126,6 +145,23 @@ class PageCache(BoundedCache[bytes, _Entry]):
         super().__init__(max_bytes, lambda entry: len(entry.body))
         #: Stands where a page had the CSRF token; random, so no page text can hold it.
         self.csrf_marker = f"csrf-{secrets.token_hex(16)}"
+        #: Before a live value's name in a kept page: live<random>[name].
+        self.live_marker = f"live{secrets.token_hex(12)}"
+        self._live_pattern = re.compile(re.escape(self.live_marker).encode() + rb"\[(\w+)\]")
+
+    def fill_live_values(self, body: bytes, values: Mapping[str, str]) -> bytes:
+        return self._live_pattern.sub(lambda found: values[found.group(1).decode()].encode(), body)
+
+
+_LIVE_MARKER_KEY = "_page_live_marker"
+
+
+def live_value(name: str, value: object) -> object:
+    """``value`` where a page shows it, or, while a page is rendered to be kept with
+    its live values apart, the marker that each answer replaces with the current
+    value of ``name`` (the view's ``LiveValues.values[name]``)."""
+    marker = g.get(_LIVE_MARKER_KEY)
+    return value if marker is None else f"{marker}[{name}]"
 
 
 def keeps_pages() -> bool:
@@ -211,11 +247,14 @@ def _with_headers(response: Response, *, private: bool) -> Response:
     return response
 
 
-def page_response(parts: Iterable[object], render: Render, *, member: bool) -> Response:
+def page_response(
+    parts: Iterable[object], render: Render, *, member: bool, live: LiveValues | None = None
+) -> Response:
     """The page for this request: from memory when its key was rendered before, else
     rendered (and kept when ``render`` says it may be); 304 when the visitor's copy is
     current. ``parts`` must hold everything the page shows that is not in the request
-    (the data, who is signed in); ``member`` makes the page private."""
+    (the data, who is signed in) except the ``live`` values, whose shape is added to
+    the key and whose values to the ETag; ``member`` makes the page private."""
     if session.get("_flashes"):
         html, _ = render()
         response = Response(html, mimetype="text/html")
@@ -229,34 +268,49 @@ def page_response(parts: Iterable[object], render: Render, *, member: bool) -> R
         return _with_headers(Response(html, mimetype="text/html"), private=personal)
 
     cache_ = page_cache()
-    key = _page_key(parts)
+    parts = tuple(parts)
+    key = _page_key(parts if live is None else (*parts, live.shape))
     entry = cache_.get(key)
     if entry is None:
-        entry, keep = _render_entry(cache_, render)
+        entry, keep = _render_entry(cache_, render, live_apart=live is not None)
         if keep:
             cache_.put(key, entry)
     token = generate_csrf() if entry.uses_csrf else None
-    tag, weak = _etag(key, entry.uses_csrf)
+    tagged = key if live is None else _with_values(key, live)
+    tag, weak = _etag(tagged, entry.uses_csrf)
     if _not_modified(tag):
         response = Response(status=304)
     else:
         body = entry.body
         if token is not None:
             body = body.replace(cache_.csrf_marker.encode(), token.encode())
+        if entry.has_live_values and live is not None:
+            body = cache_.fill_live_values(body, live.values)
         response = Response(body, mimetype="text/html")
     response.set_etag(tag, weak=weak)
     return _with_headers(response, private=member or entry.uses_csrf)
 
 
-def _render_entry(cache_: PageCache, render: Render) -> tuple[_Entry, bool]:
-    field = _csrf_field_name()
-    had_token = field in g
-    html, keep = render()
-    token = g.get(field)
+def _with_values(key: bytes, live: LiveValues) -> bytes:
+    values = pickle.dumps(sorted(live.values.items()), protocol=_PICKLE_PROTOCOL)
+    return hashlib.sha256(key + values).digest()
+
+
+def _render_entry(cache_: PageCache, render: Render, *, live_apart: bool) -> tuple[_Entry, bool]:
+    csrf_field = _csrf_field_name()
+    had_token = csrf_field in g
+    if live_apart:
+        setattr(g, _LIVE_MARKER_KEY, cache_.live_marker)
+    try:
+        html, keep = render()
+    finally:
+        g.pop(_LIVE_MARKER_KEY, None)
+    has_live_values = live_apart and cache_.live_marker in html
+    token = g.get(csrf_field)
     uses_csrf = token is not None
     if uses_csrf:
         if had_token and token not in html:
             uses_csrf = False  # made before the page, for something else
         else:
             html = html.replace(token, cache_.csrf_marker)
-    return _Entry(html.encode(), uses_csrf), keep
+    return _Entry(html.encode(), uses_csrf, has_live_values), keep

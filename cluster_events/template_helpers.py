@@ -9,7 +9,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from flask import Flask, current_app, request, url_for
 
 from cluster_events import timefmt
-from cluster_events.events.presentation import availability, frame_availability
+from cluster_events.events.presentation import (
+    availability,
+    frame_availability,
+    live_seats_left,
+    live_waiting,
+)
 from cluster_events.i18n import current_locale
 from cluster_events.members.sessions import template_context as member_template_context
 from cluster_events.text import render_markdown
@@ -86,5 +91,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(availability, "availability")
     app.add_template_filter(frame_availability, "frame_availability")
+    app.add_template_filter(live_seats_left, "live_seats_left")
+    app.add_template_filter(live_waiting, "live_waiting")
     app.context_processor(_site_context)
     app.context_processor(member_template_context)

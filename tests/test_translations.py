@@ -27,6 +27,7 @@ KEYWORDS = {
     "lazy_gettext": None,
     "lazy_ngettext": (1, 2),
     "lazy_pgettext": ((1, "c"), 2),
+    "ngettext_showing": (1, 2),
 }
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sdfr]|\{(\w+)\}")
 DOMAINS = [d for d in TRANSLATION_DOMAINS if (ROOT / "babel" / f"{d}.cfg").exists()]

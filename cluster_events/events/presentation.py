@@ -15,8 +15,9 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext, ngettext
 
 from cluster_events.database import utcnow
-from cluster_events.i18n import current_locale
+from cluster_events.i18n import current_locale, ngettext_showing
 from cluster_events.models import Event, Frame
+from cluster_events.page_cache import LiveValues, live_value
 from cluster_events.registration.status import (
     FrameState,
     RegistrationState,
@@ -47,6 +48,72 @@ _STATE_MODIFIERS = {
 }
 
 
+#: The names of an event page's live values (``live_counts``).
+EVENT_SEATS_LEFT = "event_seats_left"
+EVENT_WAITING = "event_waiting"
+
+
+def frame_seats_left(frame: Frame) -> str:
+    return f"frame{frame.id}_seats_left"
+
+
+def frame_waiting(frame: Frame) -> str:
+    return f"frame{frame.id}_waiting"
+
+
+def live_waiting(event_or_frame: Event | Frame) -> object:
+    """People waiting, for an event page (a live value)."""
+    if isinstance(event_or_frame, Frame):
+        return live_value(frame_waiting(event_or_frame), event_or_frame.waiting_count)
+    return live_value(EVENT_WAITING, event_or_frame.waiting_count)
+
+
+def live_seats_left(event: Event) -> object:
+    """Seats left of the event, for an event page (a live value)."""
+    return live_value(EVENT_SEATS_LEFT, event.seats_left or 0)
+
+
+def _number_shape(number: int | None) -> tuple[bool, bool, bool]:
+    """What a template may decide from a number: whether it is there, 0 or 1 (the
+    English singular)."""
+    return (number is None, number == 0, number == 1)
+
+
+def live_counts(event: Event, now: datetime | None = None) -> LiveValues:
+    """The numbers of an event's page that every sign-up changes (seats left, people
+    waiting; the event's and each frame's), and what its templates decide from them:
+    the event's and each frame's state and each number's ``_number_shape``. Kept
+    pages are keyed by the shape, so one is rendered again when a frame fills or its
+    first person waits, and not at every sign-up."""
+    now = now or utcnow()
+    values = {
+        EVENT_SEATS_LEFT: event.seats_left or 0,
+        EVENT_WAITING: event.waiting_count,
+    }
+    shape: list[object] = [
+        registration_state(event, now),
+        event.is_full,
+        _number_shape(event.seats_left),
+        _number_shape(event.waiting_count),
+    ]
+    for frame in event.frames:
+        values[frame_seats_left(frame)] = frame.seats_left or 0
+        values[frame_waiting(frame)] = frame.waiting_count
+        shape.append(
+            (
+                frame.id,
+                frame_state(event, frame, now),
+                frame.is_full,
+                frame.waiting_parties == 0,
+                _number_shape(frame.seats_left),
+                _number_shape(frame.waiting_count),
+            )
+        )
+    return LiveValues(
+        shape=tuple(shape), values={name: str(value) for name, value in values.items()}
+    )
+
+
 @dataclass(frozen=True)
 class Availability:
     state: RegistrationState
@@ -60,7 +127,7 @@ def seats_text(event: Event) -> str:
     if event.capacity is None:
         return _("No seat limit")
     left = event.seats_left or 0
-    return ngettext("%(num)s seat left", "%(num)s seats left", left)
+    return ngettext_showing("%(num)s seat left", "%(num)s seats left", left, live_seats_left(event))
 
 
 def availability(event: Event, now: datetime | None = None) -> Availability:
@@ -122,7 +189,8 @@ def frame_availability(frame: Frame, now: datetime | None = None) -> FrameAvaila
         )
     else:
         left = frame.seats_left or 0
-        seats = ngettext("%(num)s seat left", "%(num)s seats left", left)
+        shown = live_value(frame_seats_left(frame), left)
+        seats = ngettext_showing("%(num)s seat left", "%(num)s seats left", left, shown)
     who = ""
     if frame.is_for_members:
         who = _("Members only")

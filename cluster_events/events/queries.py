@@ -555,15 +555,32 @@ def row_values(row: object | None) -> tuple[Any, ...] | None:
     return tuple(getattr(row, key) for key in _column_keys(type(row)))
 
 
+#: The columns of an event and its frames that every sign-up changes: an event page
+#: shows them as live values (``presentation.live_counts``), not through its key.
+_SEAT_COUNTER_COLUMNS = frozenset(
+    {"confirmed_count", "waiting_count", "waiting_parties", "updated_at"}
+)
+
+
+@cache
+def _content_column_keys(cls: type) -> tuple[str, ...]:
+    return tuple(key for key in _column_keys(cls) if key not in _SEAT_COUNTER_COLUMNS)
+
+
+def _content_values(row: object) -> tuple[Any, ...]:
+    return tuple(getattr(row, key) for key in _content_column_keys(type(row)))
+
+
 def event_page_version(event: Event, now: datetime) -> tuple[Any, ...]:
-    """Everything an event's page shows of the database, from the loaded event: its
-    row, its category's and venue's rows, its frames' rows, and which of its moments
-    (and of its frames') are past."""
+    """Everything an event's page shows of the database, from the loaded event, but
+    its seat counters (the page's live values, ``presentation.live_counts``): its row,
+    its category's and venue's rows, its frames' rows, and which of its moments (and
+    of its frames') are past."""
     return (
-        row_values(event),
+        _content_values(event),
         row_values(event.category),
         row_values(event.venue),
-        tuple(row_values(frame) for frame in event.frames),
+        tuple(_content_values(frame) for frame in event.frames),
         page_time_marks(event, now),
     )
 

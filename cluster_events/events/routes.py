@@ -43,7 +43,7 @@ from flask_babel import gettext as _
 
 from cluster_events.database import utcnow
 from cluster_events.errors import ServiceError
-from cluster_events.events import cards, queries
+from cluster_events.events import cards, presentation, queries
 from cluster_events.events.pagination import Cursor, Position
 from cluster_events.extensions import limiter
 from cluster_events.members.sessions import current_person
@@ -234,7 +234,12 @@ def detail(slug: str):
         return html, unchanged
 
     version = queries.event_page_version(event, now)
-    return page_response((version, _viewer_version(person)), render, member=person is not None)
+    return page_response(
+        (version, _viewer_version(person)),
+        render,
+        member=person is not None,
+        live=presentation.live_counts(event, now),
+    )
 
 
 def _registration_rate_limit() -> str:
