@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from types import MappingProxyType
 from typing import Any
 
@@ -145,9 +146,12 @@ def companion_rows(form: Form, shown: int) -> list[CompanionRow]:
 
 
 def companions_of(form: Form) -> tuple[Companion, ...]:
-    """The companions typed in, in order (rows left empty are skipped)."""
+    """The companions typed in, in order (rows left empty are skipped); none from a
+    form ``without_companion_fields``."""
     companions = []
     for number in range(1, MAX_COMPANIONS + 1):
+        if companion_field(number, "name") not in form:
+            break
         name = form[companion_field(number, "name")].data or ""
         kana = form[companion_field(number, "kana")].data or ""
         if name or kana:
@@ -156,7 +160,28 @@ def companions_of(form: Form) -> tuple[Companion, ...]:
 
 
 def is_companion_field(field: Field) -> bool:
-    return field.name.startswith("companion_")
+    return field.name.startswith(_COMPANION_PREFIX)
+
+
+_COMPANION_PREFIX = "companion_"
+
+
+def sends_companions(form_names: Iterable[str]) -> bool:
+    """Whether a posted form holds any companion's field (the form of a frame that
+    takes companions sends its rows, even empty)."""
+    return any(name.startswith(_COMPANION_PREFIX) for name in form_names)
+
+
+@cache
+def without_companion_fields(form_class: type[Form]) -> type[Form]:
+    """``form_class`` without its companions' fields, for a sign-up that sent none: a
+    third of the fields, each built and checked on every sign-up."""
+    removed = {
+        companion_field(number, part): None
+        for number in range(1, MAX_COMPANIONS + 1)
+        for part in ("name", "kana")
+    }
+    return type(form_class.__name__, (form_class,), removed)
 
 
 @dataclass(frozen=True)

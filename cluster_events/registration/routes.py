@@ -27,7 +27,12 @@ from cluster_events.errors import NotFound, ServiceError, show_on_form
 from cluster_events.i18n import current_locale
 from cluster_events.models import Event, MemberPerson, Registration, RegistrationStatus
 from cluster_events.registration import answers, frames, questions, services, tokens
-from cluster_events.registration.forms import MemberRegistrationForm, RegistrationForm
+from cluster_events.registration.forms import (
+    MemberRegistrationForm,
+    RegistrationForm,
+    sends_companions,
+    without_companion_fields,
+)
 from cluster_events.registration.labels import MEMBER_TYPE_LABELS
 from cluster_events.registration.queries import listed_event_by_slug
 from cluster_events.registration.status import (
@@ -180,7 +185,10 @@ def sign_up(slug: str, person: MemberPerson | None) -> Any:
     Anything else (answers to questions, the form's errors, a bot, a refusal, an event
     that asks questions after all) reads the event and goes the long way,
     ``_sign_up_to``."""
-    form = MemberRegistrationForm(person=person) if person is not None else RegistrationForm()
+    form_class = MemberRegistrationForm if person is not None else RegistrationForm
+    if not sends_companions(request.form):
+        form_class = without_companion_fields(form_class)
+    form = form_class(person=person) if person is not None else form_class()
     if answers.sends_answers(request.form) or form.is_bot or not form.validate():
         return _sign_up_to(_listed_event(slug), person)
     try:
