@@ -7,7 +7,9 @@ Some registrations belong to the members' people (made signed in, or matched by
 address), every one of the members-only event's; at past events most people were
 checked in at the door and a few did not come. Every event has one participation
 frame holding its seats, except next month's 懇談会: a 会員枠 of 15 (members only) and
-a 一般枠 of 5.
+a 一般枠 of 5. The 会員交流会's frame takes up to two companions per registration (a
+company brings two colleagues), and the school's open class (公開授業) needs the office's
+approval: some registrations there are approved, two still wait for the office.
 
 Idempotent: venues match on name, categories and events on slug, members on their
 number; registrations are only added to an event created in the same run, so
@@ -41,6 +43,7 @@ from cluster_events.models import (
     MemberType,
     QuestionKind,
     Registration,
+    RegistrationCompanion,
     RegistrationStatus,
     Venue,
 )
@@ -152,6 +155,8 @@ class DemoFrame:
     eligibility: FrameEligibility = FrameEligibility.anyone
     fee_text: str | None = None
     selection: FrameSelection = FrameSelection.first_come
+    max_companions: int = 0
+    requires_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,11 @@ class DemoEvent:
     questions: tuple[DemoQuestion, ...] = ()
     #: Participation frames; none: one frame holding ``capacity`` (and every registration).
     frames: tuple[DemoFrame, ...] = ()
+    #: Companions some registrants bring: (the registration's index, how many).
+    companions: tuple[tuple[int, int], ...] = ()
+    #: Registrations awaiting the office's approval (a frame that needs it), after the
+    #: confirmed and the waiting ones; the confirmed ones were approved.
+    pending: int = 0
 
 
 STUDY_MEETING_BODY = """\
@@ -565,6 +575,65 @@ Web会議システム（Zoom）を使ったオンライン講演会です。
         fee_text="3,000円",
         status=EventStatus.draft,
     ),
+    # Issue 12's companions and approval (added last, so that the registrants of the
+    # events above keep their names and addresses).
+    DemoEvent(
+        slug="kaiin-koryukai",
+        category="exchange",
+        title="会員交流会",
+        title_en="Members' exchange meeting",
+        summary="会員の皆さまと、ご一緒にお越しの方の交流会です。1件のお申込みで2名様までご同伴いただけます。",
+        body="""\
+会員どうしの情報交換と、新しいつながりづくりの会です。
+会員企業の方は、同僚や取引先の方を2名様までお連れいただけます。
+お申込みの際に、ご同伴の方のお名前とふりがなをお書きください。
+
+## 進め方
+1. 会員企業の近況紹介（1社3分）
+2. テーマごとの歓談
+3. 部会活動のご案内
+
+軽食と飲み物をご用意します。
+""",
+        day_offset=25,
+        start=time(18, 0),
+        end=time(20, 0),
+        capacity=40,
+        fee_text="1,500円（軽食代・ご同伴の方も同額）",
+        confirmed=10,
+        members=4,
+        member_pool="corporate",
+        member_types=(MemberType.corporate, MemberType.general),
+        # A company's contact brings two colleagues, another company's one, a guest two.
+        companions=((0, 2), (3, 1), (6, 2)),
+        frames=(DemoFrame("参加者", "Participants", 40, max_companions=2),),
+    ),
+    DemoEvent(
+        slug="eco-kyoiku-kokai-jugyo",
+        category="school-visit",
+        title="小中学校エコ教育 出前授業 公開授業（見学）",
+        title_en="Environmental lesson in a school: open class for observers",
+        summary="市内の小学校で行う出前授業を、学校の先生方・保護者・地域の方に公開します。"
+        "学校と相談のうえ、事務局がお申込みを承認します。",
+        body="""\
+当会の環境部会の会員が、市内の小学校の5年生に「身の回りの電気と地球温暖化」の授業を行います。
+出前授業をお考えの学校の先生方、保護者、地域の方の見学をお受けします。
+
+- 学校の安全のため、お申込みは事務局で確認のうえ承認します。
+- 学校名と集合場所は、承認した方にだけお知らせします。
+- 承認の結果は、お申込みから3日以内にメールでお知らせします。
+- 当日は受付で名札をお渡しします。児童の写真の撮影はご遠慮ください。
+""",
+        day_offset=33,
+        start=time(10, 45),
+        end=time(12, 20),
+        venue=None,
+        capacity=12,
+        closes_days_before=5,
+        confirmed=4,
+        pending=2,
+        frames=(DemoFrame("見学者", "Observers", 12, requires_approval=True),),
+    ),
 )
 
 
@@ -893,6 +962,8 @@ def _build_event(
                 eligibility=frame.eligibility,
                 fee_text=frame.fee_text,
                 selection=frame.selection,
+                max_companions=frame.max_companions,
+                requires_approval=frame.requires_approval,
                 sort_order=order,
             )
             for order, frame in enumerate(frames)
@@ -947,16 +1018,19 @@ def _demo_answers(
 
 
 def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[MemberPerson]) -> None:
-    """Confirmed people first, then the waiting list in order (positions 1..n), with
-    the event's counters set to match; the first ``spec.members`` of them are members'
-    people, and ``spec.cancelled`` more members' people cancelled. At an event that has
-    ended, most confirmed people were checked in. They are all in the event's first
-    frame (an event with several has none yet)."""
-    assert len(event.frames) == 1 or not spec.confirmed + spec.waiting + spec.cancelled
+    """Confirmed people first, then the waiting list in order (positions 1..n), then
+    those awaiting approval, with the event's counters set to match (people: a party
+    counts the registrant and its companions); the first ``spec.members`` of them are
+    members' people, and ``spec.cancelled`` more members' people cancelled. At an
+    event that has ended, most confirmed people were checked in. They are all in the
+    event's first frame (an event with several has none yet)."""
+    total = spec.confirmed + spec.waiting + spec.pending
+    assert len(event.frames) == 1 or not total + spec.cancelled
     frame = event.frames[0]
     now = utcnow()
     registered_at = min(event.starts_at - timedelta(days=3), now)
     ended = event.ends_at <= now
+    companions = dict(spec.companions)
     questions = (
         list(
             db.session.scalars(
@@ -969,24 +1043,36 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
         else []
     )
     answered: list[tuple[Registration, answers.AnswerSet | None]] = []
-    for index in range(spec.confirmed + spec.waiting):
-        is_waiting = index >= spec.confirmed
+    seated = waiting = 0
+    for index in range(total):
         if index < min(spec.members, len(pool)):
             registration = _member_registration(event, pool[index], spec, index)
         else:
             registration = _person(event, seed, index, spec.member_types)
-        registration.created_at = registered_at - timedelta(hours=(spec.confirmed - index) * 5)
+        # Five hours apart, the last one five hours ago at the latest.
+        registration.created_at = registered_at - timedelta(hours=(total - index) * 5)
         if questions:
             answered.append((registration, _demo_answers(event, questions, index)))
         registration.frame = frame
-        if is_waiting:
+        _add_companions(registration, seed, index, companions.get(index, 0))
+        if index >= spec.confirmed + spec.waiting:
+            registration.status = RegistrationStatus.pending
+        elif index >= spec.confirmed:
             registration.status = RegistrationStatus.waiting
             registration.waiting_position = index - spec.confirmed + 1
+            waiting += registration.party_size
         else:
             registration.status = RegistrationStatus.confirmed
             registration.confirmed_at = registration.created_at
+            if frame.requires_approval:
+                # The office approved it the next morning (or by now).
+                registration.decided_at = min(registration.created_at + timedelta(hours=18), now)
+                registration.confirmed_at = registration.decided_at
+            seated += registration.party_size
             if ended and index % _NO_SHOW_EVERY != _NO_SHOW_EVERY - 1:
                 registration.checked_in_at = event.starts_at + timedelta(minutes=index % 15)
+                for companion in registration.companions:
+                    companion.checked_in_at = registration.checked_in_at
         db.session.add(registration)
     for index, person in enumerate(pool[spec.members :]):
         registration = _member_registration(event, person, spec, spec.members + index)
@@ -995,11 +1081,27 @@ def _add_registrations(event: Event, spec: DemoEvent, seed: int, pool: list[Memb
         registration.status = RegistrationStatus.cancelled
         registration.cancelled_at = registration.created_at + timedelta(days=2)
         db.session.add(registration)
-    event.confirmed_count = frame.confirmed_count = spec.confirmed
-    event.waiting_count = frame.waiting_count = frame.waiting_parties = spec.waiting
+    event.confirmed_count = frame.confirmed_count = seated
+    event.waiting_count = frame.waiting_count = waiting
+    frame.waiting_parties = spec.waiting
     db.session.flush()
     for registration, answer_set in answered:
         answers.insert(registration, answer_set)
+
+
+def _add_companions(registration: Registration, seed: int, index: int, count: int) -> None:
+    """``count`` companions (names and readings in hiragana, as the form stores them)."""
+    for position in range(1, count + 1):
+        surname, surname_kana = _SURNAMES[(seed * 11 + index * 3 + position * 5) % len(_SURNAMES)]
+        given, given_kana = _GIVEN_NAMES[(seed * 3 + index + position * 7) % len(_GIVEN_NAMES)]
+        registration.companions.append(
+            RegistrationCompanion(
+                position=position,
+                name=f"{surname} {given}",
+                name_kana=f"{surname_kana} {given_kana}",
+            )
+        )
+    registration.party_size = 1 + count
 
 
 def _member_registration(

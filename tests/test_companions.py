@@ -508,6 +508,56 @@ def test_exports_have_one_row_per_person_with_the_registrant_named(party_event, 
     assert cells[3][keys.index("registrant")] == "三浦 一郎"
 
 
+def test_an_event_with_a_lottery_frame_exports_its_parties_row_by_row(app, logged_in_client):
+    """The lottery's column is per person too: a party in the event's other frame does
+    not shift the results onto the wrong rows (nor fail the file)."""
+    from datetime import timedelta
+
+    from cluster_events.database import utcnow
+    from cluster_events.models import FrameSelection, LotteryResult
+
+    lottery = frame(
+        "抽選枠",
+        1,
+        selection=FrameSelection.lottery,
+        registration_closes_at=utcnow() + timedelta(days=1),
+    )
+    event = make_event(frames=[frame("交流会", 10, max_companions=2), lottery], title="会員交流会")
+    make_registration(
+        event, name="三浦 一郎", name_kana="みうら いちろう", companions=["三浦 花子", "逗子 次郎"]
+    )
+    make_registration(
+        event,
+        name="横須賀 太郎",
+        name_kana="よこすか たろう",
+        frame=event.frames[1],
+        lottery_result=LotteryResult.won,
+    )
+    db.session.commit()
+    client = logged_in_client()
+    keys = [column.key for column in exports.columns()]
+    response = client.get(f"/admin/events/{event.id}/attendees.csv?lang=ja&sort=registered")
+    assert response.status_code == 200
+    header, *rows = csv.reader(io.StringIO(response.data.decode("utf-8-sig")))
+    assert header[len(keys)] == "抽選結果"
+    assert [(row[keys.index("name")], row[len(keys)]) for row in rows] == [
+        ("三浦 一郎", ""),
+        ("三浦 花子", ""),
+        ("逗子 次郎", ""),
+        ("横須賀 太郎", "当選"),
+    ]
+    xlsx = client.get(f"/admin/events/{event.id}/attendees.xlsx?lang=ja&sort=registered")
+    assert xlsx.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.data)).active
+    cells = [[cell.value for cell in row] for row in sheet.iter_rows(min_row=2)]
+    assert [(row[keys.index("name")], row[len(keys)]) for row in cells] == [
+        ("三浦 一郎", None),
+        ("三浦 花子", None),
+        ("逗子 次郎", None),
+        ("横須賀 太郎", "当選"),
+    ]
+
+
 def test_the_purge_blanks_the_companions(app, party_event):
     from datetime import timedelta
 

@@ -15,6 +15,7 @@ from cluster_events.models import (
     Category,
     Event,
     EventStatus,
+    MemberKind,
     QuestionKind,
     Registration,
     RegistrationAnswer,
@@ -24,6 +25,8 @@ from cluster_events.models import (
 from cluster_events.registration import answers, questions
 from cluster_events.registration.status import RegistrationState, registration_state
 from cluster_events.registration.tokens import personal_token, registration_by_token
+from cluster_events.text import is_kana_reading, katakana_to_hiragana
+from cluster_events.timefmt import to_tokyo
 
 
 def _counts() -> tuple[int, int, int, int]:
@@ -95,17 +98,30 @@ def test_the_season_has_every_kind_of_event(app):
 
 
 def test_registrations_match_the_counters_and_the_waiting_list_is_dense(app):
+    """Counters count people (a registrant and their companions), per frame and summed
+    on the event; waiting positions run 1..n per frame."""
     seed_demo()
     for event in db.session.scalars(select(Event)):
-        by_status = Counter(r.status for r in event.registrations)
-        assert by_status[RegistrationStatus.confirmed] == event.confirmed_count
-        assert by_status[RegistrationStatus.waiting] == event.waiting_count
+        for frame in event.frames:
+            rows = [r for r in event.registrations if r.frame_id == frame.id]
+            people = Counter()
+            for registration in rows:
+                assert registration.party_size == 1 + len(registration.companions)
+                people[registration.status] += registration.party_size
+            assert people[RegistrationStatus.confirmed] == frame.confirmed_count
+            assert people[RegistrationStatus.waiting] == frame.waiting_count
+            if frame.capacity is not None:
+                assert frame.confirmed_count <= frame.capacity
+            positions = sorted(r.waiting_position for r in rows if r.status == "waiting")
+            assert positions == list(range(1, frame.waiting_parties + 1))
+            assert all(r.waiting_position is None for r in rows if r.status != "waiting")
+        assert event.confirmed_count == sum(f.confirmed_count for f in event.frames)
+        assert event.waiting_count == sum(f.waiting_count for f in event.frames)
         if event.capacity is not None:
             assert event.confirmed_count <= event.capacity
-        positions = sorted(r.waiting_position for r in event.registrations if r.status == "waiting")
-        assert positions == list(range(1, event.waiting_count + 1))
         emails = [r.email_normalized for r in event.registrations]
         assert len(emails) == len(set(emails))
+        assert all(r.created_at <= utcnow() for r in event.registrations)
     full = [e for e in db.session.scalars(select(Event)) if e.is_full and e.waiting_count]
     assert full, "one event is full with people waiting"
 
@@ -180,3 +196,60 @@ def test_next_months_study_meeting_has_a_members_frame_and_a_general_frame(app, 
     assert all(len(e.frames) == 1 and e.frames[0].capacity == e.capacity for e in others)
     page = client.get(f"/events/{event.slug}?lang=ja").get_data(as_text=True)
     assert "会員枠" in page and "一般枠" in page
+
+
+def test_the_members_exchange_meeting_takes_companions(app, client, logged_in_client):
+    """Issue 12, point 4: a company brings two colleagues to the 会員交流会; each
+    companion has a reading in hiragana and takes a seat."""
+    seed_demo()
+    event = db.session.scalar(select(Event).where(Event.slug == "kaiin-koryukai"))
+    (frame,) = event.frames
+    assert (frame.max_companions, frame.requires_approval, event.is_members_only) == (
+        2,
+        False,
+        False,
+    )
+    parties = [r for r in event.registrations if r.companions]
+    assert sorted(len(r.companions) for r in parties) == [1, 2, 2]
+    company = min(parties, key=lambda r: r.created_at)
+    assert len(company.companions) == 2
+    assert company.member_person.member.kind == MemberKind.corporate
+    for party in parties:
+        assert [c.position for c in party.companions] == list(range(1, party.party_size))
+        assert all(c.name and is_kana_reading(c.name_kana) for c in party.companions)
+        assert all(c.name_kana == katakana_to_hiragana(c.name_kana) for c in party.companions)
+    assert event.confirmed_count == len(event.registrations) + 5 == 15
+
+    page = client.get(f"/events/{event.slug}?lang=ja").get_data(as_text=True)
+    assert 'name="companion_2_name"' in page and 'name="companion_3_name"' not in page
+    office = logged_in_client()
+    listing = office.get(f"/admin/events/{event.id}/attendees?lang=ja").get_data(as_text=True)
+    names = "、".join(c.name for c in company.companions)
+    assert f"同伴者: {names} (3名)" in listing
+    sheet = office.get(f"/admin/events/{event.id}/attendees.csv?lang=ja")
+    assert sheet.data.decode("utf-8-sig").strip().count("\r\n") == 15  # a row per person
+
+
+def test_the_schools_open_class_needs_the_offices_approval(app, client, logged_in_client):
+    """Issue 12, point 5: the open class's registrations wait for the office; the
+    approved ones hold seats, the two pending ones none."""
+    seed_demo()
+    event = db.session.scalar(select(Event).where(Event.slug == "eco-kyoiku-kokai-jugyo"))
+    (frame,) = event.frames
+    assert frame.requires_approval and event.accepts_registrations
+    by_status = Counter(r.status for r in event.registrations)
+    assert by_status == {RegistrationStatus.confirmed: 4, RegistrationStatus.pending: 2}
+    assert (frame.confirmed_count, frame.waiting_count, frame.seats_left) == (4, 0, 8)
+    pending = [r for r in event.registrations if r.status == RegistrationStatus.pending]
+    assert all(r.decided_at is None and r.confirmed_at is None for r in pending)
+    approved = [r for r in event.registrations if r.status == RegistrationStatus.confirmed]
+    assert all(r.decided_at is not None and r.decided_at <= utcnow() for r in approved)
+    assert max(r.created_at for r in approved) < min(r.created_at for r in pending)
+    assert to_tokyo(event.starts_at).weekday() < 5  # a school day
+
+    page = client.get(f"/events/{event.slug}?lang=ja").get_data(as_text=True)
+    assert "事務局がお申込みを確認してからお席を確定します（承認制）" in page
+    office = logged_in_client()
+    listing = office.get(f"/admin/events/{event.id}/attendees?lang=ja").get_data(as_text=True)
+    assert listing.count('name="registration_id"') == 2
+    assert "選んだお申込みを承認する" in listing

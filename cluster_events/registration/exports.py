@@ -109,7 +109,8 @@ def attendee_table(
         # The draw's result, beside the status it gave (a later promotion keeps it).
         header.append(_("Lottery result"))
         results = translated(LOTTERY_RESULT_LABELS)
-        for row, registration in zip(rows, registrations, strict=True):
+        # Per person, as the rows are: a companion's row is their registrant's.
+        for row, (registration, _companion) in zip(rows, people, strict=True):
             row.append(results.get(registration.lottery_result or "", ""))
     locale = current_locale()
     question_columns = answers.answer_columns(event, locale)
