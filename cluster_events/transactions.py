@@ -14,13 +14,13 @@ seat. This is the only module that rolls a session back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Insert, Row, Select, Table, bindparam, insert, inspect, select
+from sqlalchemy import CTE, Insert, Row, Select, Table, bindparam, insert, inspect, select
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from cluster_events.database import (
@@ -198,7 +198,9 @@ def lock_event_statement(*columns: Any, slug: bool = False) -> Select[Any]:
 _LOCK_EVENT = lock_event_statement()
 
 
-def insert_now(instance: Base) -> None:
+def insert_now(
+    instance: Base, along: tuple[CTE, ...] = (), parameters: Mapping[str, Any] | None = None
+) -> None:
     """Write a new (transient or pending) object with one INSERT now, and keep it in
     the session as if it had been read: the row the session's flush would write, the
     columns' Python defaults included, without the unit of work's cost.
@@ -206,32 +208,58 @@ def insert_now(instance: Base) -> None:
     For the rows every visitor makes (a sign-up and its email). Relationships are not
     written: set the foreign keys. Afterwards every column attribute is loaded, nothing
     is pending, and a later change is an UPDATE as for any object read.
+
+    ``along``: data-modifying CTEs (PostgreSQL only) run in the same statement, with
+    their ``parameters`` (named apart from the table's columns): one round trip for
+    several writes.
     """
     session = db.session()
     if instance in session:
         session.expunge(instance)
     table = instance.__table__
-    statement, columns = _inserts.get(table) or _insert_for(table)
+    statement, columns = _inserts.get((table, along)) or _insert_for(table, along)
     loaded = inspect(instance).dict
     for key, default in columns:
         if key not in loaded:
             loaded[key] = _python_default(default)
-    values = {key: loaded[key] for key, _ in columns}
+    if along:
+        values = {_ROW_PARAMETER + key: loaded[key] for key, _ in columns}
+        values.update(parameters or {})
+    else:
+        values = {key: loaded[key] for key, _ in columns}
     result = session.connection().execute(statement, values)
-    for column, key in zip(table.primary_key.columns, result.inserted_primary_key, strict=True):
+    # With CTEs SQLAlchemy does not add its RETURNING of the key: the statement asks.
+    primary_key = result.one() if along else result.inserted_primary_key
+    for column, key in zip(table.primary_key.columns, primary_key, strict=True):
         loaded[column.key] = key
     make_transient_to_detached(instance)
     session.add(instance)
 
 
-#: Per table: its INSERT and (column key, Python default) of every column it writes.
-_inserts: dict[Table, tuple[Insert, list[tuple[str, Any]]]] = {}
+#: Per table and CTEs along: its INSERT and (column key, Python default) of every
+#: column it writes.
+_inserts: dict[tuple[Table, tuple[CTE, ...]], tuple[Insert, list[tuple[str, Any]]]] = {}
 
 
-def _insert_for(table: Table) -> tuple[Insert, list[tuple[str, Any]]]:
-    columns = [(column.key, column.default) for column in table.columns if not column.primary_key]
-    _inserts[table] = (insert(table), columns)
-    return _inserts[table]
+#: With CTEs, the row's values are bound under other names than its columns': a
+#: parameter named like a column of a CTE's table would join that UPDATE's SET.
+_ROW_PARAMETER = "row_"
+
+
+def _insert_for(table: Table, along: tuple[CTE, ...]) -> tuple[Insert, list[tuple[str, Any]]]:
+    written = [column for column in table.columns if not column.primary_key]
+    columns = [(column.key, column.default) for column in written]
+    statement = insert(table)
+    if along:
+        statement = statement.values(
+            {
+                column.key: bindparam(_ROW_PARAMETER + column.key, type_=column.type)
+                for column in written
+            }
+        )
+        statement = statement.returning(*table.primary_key.columns).add_cte(*along)
+    _inserts[table, along] = (statement, columns)
+    return _inserts[table, along]
 
 
 def _python_default(default: Any) -> Any:

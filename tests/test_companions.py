@@ -348,12 +348,15 @@ def test_a_sign_up_with_companions_takes_one_statement_more(app, client, count_q
     with count_queries() as counter:
         response = client.post(url, data=form(**_companions(("三浦 花子", "みうら はなこ"))))
     assert response.status_code == 303
-    _lock, *writes = (statement.lstrip() for statement in counter.statements)
+    _lock, *writes = (" ".join(statement.split()) for statement in counter.statements)
+    counted = (
+        ["WITH counted_frame AS"]  # the counts with the registration's INSERT
+        if db.engine.dialect.name == "postgresql"
+        else ["INSERT INTO registration", "UPDATE participation_frame", "UPDATE event"]
+    )
     assert [w.split(" (")[0].split(" SET")[0] for w in writes] == [
-        "INSERT INTO registration",
+        *counted,
         "INSERT INTO registration_companion",
-        "UPDATE participation_frame",
-        "UPDATE event",
         "INSERT INTO outbox_message",
     ]
 

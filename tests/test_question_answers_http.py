@@ -363,7 +363,8 @@ def test_statements_per_sign_up_three_more_with_questions_none_about_them_withou
     assert about == []
     assert with_questions.count - without.count == 3, with_questions.statements
     kinds = [s.split()[0] for s in with_questions.statements]
-    assert kinds == ["SELECT", "SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE", "INSERT", "INSERT"]
+    counted = ["WITH"] if db.engine.dialect.name == "postgresql" else ["INSERT", "UPDATE", "UPDATE"]
+    assert kinds == ["SELECT", "SELECT", "SELECT", *counted, "INSERT", "INSERT"]
     read_event, read_questions, lock, *_, write_answers = with_questions.statements
     assert "FROM event " in read_event
     assert "FROM event_question" in read_questions
