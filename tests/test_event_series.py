@@ -328,16 +328,26 @@ def test_the_preview_in_english(app, organizer_client, kondankai):
     assert "Make 2 draft events" in page
 
 
+SIX_MONTHLY = {
+    "frequency": "monthly_by_weekday",
+    "interval": "1",
+    "count": "6",
+    "holiday_calendar": "JP",
+}
+
+
+def previewed(client, event: Event, data: dict[str, str]) -> str:
+    """The preview's hidden list of dates, as the browser sends it back with the button."""
+    page = client.post(f"/admin/events/{event.id}/series", data={**data, "preview": "1"})
+    return re.search(r'name="previewed" type="hidden" value="([^"]*)"', page.get_data(True))[1]
+
+
 def test_making_the_series_over_http(app, organizer_client, kondankai):
+    seen = previewed(organizer_client, kondankai, SIX_MONTHLY)
+    assert seen.split(",")[0] == "2027-02-08T18:00+09:00"
     response = organizer_client.post(
         f"/admin/events/{kondankai.id}/series",
-        data={
-            "frequency": "monthly_by_weekday",
-            "interval": "1",
-            "count": "6",
-            "holiday_calendar": "JP",
-            "create": "1",
-        },
+        data={**SIX_MONTHLY, "previewed": seen, "create": "1"},
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/events?show=draft"
@@ -356,6 +366,27 @@ def test_making_the_series_over_http(app, organizer_client, kondankai):
         EventStatus.published,
         *[EventStatus.draft] * 5,
     ]
+
+
+def test_a_rule_changed_after_the_preview_makes_nothing_and_shows_the_new_dates(
+    app, organizer_client, kondankai
+):
+    seen = previewed(organizer_client, kondankai, SIX_MONTHLY)
+    response = organizer_client.post(
+        f"/admin/events/{kondankai.id}/series",
+        data={**SIX_MONTHLY, "count": "7", "previewed": seen, "create": "1"},
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "プレビューでご覧になった日程と異なります" in page
+    assert "経営研究・懇談会（第19回）" in page
+    assert event_count() == 1
+    # Without a preview at all, nothing is made either.
+    response = organizer_client.post(
+        f"/admin/events/{kondankai.id}/series", data={**SIX_MONTHLY, "create": "1"}
+    )
+    assert response.status_code == 200
+    assert event_count() == 1
 
 
 BAD_INPUT = [

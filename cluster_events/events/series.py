@@ -119,6 +119,12 @@ class SeriesPlan:
     def description(self) -> str:
         return describe_rule(self.rule, self.source.starts_at)
 
+    @property
+    def fingerprint(self) -> str:
+        """The events' starts: what the office saw in the preview, so that making them
+        can check nothing changed since (the form's fields, or the event itself)."""
+        return ",".join(day.starts_at.isoformat(timespec="minutes") for day in self.events)
+
 
 # --- the rule ---------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    HiddenField,
     IntegerField,
     RadioField,
     SelectChoice,
@@ -384,6 +385,9 @@ class SeriesForm(Form):
             "next date of the rule is taken instead, so the number stays the same."
         ),
     )
+
+    #: The dates of the preview the office saw (``SeriesPlan.fingerprint``).
+    previewed = HiddenField()
 
     def __init__(self, *args: Any, frequencies: list[tuple[str, str]], **kwargs: Any) -> None:
         """``frequencies``: the kinds of rule in words, for the event

@@ -212,12 +212,17 @@ def event_series(event_id: int) -> Any:
     event = queries.get_event(event_id)
     form = SeriesForm(frequencies=series.rule_choices(event.starts_at))
 
-    def page(status: int = 200, plan: series.SeriesPlan | None = None) -> tuple[str, int]:
+    def page(
+        status: int = 200, plan: series.SeriesPlan | None = None, changed: bool = False
+    ) -> tuple[str, int]:
+        if plan is not None:
+            form.previewed.data = plan.fingerprint
         html = render_template(
             "admin/events/series.html",
             event=event,
             form=form,
             plan=plan,
+            changed=changed,
             resumed="_resume" in request.form,
             max_events=series.MAX_EVENTS,
         )
@@ -228,8 +233,13 @@ def event_series(event_id: int) -> Any:
     if not form.validate_on_submit():
         return page(400)
     try:
+        plan = series.preview_series(event_id, form.to_rule())
         if "create" not in request.form:
-            return page(plan=series.preview_series(event_id, form.to_rule()))
+            return page(plan=plan)
+        if form.previewed.data != plan.fingerprint:
+            # The rule was changed after the preview (or the event moved): show the
+            # dates that would be made now, and make nothing.
+            return page(plan=plan, changed=True)
         copies = series.create_series(event_id, form.to_rule())
     except ServiceError as error:
         show_on_form(form, error)
