@@ -409,14 +409,17 @@ def same_weekday_next_month(value: datetime) -> datetime:
     return local.replace(year=year, month=month, day=day)
 
 
-def _next_title(title: str) -> str:
-    """経営研究・懇談会（第12回） becomes 経営研究・懇談会（第13回）."""
-    return re.sub(r"第(\d+)回", lambda match: f"第{int(match.group(1)) + 1}回", title, count=1)
+def next_title(title: str, steps: int = 1) -> str:
+    """経営研究・懇談会（第12回） becomes 経営研究・懇談会（第13回） (第14回 two steps on)."""
+    return re.sub(r"第(\d+)回", lambda match: f"第{int(match.group(1)) + steps}回", title, count=1)
 
 
-def _next_slug(slug: str, starts_at: datetime) -> str:
+def dated_slug(slug: str, starts_at: datetime, date_format: str = "%Y-%m") -> str:
+    """A free slug for a copy: the source's without its date, with the copy's Tokyo date
+    (kondankai-2027-01 becomes kondankai-2027-02, or kondankai-2027-02-13 by day)."""
     base = re.sub(r"-\d{4}(?:-?\d{2}){0,2}$", "", slug) or "event"
-    return _free_slug(f"{base}-{to_tokyo(starts_at).strftime('%Y-%m')}"[:SLUG_MAX_LENGTH])
+    date_text = to_tokyo(starts_at).strftime(date_format)
+    return _free_slug(f"{base[: SLUG_MAX_LENGTH - len(date_text) - 4]}-{date_text}")
 
 
 def duplicate_event(event_id: int) -> Event:
@@ -434,8 +437,21 @@ def duplicate_event(event_id: int) -> Event:
 
 def _copy_for_next_month(source: Event) -> Event:
     starts_at = same_weekday_next_month(source.starts_at)
+    copy = copy_event(
+        source, starts_at, title=next_title(source.title), slug=dated_slug(source.slug, starts_at)
+    )
+    after = _snapshot(copy)
+    after["copied_from"] = source.id
+    _audit_event("event.duplicate", copy, {}, after)
+    return copy
+
+
+def copy_event(source: Event, starts_at: datetime, *, title: str, slug: str) -> Event:
+    """Inside a transaction: a draft copy of ``source`` starting at ``starts_at`` (its
+    length kept), with a UID of its own and copies of its frames and questions (see
+    ``duplicate_event``); flushed, not audited (the caller records why it was made)."""
     copy = Event(
-        title=_next_title(source.title),
+        title=title,
         title_en=source.title_en,
         category_id=source.category_id,
         summary=source.summary,
@@ -448,7 +464,7 @@ def _copy_for_next_month(source: Event) -> Event:
         fee_text=source.fee_text,
         accepts_registrations=source.accepts_registrations,
         is_members_only=source.is_members_only,
-        slug=_next_slug(source.slug, starts_at),
+        slug=slug,
         status=EventStatus.draft,
         uid=Event.new_uid(current_app.config["CALENDAR_UID_DOMAIN"]),
         frames=[
@@ -469,7 +485,4 @@ def _copy_for_next_month(source: Event) -> Event:
     db.session.add(copy)
     db.session.flush()
     copy_questions(source, copy)
-    after = _snapshot(copy)
-    after["copied_from"] = source.id
-    _audit_event("event.duplicate", copy, {}, after)
     return copy

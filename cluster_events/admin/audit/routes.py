@@ -19,6 +19,7 @@ ACTION_LABELS = {
     "event.publish": _l("Event published"),
     "event.unpublish": _l("Event unpublished"),
     "event.duplicate": _l("Event duplicated"),
+    "event.create_series": _l("Series of events made"),
     "event.cancel": _l("Event cancelled"),
     "event.fill_from_waiting_list": _l("Seats given to the waiting list"),
     "event.notify_change": _l("Registrants told of a change"),

@@ -1,5 +1,6 @@
-"""The event form and the cancel form: they parse and normalise what organizers type;
-the rules live in events/services.py."""
+"""The event form, the cancel form, the frame and code forms and the series form: they
+parse and normalise what organizers type; the rules live in events/services.py,
+events/frames.py and events/series.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
+    HiddenField,
     IntegerField,
     RadioField,
     SelectChoice,
@@ -28,6 +31,12 @@ from wtforms.validators import (
 
 from cluster_events.admin.forms import normalise_address, strip_multiline, strip_text
 from cluster_events.events.frames import CodeData, FrameData
+from cluster_events.events.series import (
+    HOLIDAY_CALENDARS,
+    MAX_EVENTS,
+    Frequency,
+    SeriesRule,
+)
 from cluster_events.events.services import EventData
 from cluster_events.forms import Form, WebAddress
 from cluster_events.models import Category, Event, FrameEligibility, FrameSelection, Venue
@@ -328,4 +337,69 @@ class InvitationCodeForm(Form):
     def to_data(self) -> CodeData:
         return CodeData(
             code=self.code.data or "", max_uses=self.max_uses.data, note=self.note.data or ""
+        )
+
+
+class SeriesForm(Form):
+    """A series of events from one (events/series.py checks the rule: the form only
+    parses, so that each refusal is said beside its field in one place)."""
+
+    frequency = RadioField(
+        _l("How the events repeat"),
+        default=Frequency.monthly_by_weekday.value,
+        validate_choice=False,
+    )
+    interval = IntegerField(
+        _l("Every how many weeks or months"),
+        default=1,
+        validators=[InputRequired()],
+        description=_l("1: every week or every month. 2: every other week or month."),
+    )
+    count = IntegerField(
+        _l("Number of events to make"),
+        validators=[Optional()],
+        description=_l(
+            "At most %(max)d. Holidays that are skipped do not count: the next date of the "
+            "rule is taken instead.",
+            max=MAX_EVENTS,
+        ),
+    )
+    until = DateField(
+        _l("Or: the last date"),
+        validators=[Optional(), _plausible_year],
+        description=_l(
+            "Events are made up to this date, including it. Leave it empty if you "
+            "gave the number of events."
+        ),
+    )
+    holiday_calendar = RadioField(
+        _l("Public holidays"),
+        choices=[
+            SelectChoice(HOLIDAY_CALENDARS[0], _l("Skip Japanese public holidays")),
+            SelectChoice("", _l("Do not skip public holidays")),
+        ],
+        default=HOLIDAY_CALENDARS[0],
+        validate_choice=False,
+        description=_l(
+            "A date that falls on a public holiday is not made. With a number of events, the "
+            "next date of the rule is taken instead, so the number stays the same."
+        ),
+    )
+
+    #: The dates of the preview the office saw (``SeriesPlan.fingerprint``).
+    previewed = HiddenField()
+
+    def __init__(self, *args: Any, frequencies: list[tuple[str, str]], **kwargs: Any) -> None:
+        """``frequencies``: the kinds of rule in words, for the event
+        (``events.series.rule_choices``)."""
+        super().__init__(*args, **kwargs)
+        self.frequency.choices = [SelectChoice(value, label) for value, label in frequencies]
+
+    def to_rule(self) -> SeriesRule:
+        return SeriesRule(
+            frequency=self.frequency.data or "",
+            interval=self.interval.data,
+            count=self.count.data,
+            until=self.until.data,
+            holiday_calendar=self.holiday_calendar.data or "",
         )

@@ -1,5 +1,6 @@
 """Console pages for events: the dashboard, list, create, edit (with Markdown preview),
-publish, duplicate and cancel. They parse, call events/services.py, and show the result."""
+publish, duplicate, make a series and cancel. They parse, call events/services.py (and
+events/series.py), and show the result."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from flask_login import current_user
 from cluster_events.admin.access import resumable
 from cluster_events.admin.audit.routes import ACTION_LABELS
 from cluster_events.admin.blueprint import bp
-from cluster_events.admin.events.forms import CancelEventForm, EventForm
+from cluster_events.admin.events.forms import CancelEventForm, EventForm, SeriesForm
 from cluster_events.admin.forms import ConfirmForm
 from cluster_events.audit import recent_entries
 from cluster_events.errors import ServiceError, flash_error, show_on_form
-from cluster_events.events import queries, services
+from cluster_events.events import queries, series, services
 from cluster_events.mail import outbox
 from cluster_events.models import Event
 from cluster_events.text import render_markdown
@@ -201,6 +202,63 @@ def event_duplicate(event_id: int) -> Any:
         "success",
     )
     return redirect(url_for("admin.event_edit", event_id=copy.id))
+
+
+@bp.route(EVENT_URL + "/series", methods=["GET", "POST"])
+@resumable
+def event_series(event_id: int) -> Any:
+    """Make a series of draft events from this one: the rule, a preview of its dates,
+    then the events (events/series.py)."""
+    event = queries.get_event(event_id)
+    form = SeriesForm(frequencies=series.rule_choices(event.starts_at))
+
+    def page(
+        status: int = 200, plan: series.SeriesPlan | None = None, changed: bool = False
+    ) -> tuple[str, int]:
+        if plan is not None:
+            form.previewed.data = plan.fingerprint
+        html = render_template(
+            "admin/events/series.html",
+            event=event,
+            form=form,
+            plan=plan,
+            changed=changed,
+            resumed="_resume" in request.form,
+            max_events=series.MAX_EVENTS,
+        )
+        return html, status
+
+    if request.method == "GET" or "_resume" in request.form:
+        return page()
+    if not form.validate_on_submit():
+        return page(400)
+    try:
+        plan = series.preview_series(event_id, form.to_rule())
+        if "create" not in request.form:
+            return page(plan=plan)
+        if form.previewed.data != plan.fingerprint:
+            # The rule was changed after the preview (or the event moved): show the
+            # dates that would be made now, and make nothing.
+            return page(plan=plan, changed=True)
+        copies = series.create_series(event_id, form.to_rule())
+    except ServiceError as error:
+        show_on_form(form, error)
+        return page(error.http_status)
+    if len(copies) == 1:
+        message = _(
+            "A draft event was made: %(title)s. Check it and publish it when it is ready.",
+            title=copies[0].title,
+        )
+    else:
+        message = _(
+            "%(count)d draft events were made: %(first)s to %(last)s. Check each one and "
+            "publish it when it is ready.",
+            count=len(copies),
+            first=copies[0].title,
+            last=copies[-1].title,
+        )
+    flash(message, "success")
+    return redirect(url_for("admin.events", show="draft"))
 
 
 @bp.route(EVENT_URL + "/cancel", methods=["GET", "POST"])
