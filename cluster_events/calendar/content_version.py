@@ -41,7 +41,6 @@ from cluster_events.models import CalendarVersion, Category, Event, EventStatus,
 NOT_SHOWN_IN_CALENDARS = frozenset(
     {
         "body",
-        "body_en",
         "capacity",
         "registration_opens_at",
         "registration_closes_at",
