@@ -70,6 +70,9 @@ VENUES = {
         "address_en": "YRP Venture Building 209, 8-3 Hikarinooka, Yokosuka, Kanagawa",
         "access_notes": "京急線「YRP野比」駅から京急バス「YRPセンター前」行きで約10分。"
         "駐車場に限りがありますので、なるべく公共交通機関をご利用ください。",
+        "access_notes_en": "From Keikyu YRP-Nobi Station, take a Keikyu bus bound for "
+        "YRP Center-mae (about 10 minutes). Parking is limited, so please come by public "
+        "transport if you can.",
         "map_url": "https://www.google.com/maps/search/?api=1&query="
         "%E6%A8%AA%E9%A0%88%E8%B3%80%E5%B8%82%E5%85%89%E3%81%AE%E4%B8%988-3",
     },
@@ -79,6 +82,7 @@ VENUES = {
         "address": "神奈川県横浜市金沢区片吹69番26号",
         "address_en": "69-26 Katabuki, Kanazawa-ku, Yokohama, Kanagawa",
         "access_notes": "詳しい道順は事務局までお問い合わせください。",
+        "access_notes_en": "Please ask the office for directions.",
         "map_url": "https://www.google.com/maps/search/?api=1&query="
         "%E6%A8%AA%E6%B5%9C%E5%B8%82%E9%87%91%E6%B2%A2%E5%8C%BA%E7%89%87%E5%90%B969-26",
     },
@@ -178,6 +182,11 @@ class DemoEvent:
     is_members_only: bool = False
     accepts_registrations: bool = True
     cancellation_reason: str = ""
+    #: English content (empty: the English pages show the Japanese text).
+    summary_en: str = ""
+    body_en: str = ""
+    fee_text_en: str = ""
+    cancellation_reason_en: str = ""
     online_url: str = ""
     #: Registration opens this many days before the event (None: already open).
     opens_days_before: int | None = None
@@ -436,6 +445,22 @@ ISO 9001（品質）と ISO 14001（環境）の認証取得を、はじめて�
 ## This seminar is bilingual
 Explanations are given in Japanese and English. English-speaking participants are welcome.
 """,
+        summary_en="How local businesses register for and bid on the procurement of the US "
+        "forces in Japan, explained in Japanese and English.",
+        body_en="""\
+How small and medium businesses near the bases can take part in the US forces' purchases
+of goods, construction and services in Japan. Handouts are in Japanese and English.
+
+## Programme
+- How US forces procurement works, and where notices are published
+- Registering in advance (SAM registration and others)
+- What to watch for when reading bidding documents in English
+- Experiences of businesses that have bid
+
+## A bilingual seminar
+Explanations are given in Japanese and English. English-speaking participants are welcome.
+""",
+        fee_text_en="2,000 yen (free for members)",
         day_offset=35,
         start=time(13, 30),
         end=time(16, 30),
@@ -541,6 +566,20 @@ Explanations are given in Japanese and English. English-speaking participants ar
         status=EventStatus.cancelled,
         cancellation_reason="講師の体調不良のため、中止とさせていただきます。"
         "お申込みの皆さまには、事務局からご連絡いたしました。",
+        summary_en="With electricity getting dearer, ways to save energy in factories and "
+        "offices that you can start today.",
+        body_en="""\
+How to review the use of electricity and fuel in factories and offices, and cut both the
+costs and the carbon dioxide.
+
+## Programme
+- Measuring how much energy you use
+- Saving energy in lighting, air conditioning and compressors
+- Finding the subsidies you can use
+""",
+        fee_text_en="Free",
+        cancellation_reason_en="The speaker is unwell, so the seminar is cancelled. "
+        "The office has contacted everyone who registered.",
     ),
     DemoEvent(
         slug="online-dx-nyumon",
@@ -941,6 +980,10 @@ def _build_event(
         category=categories[spec.category],
         summary=spec.summary,
         body=spec.body,
+        summary_en=spec.summary_en,
+        body_en=spec.body_en,
+        fee_text_en=spec.fee_text_en,
+        cancellation_reason_en=spec.cancellation_reason_en,
         starts_at=starts_at,
         ends_at=_local(day, spec.end),
         venue=venues[spec.venue] if spec.venue else None,

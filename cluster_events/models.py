@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -25,9 +26,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    or_,
     select,
     text,
+    type_coerce,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from cluster_events.database import Base, UTCDateTime, utcnow
@@ -148,6 +152,31 @@ def _enum_column(enum_cls: type[enum.StrEnum], **kwargs: Any) -> Any:
     return mapped_column(String(length), **kwargs)
 
 
+@dataclass(frozen=True)
+class LocalizedText:
+    """A text as one language's reader sees it, and the language it is written in:
+    an English reader is shown the Japanese text when no English one was written, and
+    the page marks it ``lang="ja"`` (``is_fallback``)."""
+
+    text: str
+    lang: str
+    is_fallback: bool = False
+
+    @classmethod
+    def of(cls, japanese: str, english: str, locale: str) -> LocalizedText:
+        if locale != "en":
+            return cls(japanese, "ja")
+        if english:
+            return cls(english, "en")
+        return cls(japanese, "ja", is_fallback=bool(japanese))
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class Category(Base):
     __tablename__ = "category"
 
@@ -175,6 +204,9 @@ class Venue(Base):
     address: Mapped[str] = mapped_column(String(300), default="")
     address_en: Mapped[str] = mapped_column(String(300), default="")
     access_notes: Mapped[str] = mapped_column(Text, default="")
+    # English content (issue 13) ------------------------------------------------------
+    #: Empty: the English pages show ``access_notes``, marked as Japanese.
+    access_notes_en: Mapped[str] = mapped_column(Text, default="")
     map_url: Mapped[str] = mapped_column(String(500), default="")
     #: Part of the calendar feeds' ETag: a changed address changes LOCATION in the feeds.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -184,6 +216,9 @@ class Venue(Base):
 
     def display_address(self, locale: str) -> str:
         return self.address_en if locale == "en" and self.address_en else self.address
+
+    def localized_access_notes(self, locale: str) -> LocalizedText:
+        return LocalizedText.of(self.access_notes, self.access_notes_en, locale)
 
 
 class Event(Base):
@@ -228,6 +263,13 @@ class Event(Base):
     status: Mapped[str] = _enum_column(EventStatus, default=EventStatus.draft)
     is_members_only: Mapped[bool] = mapped_column(Boolean, default=False)
     cancellation_reason: Mapped[str] = mapped_column(Text, default="")
+    # English content (issue 13): each empty one falls back to the Japanese text,
+    # marked as Japanese (``localized``).
+    summary_en: Mapped[str] = mapped_column(Text, default="")
+    #: Markdown, like ``body``.
+    body_en: Mapped[str] = mapped_column(Text, default="")
+    fee_text_en: Mapped[str] = mapped_column(String(200), default="")
+    cancellation_reason_en: Mapped[str] = mapped_column(Text, default="")
     #: Calendar UID, fixed at creation so every feed and email names the same entry.
     uid: Mapped[str] = mapped_column(String(255), unique=True)
     #: iCalendar SEQUENCE; raised when time, place, title or status changes.
@@ -322,6 +364,29 @@ class Event(Base):
     def display_title(self, locale: str) -> str:
         return self.title_en if locale == "en" and self.title_en else self.title
 
+    # English content (issue 13) ----------------------------------------------------------
+
+    #: The texts that have an English version, by the Japanese column's name.
+    LOCALIZED_TEXTS = ("title", "summary", "body", "fee_text", "cancellation_reason")
+
+    def localized(self, name: str, locale: str) -> LocalizedText:
+        """One of ``LOCALIZED_TEXTS`` as a reader of ``locale`` sees it: the English text
+        when it is written, else the Japanese one, which says it is Japanese."""
+        if name not in self.LOCALIZED_TEXTS:
+            raise KeyError(name)
+        return LocalizedText.of(getattr(self, name), getattr(self, name + "_en"), locale)
+
+    @hybrid_property
+    def is_described_in_english(self) -> bool:
+        """The office wrote an English summary or body: the English catalogue's filter
+        and the "described in Japanese only" note go by it."""
+        return bool(self.summary_en or self.body_en)
+
+    @is_described_in_english.inplace.expression
+    @classmethod
+    def _is_described_in_english_expression(cls) -> ColumnElement[bool]:
+        return type_coerce(or_(cls.summary_en != "", cls.body_en != ""), Boolean())
+
     @property
     def has_several_frames(self) -> bool:
         return self.frame_count > 1
@@ -400,10 +465,16 @@ class Frame(Base):
 
     def fee(self, locale: str) -> str:
         """The fee as shown to a reader of ``locale`` ("" when none is written)."""
-        japanese = self.fee_text if self.fee_text is not None else self.event.fee_text
-        if locale == "en" and self.fee_text_en:
-            return self.fee_text_en
-        return japanese
+        return self.localized_fee(locale).text
+
+    def localized_fee(self, locale: str) -> LocalizedText:
+        """The frame's own fee, else the event's; English falls back to Japanese."""
+        if self.fee_text is not None:
+            japanese, english = self.fee_text, self.fee_text_en or ""
+        else:
+            japanese = self.event.fee_text
+            english = self.fee_text_en or self.event.fee_text_en
+        return LocalizedText.of(japanese, english, locale)
 
     @property
     def opens_at(self) -> datetime | None:

@@ -121,6 +121,32 @@ def is_kana_reading(value: str) -> bool:
     return _KANA_READING.match(value) is not None
 
 
+#: Latin letters (accented ones too), and what names written in them hold between
+#: words: spaces, hyphens, apostrophes and full stops (O'Brien, Jean-Luc, Jr.).
+_LATIN_READING = re.compile(r"^[A-Za-z\u00c0-\u024f][A-Za-z\u00c0-\u024f .'\u2019-]*$")
+_KANA_CHARACTER = re.compile(r"[\u3041-\u3096\u309d\u309e\u30a1-\u30f6\u30fc\u30fd\u30fe]")
+_LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+
+def is_latin_reading(value: str) -> bool:
+    """A reading in Latin letters, which an English-speaking registrant may give."""
+    return _LATIN_READING.match(value) is not None
+
+
+def mixes_kana_and_latin(value: str) -> bool:
+    """Kana and Latin letters in one reading (やまだ Taro): it sorts nowhere."""
+    return bool(_KANA_CHARACTER.search(value) and _LATIN_LETTER.search(value))
+
+
+def reading_sort_key(reading: str, name: str) -> tuple[int, str]:
+    """Where a person goes in an attendee list: kana readings first, in 五十音順
+    (stored in hiragana, so code point order); then everybody else (a reading in Latin
+    letters, or none) by that reading or else their name, in alphabetical order."""
+    if reading and is_kana_reading(reading):
+        return (0, reading)
+    return (1, (reading or name).casefold())
+
+
 def katakana_to_hiragana(value: str) -> str:
     """ふりがな are stored in hiragana so that lists sort in 五十音順."""
     return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in value)

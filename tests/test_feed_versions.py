@@ -167,6 +167,13 @@ SHOWN_VALUES = {
     "created_at": lambda event: event.created_at - timedelta(days=1),
     "category_id": lambda event: make_category().id,
     "venue_id": lambda event: make_venue().id,
+    # English content (issue 13): the English calendars show them.
+    "summary_en": "A new English summary.",
+    "fee_text_en": "1,000 yen",
+    "cancellation_reason_en": "The speaker is ill.",
+    # Not itself in a calendar, but an English body makes the event described in
+    # English, and the English calendars then leave out the "Japanese only" line.
+    "body_en": "Only the English description changed.",
 }
 NOT_SHOWN_VALUES = {
     "body": "本文だけを書き換えました。",

@@ -109,6 +109,25 @@ def test_the_walk_finds_every_form():
     } <= names
 
 
+def test_the_walk_covers_the_english_texts(bare_app):
+    """Issue 13: the English summary, description, fee, cancellation reason and access
+    notes are text fields of forms the walk checks."""
+    by_name = {cls.__qualname__: cls for cls in FORM_CLASSES}
+    with bare_app.test_request_context():
+        walked = {
+            (name, field.name)
+            for name in ("EventForm", "CancelEventForm", "VenueForm")
+            for field in text_fields(_build(by_name[name], MultiDict()))
+        }
+    assert {
+        ("EventForm", "summary_en"),
+        ("EventForm", "body_en"),
+        ("EventForm", "fee_text_en"),
+        ("CancelEventForm", "reason_en"),
+        ("VenueForm", "access_notes_en"),
+    } <= walked
+
+
 @pytest.mark.parametrize("form_class", FORM_CLASSES, ids=lambda cls: cls.__qualname__)
 def test_every_text_field_of_every_form_refuses_a_control_character(bare_app, form_class):
     with bare_app.test_request_context("/", method="POST"):

@@ -53,6 +53,8 @@ def world(app):
             slug="open-seminar",
             title=OPEN_TITLE,
             title_en="Energy Saving Seminar",
+            # Described in English: the one event of /?described=en.
+            summary_en="Ways to save energy in small factories.",
             category=category,
             venue=venue,
             capacity=20,
@@ -113,6 +115,7 @@ PAGES = [
     "/",
     "/?q=セミナー",
     "/?category=seminar",
+    "/?described=en",
     "/categories/seminar",
     "/events/past",
     "/events/open-seminar",

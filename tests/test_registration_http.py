@@ -174,7 +174,8 @@ def test_errors_are_in_the_pages_language_and_values_are_kept(client):
     text = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Please enter a valid email address" in text
-    assert "Please write the reading in hiragana or katakana." in text
+    # The English form takes a reading in kana or Latin letters, not in kanji.
+    assert "Please write the reading in kana or in Latin letters." in text
     assert 'value="not-an-address"' in text
     assert 'value="横須賀精機株式会社"' in text
     assert "駐車場はありますか。</textarea>" in text

@@ -79,6 +79,7 @@ class _Context:
     online_label: str
     details_label: str
     cancelled_notice: str
+    japanese_only: str
 
 
 def _context(locale: str) -> _Context:
@@ -102,19 +103,29 @@ def _context(locale: str) -> _Context:
             online_label=_("Online"),
             details_label=_("Details and registration"),
             cancelled_notice=_("This event has been cancelled."),
+            japanese_only=_("This event is described in Japanese only."),
         )
 
 
 def _description(event: Event, context: _Context, page_url: str, include_online_link: bool) -> str:
+    """The entry's text in the calendar's language: the English texts for English,
+    each one not written in English falling back to the Japanese (the summary then
+    after a line saying the event is described in Japanese only)."""
+    locale = context.locale
     parts = []
     if event.is_cancelled:
         notice = context.cancelled_notice
-        if event.cancellation_reason:
-            notice += "\n" + event.cancellation_reason
+        reason = event.localized("cancellation_reason", locale)
+        if reason:
+            notice += "\n" + reason.text
         parts.append(notice)
-    if event.summary:
-        parts.append(event.summary)
-    facts = [(context.fee_label, event.fee_text or context.free_text)]
+    summary = event.localized("summary", locale)
+    if summary.is_fallback and not event.is_described_in_english:
+        parts.append(context.japanese_only)
+    if summary:
+        parts.append(summary.text)
+    fee = event.localized("fee_text", locale)
+    facts = [(context.fee_label, fee.text or context.free_text)]
     if event.online_url and include_online_link:
         facts.append((context.online_label, event.online_url))
     facts.append((context.details_label, page_url))

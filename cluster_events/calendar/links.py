@@ -67,7 +67,8 @@ def _public_location(event: Event, locale: str) -> str:
 
 
 def _link_details(event: Event, locale: str) -> str:
-    parts = [_shorten(event.summary)] if event.summary else []
+    summary = event.localized("summary", locale).text
+    parts = [_shorten(summary)] if summary else []
     parts.append(event_url(event))
     return "\n\n".join(parts)
 

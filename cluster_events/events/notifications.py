@@ -14,6 +14,7 @@ from cluster_events.registration.notifications import (
     active,
     add_for,
     calendar_file,
+    locale_of,
     paragraphs,
     reachable,
     render_for,
@@ -37,19 +38,27 @@ def queue_event_changed(
 
 
 def queue_event_cancelled(
-    event: Event, registrations: Iterable[Registration], reason: str
+    event: Event, registrations: Iterable[Registration], reason: str | None = None
 ) -> list[OutboxMessage]:
     """Tell the given registrants (already cancelled along with the event, or not) that
-    the event will not take place, with a METHOD:CANCEL calendar file."""
+    the event will not take place, with a METHOD:CANCEL calendar file. The reason is
+    the event's, in each registrant's language (English falling back to Japanese),
+    unless ``reason`` is given."""
     messages = []
     for registration in reachable(registrations):
         subject = _l("Event cancelled: %(title)s", title=title_for(event, registration))
+        if reason is None:
+            shown = event.localized("cancellation_reason", locale_of(registration))
+            reason_text, reason_lang = shown.text, shown.lang
+        else:
+            reason_text, reason_lang = reason, "ja"
         mail = render_for(
             registration,
             "event_cancelled",
             subject,
-            reason=reason,
-            reason_paragraphs=paragraphs(reason),
+            reason=reason_text,
+            reason_lang=reason_lang,
+            reason_paragraphs=paragraphs(reason_text),
         )
         mail.attachments.append(calendar_file(event, "CANCEL", registration))
         messages.append(add_for(mail, "event_cancelled", registration))

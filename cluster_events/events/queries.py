@@ -129,6 +129,11 @@ _EVENT_VERSION_COLUMNS = (
     Event.confirmed_count,
     Event.waiting_count,
     Event.frame_count,
+    # English content (issue 13): the card's English texts, and whether the office
+    # described the event in English (its long body itself is not on a card).
+    Event.summary_en,
+    Event.fee_text_en,
+    Event.is_described_in_english.label("is_described_in_english"),
 )
 _EVENT_VERSION_KEYS = tuple(column.key for column in _EVENT_VERSION_COLUMNS)
 _VENUE_VERSION_COLUMNS = (Venue.name, Venue.name_en)
@@ -302,7 +307,12 @@ def _one_page(
 
 
 def _version_of_upcoming(
-    viewer_is_member: bool, search: str, *, by_category: bool, direction: Direction
+    viewer_is_member: bool,
+    search: str,
+    *,
+    by_category: bool,
+    direction: Direction,
+    described_in_english: bool = False,
 ) -> Select[tuple[Any, ...]]:
     query = (
         select(*_EVENT_VERSION_COLUMNS, *_VENUE_VERSION_COLUMNS)
@@ -311,18 +321,31 @@ def _version_of_upcoming(
     )
     if by_category:
         query = query.where(Event.category_id == _CHOSEN_CATEGORY)
+    if described_in_english:
+        query = query.where(Event.is_described_in_english)
     if search:
         query = query.where(*_matching(search))
     return _one_page(query, direction, newest_first=False, cursor_in_index=False)
 
 
 def _catalogue_version(
-    viewer_is_member: bool, direction: Direction, *, search: str = "", by_category: bool = False
+    viewer_is_member: bool,
+    direction: Direction,
+    *,
+    search: str = "",
+    by_category: bool = False,
+    described_in_english: bool = False,
 ) -> Select[tuple[Any, ...]]:
     """Every category, with the page's upcoming events (the chosen category's only,
-    with ``by_category``) beside their own; a category without any in a row of its own."""
+    with ``by_category``; those described in English only, with
+    ``described_in_english``) beside their own; a category without any in a row of
+    its own."""
     listed = _version_of_upcoming(
-        viewer_is_member, search, by_category=by_category, direction=direction
+        viewer_is_member,
+        search,
+        by_category=by_category,
+        direction=direction,
+        described_in_english=described_in_english,
     ).subquery()
     return (
         select(*_CATEGORY_COLUMNS, *listed.c)
@@ -370,9 +393,14 @@ def _archive_version(viewer_is_member: bool, direction: Direction) -> Select[tup
 # each time).
 @cache
 def _catalogue_statement(
-    viewer_is_member: bool, by_category: bool, direction: Direction
+    viewer_is_member: bool, by_category: bool, direction: Direction, described_in_english: bool
 ) -> Select[tuple[Any, ...]]:
-    return _catalogue_version(viewer_is_member, direction, by_category=by_category)
+    return _catalogue_version(
+        viewer_is_member,
+        direction,
+        by_category=by_category,
+        described_in_english=described_in_english,
+    )
 
 
 @cache
@@ -463,22 +491,30 @@ def catalogue_listing(
     position: Position = FIRST_PAGE,
     category_slug: str = "",
     search: str = "",
+    described_in_english: bool = False,
     now: datetime | None = None,
     viewer_is_member: bool = False,
 ) -> Listing:
     """The catalogue's version in one query: every category (the filter and the
     category links) and one page of the upcoming events (soonest first; an event under
-    way still shows) that match ``search`` and the category with ``category_slug``.
+    way still shows) that match ``search`` and the category with ``category_slug``
+    (and, with ``described_in_english``, that the office described in English).
     ``selected`` is None when no category has that slug."""
     now = now or utcnow()
     by_category = bool(category_slug)
     direction = _direction(position)
     if search:
         statement = _catalogue_version(
-            viewer_is_member, direction, search=search, by_category=by_category
+            viewer_is_member,
+            direction,
+            search=search,
+            by_category=by_category,
+            described_in_english=described_in_english,
         )
     else:
-        statement = _catalogue_statement(viewer_is_member, by_category, direction)
+        statement = _catalogue_statement(
+            viewer_is_member, by_category, direction, described_in_english
+        )
     parameters = _parameters(now, position, per_page)
     if by_category:
         parameters["slug"] = category_slug

@@ -69,7 +69,9 @@ MAX_PAGE = 10_000
 MAX_SLUG_LENGTH = 100
 _PAGE_PATTERN = re.compile(r"[0-9]{1,6}")
 #: What a list's address holds besides its cursor, kept when it is sent to its first page.
-_KEPT_ARGUMENTS = ("q", "category", "lang")
+_KEPT_ARGUMENTS = ("q", "category", "described", "lang")
+#: ``?described=en``: only the events the office described in English.
+DESCRIBED_IN_ENGLISH = "en"
 
 
 def _position_argument() -> Position:
@@ -117,6 +119,15 @@ def _search_argument() -> str:
     return normalise_input(raw)
 
 
+def _described_in_english_argument() -> bool:
+    """``?described=en`` filters the catalogue to the events described in English;
+    any other value is nothing the list can show (400)."""
+    raw = request.args.get("described", "")
+    if raw not in ("", DESCRIBED_IN_ENGLISH):
+        abort(400)
+    return raw == DESCRIBED_IN_ENGLISH
+
+
 def _checked_slug(slug: str) -> str:
     """Slugs that cannot exist (too long, control characters) are simply not found."""
     if len(slug) > MAX_SLUG_LENGTH or has_forbidden_characters(slug, single_line=True):
@@ -160,6 +171,7 @@ def index():
     category_slug = request.args.get("category", "")
     if category_slug:
         _checked_slug(category_slug)
+    described_in_english = _described_in_english_argument()
     position = _position_argument()
     per_page = current_app.config["CATALOGUE_EVENTS_PER_PAGE"]
     person = _viewer()
@@ -169,6 +181,7 @@ def index():
         position=position,
         category_slug=category_slug,
         search=search,
+        described_in_english=described_in_english,
         viewer_is_member=member,
     )
     if category_slug and listing.selected is None:
@@ -187,6 +200,7 @@ def index():
             categories=listing.categories,
             selected_category=listing.selected,
             search=search,
+            described_in_english=described_in_english,
             result_count=len(events),
         )
         return html, listing.shows(events, utcnow())

@@ -87,6 +87,10 @@ class EventData:
     registration_closes_at: datetime | None = None
     accepts_registrations: bool = True
     is_members_only: bool = False
+    #: English content (issue 13): empty falls back to the Japanese text.
+    summary_en: str = ""
+    body_en: str = ""
+    fee_text_en: str = ""
 
     @classmethod
     def from_event(cls, event: Event) -> EventData:
@@ -364,10 +368,12 @@ def unpublish_event(event_id: int) -> Event:
     return _set_status(event_id, EventStatus.draft, "event.unpublish", (EventStatus.published,))
 
 
-def cancel_event(event_id: int, reason: str) -> tuple[Event, int]:
+def cancel_event(event_id: int, reason: str, reason_en: str = "") -> tuple[Event, int]:
     """Cancel (中止) the event: it stays on the site marked cancelled, and every confirmed
-    and waiting registrant is told, with a METHOD:CANCEL .ics. Returns how many."""
+    and waiting registrant is told, with a METHOD:CANCEL .ics. Returns how many.
+    ``reason_en``: the reason for English readers (empty: they read the Japanese one)."""
     reason = reason.strip()
+    reason_en = reason_en.strip()
     if not reason:
         raise ServiceError(
             field_errors={"reason": _("Write the reason; registrants will read it.")}
@@ -378,14 +384,17 @@ def cancel_event(event_id: int, reason: str) -> tuple[Event, int]:
             raise Conflict(_("This event has already been cancelled."))
         before = _snapshot(event)
         before["cancellation_reason"] = event.cancellation_reason
+        before["cancellation_reason_en"] = event.cancellation_reason_en
         event.status = EventStatus.cancelled
         event.cancellation_reason = reason
+        event.cancellation_reason_en = reason_en
         db.session.flush()
         registrations = active_registrations(event.id)
         if registrations:
-            notifications.queue_event_cancelled(event, registrations, reason)
+            notifications.queue_event_cancelled(event, registrations)
         after = _snapshot(event)
         after["cancellation_reason"] = reason
+        after["cancellation_reason_en"] = reason_en
         after["recipients"] = len(registrations)
         _audit_event("event.cancel", event, before, after)
     return event, len(registrations)
@@ -456,6 +465,9 @@ def copy_event(source: Event, starts_at: datetime, *, title: str, slug: str) -> 
         category_id=source.category_id,
         summary=source.summary,
         body=source.body,
+        summary_en=source.summary_en,
+        body_en=source.body_en,
+        fee_text_en=source.fee_text_en,
         starts_at=starts_at,
         ends_at=starts_at + (source.ends_at - source.starts_at),
         venue_id=source.venue_id,

@@ -18,7 +18,15 @@ from cluster_events.models import Category, Event, Venue
 from cluster_events.text import is_web_address
 from cluster_events.transactions import write_transaction
 
-VENUE_FIELDS = ("name", "name_en", "address", "address_en", "access_notes", "map_url")
+VENUE_FIELDS = (
+    "name",
+    "name_en",
+    "address",
+    "address_en",
+    "access_notes",
+    "access_notes_en",
+    "map_url",
+)
 CATEGORY_FIELDS = ("slug", "name_ja", "name_en", "sort_order")
 
 

@@ -32,7 +32,7 @@ from cluster_events.models import (
 )
 from cluster_events.registration.labels import CONTACT_FIELDS
 from cluster_events.registration.services import ContactDetails, checked_email, relink_by_address
-from cluster_events.text import katakana_to_hiragana, normalise_input
+from cluster_events.text import katakana_to_hiragana, normalise_input, reading_sort_key
 from cluster_events.transactions import write_transaction
 
 
@@ -223,13 +223,20 @@ def sort_attendees(
     registrations: Iterable[Registration], order: SortOrder = SortOrder.kana
 ) -> list[Registration]:
     """Sorted in Python, not SQL: hiragana in code point order is 五十音順 on every
-    database, whatever collation PostgreSQL was installed with."""
+    database, whatever collation PostgreSQL was installed with. People without a kana
+    reading (a reading in Latin letters, or none: the English form lets it go) come
+    after the kana ones, by their Latin name (``text.reading_sort_key``)."""
     if order == SortOrder.registered:
         key: Any = lambda r: (r.created_at, r.id)  # noqa: E731
     elif order == SortOrder.organization:
-        key = lambda r: (r.organization == "", r.organization, r.name_kana, r.id)  # noqa: E731
+        key = lambda r: (  # noqa: E731
+            r.organization == "",
+            r.organization,
+            reading_sort_key(r.name_kana, r.name),
+            r.id,
+        )
     else:
-        key = lambda r: (r.name_kana, r.id)  # noqa: E731
+        key = lambda r: (reading_sort_key(r.name_kana, r.name), r.id)  # noqa: E731
     return sorted(registrations, key=key)
 
 

@@ -19,9 +19,16 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    StopValidation,
+    ValidationError,
+)
 
 from cluster_events.forms import EmailAddress, Form
+from cluster_events.i18n import current_locale
 from cluster_events.models import (
     EventQuestion,
     Frame,
@@ -49,7 +56,9 @@ from cluster_events.registration.services import (
 )
 from cluster_events.text import (
     is_kana_reading,
+    is_latin_reading,
     katakana_to_hiragana,
+    mixes_kana_and_latin,
     normalise_input,
     normalise_multiline,
 )
@@ -70,9 +79,50 @@ def _normalise_phone(value: str | None) -> str:
     return normalise_input(value).translate(_DASHES)
 
 
+def _english_form() -> bool:
+    """The form is the English page's: a reading is optional there and may be in Latin
+    letters (an English speaker may not be able to type kana)."""
+    return current_locale() == "en"
+
+
 def _validate_kana(form: Form, field: StringField) -> None:
-    if field.data and not is_kana_reading(field.data):
-        raise ValidationError(_l("Please write the reading in hiragana or katakana."))
+    """A reading as given: on the Japanese form in hiragana or katakana, on the English
+    one in kana or in Latin letters; kana and Latin letters mixed on neither."""
+    value = field.data
+    if not value:
+        return
+    if mixes_kana_and_latin(value):
+        if _english_form():
+            raise ValidationError(
+                _l("Please write the reading either in kana or in Latin letters, not both.")
+            )
+        raise ValidationError(MIXED_READING_MESSAGE)
+    if is_kana_reading(value) or (_english_form() and is_latin_reading(value)):
+        return
+    if _english_form():
+        raise ValidationError(_l("Please write the reading in kana or in Latin letters."))
+    raise ValidationError(_l("Please write the reading in hiragana or katakana."))
+
+
+def _reading_required(form: Form, field: StringField) -> None:
+    """The Japanese form asks everybody for a reading; the English one lets it go."""
+    if field.data:
+        return
+    if _english_form():
+        raise StopValidation()
+    raise StopValidation(_l("Please enter the reading of your name."))
+
+
+#: A reading with Latin letters among the kana, on the Japanese form.
+MIXED_READING_MESSAGE = _l(
+    "Please write the reading in hiragana or katakana only, without Latin letters."
+)
+
+
+def store_reading(value: str | None) -> str:
+    """A reading as stored: kana in hiragana (lists sort in 五十音順), Latin letters
+    as typed (already NFKC), none as empty."""
+    return katakana_to_hiragana(value or "")
 
 
 def _validate_phone(form: Form, field: StringField) -> None:
@@ -89,6 +139,8 @@ def _companion_pair(form: Form, field: StringField) -> None:
     other = form[companion_field(int(number), "kana" if part == "name" else "name")]
     if field.data or not other.data:
         return
+    if part == "kana" and _english_form():
+        return  # a reading is optional on the English form
     if part == "name":
         raise ValidationError(_l("Please enter the companion's name."))
     raise ValidationError(_l("Please enter the reading of the companion's name."))
@@ -155,7 +207,7 @@ def companions_of(form: Form) -> tuple[Companion, ...]:
         name = form[companion_field(number, "name")].data or ""
         kana = form[companion_field(number, "kana")].data or ""
         if name or kana:
-            companions.append(Companion(name, katakana_to_hiragana(kana), row=number))
+            companions.append(Companion(name, store_reading(kana), row=number))
     return tuple(companions)
 
 
@@ -242,14 +294,12 @@ class RegistrationForm(Form):
         filters=[normalise_input],
         validators=[DataRequired(_l("Please enter your name.")), _length(100)],
     )
+    #: Required in kana on the Japanese form; optional, in kana or Latin letters, on
+    #: the English one (``_reading_required``, ``_validate_kana``).
     name_kana = StringField(
         _l("Reading of the name (furigana)"),
         filters=[normalise_input],
-        validators=[
-            DataRequired(_l("Please enter the reading of your name.")),
-            _length(100),
-            _validate_kana,
-        ],
+        validators=[_reading_required, _length(100), _validate_kana],
     )
     email = StringField(
         _l("Email address"),
@@ -306,6 +356,13 @@ class RegistrationForm(Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.questions = [self._view(question) for question in self.event_questions]
+        if _english_form():
+            self.name_kana.label.text = _l("Reading of your name, if you know it in kana")
+
+    @property
+    def reading_is_required(self) -> bool:
+        """Whether the page marks the reading required (the Japanese form)."""
+        return not _english_form()
 
     @classmethod
     def for_questions(
@@ -418,7 +475,7 @@ class RegistrationForm(Form):
     def details(self, locale: str) -> RegistrationDetails:
         return RegistrationDetails(
             name=self.name.data,
-            name_kana=katakana_to_hiragana(self.name_kana.data),
+            name_kana=store_reading(self.name_kana.data),
             email=self.email.data,
             organization=self.organization.data or "",
             job_title=self.title.data or "",
@@ -451,7 +508,7 @@ class MemberRegistrationForm(RegistrationForm):
     def details(self, locale: str) -> RegistrationDetails:
         return RegistrationDetails(
             name=self.name.data,
-            name_kana=katakana_to_hiragana(self.name_kana.data),
+            name_kana=store_reading(self.name_kana.data),
             email=self.person.email,
             organization=self.organization.data or "",
             job_title=self.title.data or "",

@@ -336,10 +336,13 @@ def _event_context(event: Event, locale: str, with_online_link: bool) -> dict[st
         "event_time": timefmt.format_event_time(event.starts_at, event.ends_at, locale),
         "venue_name": venue.display_name(locale) if venue else "",
         "venue_address": venue.display_address(locale) if venue else "",
-        "access_notes": venue.access_notes if venue else "",
+        # An English reader is shown the Japanese notes when none are written in English
+        # (the HTML part marks them lang="ja").
+        "access_notes": venue.localized_access_notes(locale).text if venue else "",
+        "access_notes_lang": venue.localized_access_notes(locale).lang if venue else locale,
         "map_url": venue.map_url if venue else "",
         "online_url": event.online_url if with_online_link else "",
-        "fee": event.fee_text,
+        "fee": event.localized("fee_text", locale).text,
         "event_url": absolute_url("events.detail", slug=event.slug),
     }
 
@@ -380,6 +383,11 @@ def title_for(event: Event, registration: Registration) -> str:
 
 def _locale(registration: Registration) -> str:
     return "en" if registration.locale == "en" else "ja"
+
+
+def locale_of(registration: Registration) -> str:
+    """The language of the registrant's emails and calendar files."""
+    return _locale(registration)
 
 
 def _days_ahead(starts_at: datetime, now: datetime) -> int:

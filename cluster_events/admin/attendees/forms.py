@@ -37,7 +37,12 @@ from cluster_events.registration.services import (
     FrameChoice,
     RegistrationDetails,
 )
-from cluster_events.text import katakana_to_hiragana, normalise_input, normalise_multiline
+from cluster_events.text import (
+    katakana_to_hiragana,
+    mixes_kana_and_latin,
+    normalise_input,
+    normalise_multiline,
+)
 
 _IDEOGRAPHS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
 
@@ -57,6 +62,15 @@ def _multiline(value: Any) -> str:
 def _no_kanji(form: Form, field: StringField) -> None:
     if _IDEOGRAPHS.search(field.data or ""):
         raise ValidationError(_l("Please write the reading in hiragana or katakana."))
+
+
+def _one_script(form: Form, field: StringField) -> None:
+    """The office keeps a registrant's reading as given: kana, or Latin letters for
+    someone who signed up in English; both mixed sorts nowhere."""
+    if mixes_kana_and_latin(field.data or ""):
+        raise ValidationError(
+            _l("Please write the reading either in kana or in Latin letters, not both.")
+        )
 
 
 def member_type_choices() -> list[SelectChoice]:
@@ -83,8 +97,11 @@ class ContactForm(Form):
     name_kana = StringField(
         _l("Name reading (furigana)"),
         filters=[_kana],
-        validators=[InputRequired(), Length(max=100), _no_kanji],
-        description=_l("Hiragana or katakana."),
+        validators=[Length(max=100), _no_kanji, _one_script],
+        description=_l(
+            "Hiragana or katakana. Latin letters, or nothing, for someone who does not "
+            "write kana (they are listed after the kana readings)."
+        ),
     )
     email = StringField(
         _l("Email address"),

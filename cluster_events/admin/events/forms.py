@@ -109,10 +109,18 @@ class EventForm(Form):
         description=_l("Leave empty for no limit."),
     )
     fee_text = StringField(
-        _l("Fee"),
+        _l("Fee (Japanese)"),
         validators=[Length(max=200)],
         filters=[strip_text],
         description=_l("As it should read, e.g. 無料 or 1,000円（会員無料）."),
+    )
+    fee_text_en = StringField(
+        _l("Fee (English)"),
+        validators=[Length(max=200)],
+        filters=[strip_text],
+        description=_l(
+            "e.g. Free, or 1,000 yen (free for members). Leave empty to show the Japanese."
+        ),
     )
     registration_opens_at = DateTimeLocalField(
         _l("Registration opens"),
@@ -129,16 +137,31 @@ class EventForm(Form):
     accepts_registrations = BooleanField(_l("Take registrations on this site"), default=True)
     is_members_only = BooleanField(_l("Members only (not shown to the public)"))
     summary = TextAreaField(
-        _l("Summary"),
+        _l("Summary (Japanese)"),
         filters=[strip_multiline],
         description=_l("One or two sentences for the list of events."),
     )
+    summary_en = TextAreaField(
+        _l("Summary (English)"),
+        filters=[strip_multiline],
+        description=_l(
+            "For English readers. Leave empty and they read the Japanese summary, "
+            "with a note that the event is described in Japanese only."
+        ),
+    )
     body = TextAreaField(
-        _l("Description"),
+        _l("Description (Japanese)"),
         filters=[strip_multiline],
         description=_l(
             "Markdown: ## for a heading, - for a list, **bold**. "
             "Press Preview to see how it will look."
+        ),
+    )
+    body_en = TextAreaField(
+        _l("Description (English)"),
+        filters=[strip_multiline],
+        description=_l(
+            "Markdown, like the Japanese. Leave empty to show the Japanese description."
         ),
     )
 
@@ -167,6 +190,9 @@ class EventForm(Form):
             category_id=self.category_id.data,
             summary=self.summary.data or "",
             body=self.body.data or "",
+            summary_en=self.summary_en.data or "",
+            body_en=self.body_en.data or "",
+            fee_text_en=self.fee_text_en.data or "",
             starts_at=from_tokyo_local(self.starts_at.data),
             ends_at=from_tokyo_local(self.ends_at.data),
             venue_id=self.venue_id.data,
@@ -186,6 +212,13 @@ class CancelEventForm(Form):
         validators=[DataRequired(message=_l("Write the reason; registrants will read it."))],
         filters=[strip_multiline],
         description=_l("Sent to every registrant and shown on the event page."),
+    )
+    reason_en = TextAreaField(
+        _l("Reason for the cancellation (English)"),
+        filters=[strip_multiline],
+        description=_l(
+            "For registrants who read English. Leave empty to send the Japanese reason."
+        ),
     )
 
 

@@ -18,10 +18,9 @@ from cluster_events.admin.events.forms import CancelEventForm, EventForm, Series
 from cluster_events.admin.forms import ConfirmForm
 from cluster_events.audit import recent_entries
 from cluster_events.errors import ServiceError, flash_error, show_on_form
-from cluster_events.events import queries, series, services
+from cluster_events.events import preview, queries, series, services
 from cluster_events.mail import outbox
 from cluster_events.models import Event
-from cluster_events.text import render_markdown
 
 EVENT_URL = "/events/<int:event_id>"
 
@@ -42,9 +41,22 @@ def _event_form(**kwargs: Any) -> EventForm:
 def _render_event_form(
     form: EventForm, event: Event | None, status: int = 200, **context: Any
 ) -> tuple[str, int]:
-    preview = render_markdown(form.body.data or "") if context.pop("preview", False) else None
+    previews = None
+    if context.pop("preview", False):
+        data = form.to_data()
+        unsaved = preview.unsaved_event(
+            title=data.title,
+            title_en=data.title_en,
+            summary=data.summary,
+            summary_en=data.summary_en,
+            body=data.body,
+            body_en=data.body_en,
+            fee_text=data.fee_text,
+            fee_text_en=data.fee_text_en,
+        )
+        previews = preview.both_languages(unsaved, data.venue_id)
     page = render_template(
-        "admin/events/form.html", form=form, event=event, preview=preview, **context
+        "admin/events/form.html", form=form, event=event, previews=previews, **context
     )
     return page, status
 
@@ -274,7 +286,7 @@ def event_cancel(event_id: int) -> Any:
         ), status
     if form.validate_on_submit():
         try:
-            count = services.cancel_event(event_id, form.reason.data)[1]
+            count = services.cancel_event(event_id, form.reason.data, form.reason_en.data or "")[1]
         except ServiceError as error:
             show_on_form(form, error)
         else:

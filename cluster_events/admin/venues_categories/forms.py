@@ -22,9 +22,14 @@ class VenueForm(Form):
         _l("Address (English)"), validators=[Length(max=300)], filters=[strip_text]
     )
     access_notes = TextAreaField(
-        _l("Access notes"),
+        _l("Access notes (Japanese)"),
         filters=[strip_multiline],
         description=_l("How to get there: station, bus, parking. Sent in the confirmation email."),
+    )
+    access_notes_en = TextAreaField(
+        _l("Access notes (English)"),
+        filters=[strip_multiline],
+        description=_l("For English readers. Leave empty to show the Japanese notes."),
     )
     map_url = StringField(
         _l("Map link"), validators=[Length(max=500), WebAddress()], filters=[normalise_address]
