@@ -167,6 +167,9 @@ SHOWN_VALUES = {
     "created_at": lambda event: event.created_at - timedelta(days=1),
     "category_id": lambda event: make_category().id,
     "venue_id": lambda event: make_venue().id,
+    "is_all_day": True,
+    # An event with sessions shows them instead of its own entry.
+    "session_count": 1,
 }
 NOT_SHOWN_VALUES = {
     "body": "本文だけを書き換えました。",
