@@ -77,7 +77,8 @@ def calendar_fields_changed(instance: Event | EventSession) -> bool:
 
 def _was_draft(instance: Event | EventSession) -> bool:
     if isinstance(instance, EventSession):
-        return instance.event.is_draft
+        # A session being removed (no event any more) is nobody's entry either.
+        return instance.event is None or instance.event.is_draft
     event = instance
     history = inspect(event).attrs.status.history
     before = history.deleted[0] if history.deleted else event.status
