@@ -294,6 +294,16 @@ class Event(Base):
     #: The last change of what calendars show of the event (not its seats, waiting
     #: list, registration window or page text): set by calendar.content_version.
     content_updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # --- sessions and all-day events (issue 13; see docs/architecture.md, "Sessions") ---
+    #: 終日: the event takes whole days. ``starts_at`` is then 00:00 Tokyo of its first
+    #: day and ``ends_at`` 00:00 Tokyo of the day after its last (an exclusive end, as
+    #: RFC 5545's VALUE=DATE). With sessions: True when every session is all-day.
+    is_all_day: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    #: How many sessions (EventSession rows) it has, kept in step by events/sessions.py:
+    #: 0 is a one-date event (one calendar entry with the event's UID), and lets lists
+    #: and feeds skip reading sessions at all. With sessions, ``starts_at`` is the first
+    #: session's start and ``ends_at`` the last one's end.
+    session_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     category: Mapped[Category] = relationship(back_populates="events")
     venue: Mapped[Venue | None] = relationship()
@@ -302,6 +312,12 @@ class Event(Base):
     frames: Mapped[list[Frame]] = relationship(
         back_populates="event",
         order_by=lambda: (Frame.sort_order, Frame.id),
+        cascade="all, delete-orphan",
+    )
+    #: A course's sessions (全N回) in their order; empty for a one-date event.
+    sessions: Mapped[list[EventSession]] = relationship(
+        back_populates="event",
+        order_by=lambda: (EventSession.position, EventSession.id),
         cascade="all, delete-orphan",
     )
 
@@ -393,6 +409,96 @@ class Event(Base):
 
     def frame_by_id(self, frame_id: int) -> Frame | None:
         return next((frame for frame in self.frames if frame.id == frame_id), None)
+
+    @property
+    def has_sessions(self) -> bool:
+        return self.session_count > 0
+
+    def session_by_id(self, session_id: int) -> EventSession | None:
+        return next((s for s in self.sessions if s.id == session_id), None)
+
+
+class SessionStatus(enum.StrEnum):
+    scheduled = "scheduled"
+    cancelled = "cancelled"
+
+
+class EventSession(Base):
+    """One dated session of a course (全3回の第2回): its own times, all-day flag and,
+    if it differs from the event's, venue; its own calendar entry (UID and SEQUENCE).
+    One registration of the event covers every session."""
+
+    __tablename__ = "event_session"
+    __table_args__ = (
+        UniqueConstraint("event_id", "position", name="uq_event_session_event_position"),
+        Index("ix_event_session_starts_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    #: 1, 2, 3...: 第n回, in date order (sessions never overlap).
+    position: Mapped[int] = mapped_column(Integer)
+    #: Like the event's: an all-day session runs from 00:00 Tokyo of its first day to
+    #: 00:00 Tokyo of the day after its last.
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    is_all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: None: the event's venue.
+    venue_id: Mapped[int | None] = mapped_column(ForeignKey("venue.id"))
+    status: Mapped[str] = _enum_column(SessionStatus, default=SessionStatus.scheduled)
+    cancellation_reason: Mapped[str] = mapped_column(Text, default="")
+    #: Its calendar entry's UID, fixed at creation.
+    uid: Mapped[str] = mapped_column(String(255), unique=True)
+    #: Raised when its own time, place, number or status changes (calendar.sequence);
+    #: its entry's SEQUENCE is the event's plus this.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The last change of what its entry alone shows (calendar.content_version).
+    content_updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="sessions")
+    venue: Mapped[Venue | None] = relationship()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == SessionStatus.cancelled
+
+    @property
+    def shown_venue(self) -> Venue | None:
+        """Where it takes place: its own venue, else the event's."""
+        return self.venue if self.venue_id is not None else self.event.venue
+
+
+class SessionAttendance(Base):
+    """One person's arrival at one session (the registrant: ``person`` 0; a companion:
+    their position)."""
+
+    __tablename__ = "session_attendance"
+    __table_args__ = (
+        UniqueConstraint(
+            "session_id", "registration_id", "person", name="uq_session_attendance_person"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("event_session.id"))
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"), index=True)
+    person: Mapped[int] = mapped_column(Integer, default=0)
+    checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SessionReminder(Base):
+    """A reminder queued for one registration before one session (once each)."""
+
+    __tablename__ = "session_reminder"
+    __table_args__ = (
+        UniqueConstraint("session_id", "registration_id", name="uq_session_reminder"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("event_session.id"))
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"), index=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 #: The name of an event's frame when the office made no other: an event made before

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, current_app, request, url_for
 
-from cluster_events import timefmt
+from cluster_events import schedule, timefmt
 from cluster_events.events.presentation import (
     availability,
     frame_availability,
@@ -21,7 +21,16 @@ from cluster_events.text import render_markdown
 
 
 def _event_time(event: Any) -> str:
-    return timefmt.format_event_time(event.starts_at, event.ends_at, current_locale())
+    return schedule.event_dates(event, current_locale())
+
+
+def _schedule(event: Any) -> list[str]:
+    """A course's sessions, one line each (none for a one-date event)."""
+    return schedule.schedule_lines(event, current_locale())
+
+
+def _session_time(session: Any) -> str:
+    return schedule.session_line(session, current_locale())
 
 
 def _date(value: datetime) -> str:
@@ -85,6 +94,8 @@ def _site_context() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(_event_time, "event_time")
+    app.add_template_filter(_schedule, "schedule")
+    app.add_template_filter(_session_time, "session_time")
     app.add_template_filter(_date, "date")
     app.add_template_filter(_datetime, "datetime")
     app.add_template_filter(_time, "time")

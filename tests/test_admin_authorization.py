@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from cluster_events.extensions import db
-from cluster_events.models import Event, EventQuestion, Member, MemberPerson
+from cluster_events.models import Event, EventQuestion, EventSession, Member, MemberPerson
 from cluster_events.registration.tokens import checkin_code
 from tests.factories import make_event, make_organizer, make_registration
 
@@ -73,7 +73,15 @@ def ids(app: Flask) -> dict[str, Any]:
         email_normalized="p@example.org",
     )
     question = EventQuestion(event_id=event.id, kind="short_text", label_ja="所属", position=1)
-    db.session.add_all([member, person, question])
+    session = EventSession(
+        event_id=event.id,
+        position=1,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        uid=Event.new_uid("test.example.org"),
+    )
+    event.session_count = 1
+    db.session.add_all([member, person, question, session])
     db.session.commit()
     return {
         "event_id": event.id,
@@ -86,6 +94,7 @@ def ids(app: Flask) -> dict[str, Any]:
         "member_id": member.id,
         "person_id": person.id,
         "question_id": question.id,
+        "session_id": session.id,
         # No upload exists: the import's POST is refused before it is looked up.
         "import_id": 1,
     }

@@ -174,6 +174,9 @@ SHOWN_VALUES = {
     # Not itself in a calendar, but an English body makes the event described in
     # English, and the English calendars then leave out the "Japanese only" line.
     "body_en": "Only the English description changed.",
+    "is_all_day": True,
+    # An event with sessions shows them instead of its own entry.
+    "session_count": 1,
 }
 NOT_SHOWN_VALUES = {
     "body": "本文だけを書き換えました。",

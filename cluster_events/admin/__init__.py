@@ -15,6 +15,7 @@ from cluster_events.admin.audit import routes as audit_routes  # noqa: F401
 from cluster_events.admin.blueprint import bp
 from cluster_events.admin.events import frames as frame_routes  # noqa: F401
 from cluster_events.admin.events import routes as event_routes  # noqa: F401
+from cluster_events.admin.events import sessions as session_routes  # noqa: F401
 from cluster_events.admin.mail import routes as mail_routes  # noqa: F401
 from cluster_events.admin.members import routes as member_routes  # noqa: F401
 from cluster_events.admin.members import spreadsheets as member_file_routes  # noqa: F401

@@ -19,6 +19,12 @@ the number of events, and no worker or host can serve a feed older than the data
 random token rather than a counter: a database restored from a backup never pairs a
 number seen before with other data.
 
+A course's sessions (``EventSession``) count too: a change of one sets its own
+``content_updated_at`` (its entry's stamps) and the event's (so every version that
+reads the event sees it), and a change the event's entries share (title, place,
+status...: not its start and end, which follow the sessions) sets every session's, so
+moving one session leaves the other entries byte for byte as they were.
+
 Every column counts unless it is listed in ``NOT_SHOWN_IN_CALENDARS``: a new column
 costs at worst a rebuilt feed, never a stale one. Like ``calendar.sequence``, bulk
 ``UPDATE`` statements bypass the hook; change events through the ORM.
@@ -34,7 +40,14 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from cluster_events.database import utcnow
-from cluster_events.models import CalendarVersion, Category, Event, EventStatus, Venue
+from cluster_events.models import (
+    CalendarVersion,
+    Category,
+    Event,
+    EventSession,
+    EventStatus,
+    Venue,
+)
 
 #: Event columns no calendar shows (feeds, .ics files, email attachments); changing
 #: them changes neither content_updated_at nor the token.
@@ -54,7 +67,10 @@ NOT_SHOWN_IN_CALENDARS = frozenset(
         "content_updated_at",
     }
 )
-_SHOWN_CLASSES = (Event, Venue, Category)
+#: An event's columns that its sessions' entries do not share: a course's start and end
+#: follow its sessions, which count for themselves.
+NOT_SHARED_WITH_SESSIONS = frozenset({"starts_at", "ends_at", "is_all_day", "session_count"})
+_SHOWN_CLASSES = (Event, Venue, Category, EventSession)
 _ROW_ID = 1
 _TABLE = CalendarVersion.__table__
 
@@ -74,11 +90,17 @@ def _changed(value_before: list[Any], value_after: list[Any]) -> bool:
     return value_before[0] != value_after[0]
 
 
-def shows_a_change(instance: object) -> bool:
-    """True when a pending change of this event, venue or category shows in calendars
-    (relationships count too: ``event.venue = other`` sets venue_id only at the flush)."""
+def shows_a_change(instance: object, also_ignored: frozenset[str] = frozenset()) -> bool:
+    """True when a pending change of this event, venue, category or session shows in
+    calendars (relationships count too: ``event.venue = other`` sets venue_id only at
+    the flush)."""
     state = inspect(instance)
-    ignored = NOT_SHOWN_IN_CALENDARS if isinstance(instance, Event) else frozenset()
+    if isinstance(instance, Event):
+        ignored = NOT_SHOWN_IN_CALENDARS | also_ignored
+    elif isinstance(instance, EventSession):
+        ignored = frozenset({"content_updated_at", "event"})
+    else:
+        ignored = frozenset()
     for attribute in state.mapper.attrs:
         if attribute.key in ignored:
             continue
@@ -107,23 +129,43 @@ def _in_no_calendar(event: Event) -> bool:
 
 
 def _counts(instance: object) -> bool:
+    if isinstance(instance, EventSession):
+        return instance.event is not None and not _in_no_calendar(instance.event)
     return isinstance(instance, _SHOWN_CLASSES) and not (
         isinstance(instance, Event) and _in_no_calendar(instance)
     )
+
+
+def _session_changed(session_row: EventSession, now: Any) -> None:
+    session_row.content_updated_at = now
+    if session_row.event is not None:
+        session_row.event.content_updated_at = now
 
 
 @sa_event.listens_for(Session, "before_flush")
 def _note_calendar_changes(session: Session, flush_context: Any, instances: Any) -> None:
     # A new venue or category shows nowhere until an event names it (that event counts).
     changed = any(
-        isinstance(instance, Event) and _counts(instance) for instance in session.new
+        isinstance(instance, (Event, EventSession)) and _counts(instance)
+        for instance in session.new
     ) or any(_counts(instance) for instance in session.deleted)
     now = None
+    for instance in [*session.new, *session.deleted]:
+        if isinstance(instance, EventSession) and instance.event is not None:
+            now = now or utcnow()
+            instance.event.content_updated_at = now
+            if instance in session.new:
+                instance.content_updated_at = now
     for instance in session.dirty:
         if isinstance(instance, _SHOWN_CLASSES) and shows_a_change(instance):
+            now = now or utcnow()
             if isinstance(instance, Event):
-                now = now or utcnow()
                 instance.content_updated_at = now
+                if instance.session_count and shows_a_change(instance, NOT_SHARED_WITH_SESSIONS):
+                    for session_row in instance.sessions:
+                        session_row.content_updated_at = now
+            elif isinstance(instance, EventSession):
+                _session_changed(instance, now)
             changed = changed or _counts(instance)
     if changed:
         new_token(session.connection())

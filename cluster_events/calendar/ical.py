@@ -7,6 +7,12 @@ Choices that calendar clients depend on:
   is what makes Outlook shift times, and UTC reads the same everywhere;
 - the UID is the one stored at creation; SEQUENCE is ``Event.sequence`` (raised
   by calendar.sequence whenever time, place, title or status changes);
+- a course's sessions (``EventSession``) are one entry each, with the session's own
+  UID and SEQUENCE (the event's plus the session's), the event's URL and a
+  ``RELATED-TO;RELTYPE=PARENT`` naming the event's UID (clients that know nothing of
+  it ignore it); an event without sessions is one entry with the event's UID;
+- an all-day event or session is written with ``VALUE=DATE`` starts and ends, the end
+  exclusive (the day after the last), as RFC 5545 asks;
 - cancelled events stay in feeds with STATUS:CANCELLED so subscribers' copies
   are marked, not silently orphaned;
 - DTSTAMP is the last change of what the entry shows, not the clock, so the same
@@ -28,7 +34,8 @@ from flask_babel import gettext as _
 from cluster_events.calendar import links
 from cluster_events.database import utcnow
 from cluster_events.i18n import current_locale
-from cluster_events.models import Category, Event
+from cluster_events.models import Category, Event, EventSession
+from cluster_events.timefmt import to_tokyo
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 #: How often subscribed clients should poll (REFRESH-INTERVAL, X-PUBLISHED-TTL).
@@ -61,6 +68,18 @@ def last_modified(event: Event) -> datetime:
     return max(_utc(stamp) for stamp in stamps if stamp is not None)
 
 
+def session_last_modified(event: Event, session: EventSession) -> datetime:
+    """When anything shown in one session's entry last changed: the session itself, or
+    what its entry shares with the event's other sessions (calendar.content_version
+    stamps those on every session), its venue and the category. Moving another
+    session leaves it as it was."""
+    stamps = [session.content_updated_at, event.category.updated_at]
+    venue = session.shown_venue
+    if venue is not None:
+        stamps.append(venue.updated_at)
+    return max(_utc(stamp) for stamp in stamps if stamp is not None)
+
+
 @dataclass(frozen=True)
 class _Context:
     """Everything shared by all events of one calendar, worked out once."""
@@ -80,6 +99,8 @@ class _Context:
     details_label: str
     cancelled_notice: str
     japanese_only: str
+    session_title: str
+    session_cancelled_notice: str
 
 
 def _context(locale: str) -> _Context:
@@ -104,6 +125,8 @@ def _context(locale: str) -> _Context:
             details_label=_("Details and registration"),
             cancelled_notice=_("This event has been cancelled."),
             japanese_only=_("This event is described in Japanese only."),
+            session_title=_("%(title)s (session %(number)d)"),
+            session_cancelled_notice=_("This session has been cancelled."),
         )
 
 
@@ -135,6 +158,17 @@ def _description(event: Event, context: _Context, page_url: str, include_online_
     return "\n\n".join(parts)
 
 
+def _add_times(component: icalendar.Event, start: datetime, end: datetime, all_day: bool) -> None:
+    if all_day:
+        # VALUE=DATE, the end exclusive: stored as 00:00 Tokyo of the first day and of
+        # the day after the last (models.Event.is_all_day).
+        component.add("dtstart", to_tokyo(start).date())
+        component.add("dtend", to_tokyo(end).date())
+    else:
+        component.add("dtstart", _utc(start))
+        component.add("dtend", _utc(end))
+
+
 def _component(
     event: Event,
     context: _Context,
@@ -145,43 +179,91 @@ def _component(
     include_online_link: bool = False,
     waiting: bool = False,
     title_format: str | None = None,
+    session: EventSession | None = None,
 ) -> icalendar.Event:
-    """One event. The online meeting link is left out unless asked for: only confirmed
-    registrants (their emails) and the office (its own .ics) may have it. ``waiting``
-    marks the title of a person's own entry while they are on the waiting list;
-    ``title_format`` (one of the context's titles) marks it otherwise."""
-    cancelled = event.is_cancelled if cancelled is None else cancelled
+    """One entry: the event's, or one session's (``session``; ``sequence`` is then an
+    offset on the session's own). The online meeting link is left out unless asked
+    for: only confirmed registrants (their emails) and the office (its own .ics) may
+    have it. ``waiting`` marks the title of a person's own entry while they are on the
+    waiting list; ``title_format`` (one of the context's titles) marks it otherwise."""
+    session_cancelled = session is not None and session.is_cancelled
+    if cancelled is None:
+        cancelled = event.is_cancelled or session_cancelled
     page_url = links.event_url(event)
-    modified = last_modified(event)
+    modified = last_modified(event) if session is None else session_last_modified(event, session)
     title = event.display_title(context.locale)
+    if session is not None:
+        title = context.session_title % {"title": title, "number": session.position}
     if waiting and title_format is None:
         title_format = context.waiting_title
     if title_format is not None:
         title = title_format % {"title": title}
-    if event.is_cancelled:
+    if event.is_cancelled or session_cancelled:
         title = context.cancelled_title % {"title": title}
 
     component = icalendar.Event()
-    component.add("uid", event.uid)
+    if session is None:
+        component.add("uid", event.uid)
+        component.add("created", _utc(event.created_at))
+        own_sequence = event.sequence
+    else:
+        component.add("uid", session.uid)
+        component.add("created", _utc(session.created_at))
+        own_sequence = event.sequence + session.sequence
     component.add("dtstamp", stamp or modified)
-    component.add("created", _utc(event.created_at))
     component.add("last-modified", modified)
-    component.add("sequence", event.sequence if sequence is None else sequence)
-    component.add("dtstart", _utc(event.starts_at))
-    component.add("dtend", _utc(event.ends_at))
+    component.add("sequence", own_sequence if sequence is None else own_sequence + sequence)
+    if session is None:
+        _add_times(component, event.starts_at, event.ends_at, event.is_all_day)
+    else:
+        _add_times(component, session.starts_at, session.ends_at, session.is_all_day)
     component.add("summary", title)
     online = event.online_url if include_online_link else context.online_label
-    location = links.location_text(event, context.locale, online)
+    location = links.location_text(event, context.locale, online, venue=_venue_of(event, session))
     if location:
         component.add("location", location)
-    component.add("description", _description(event, context, page_url, include_online_link))
+    description = _description(event, context, page_url, include_online_link)
+    if session_cancelled and not event.is_cancelled:
+        notice = context.session_cancelled_notice
+        if session.cancellation_reason:  # type: ignore[union-attr]
+            notice += "\n" + session.cancellation_reason  # type: ignore[union-attr]
+        description = notice + "\n\n" + description
+    component.add("description", description)
     component.add("url", page_url)
+    if session is not None:
+        component.add("related-to", event.uid, parameters={"RELTYPE": "PARENT"})
     component.add("organizer", context.organizer)
     component.add("categories", [event.category.name(context.locale)])
     component.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    component.add("transp", "OPAQUE")
+    component.add("transp", "TRANSPARENT" if _is_all_day(event, session) else "OPAQUE")
     component.add("class", "PUBLIC")
     return component
+
+
+def _venue_of(event: Event, session: EventSession | None) -> object:
+    return event.venue if session is None else session.shown_venue
+
+
+def _is_all_day(event: Event, session: EventSession | None) -> bool:
+    return event.is_all_day if session is None else session.is_all_day
+
+
+def _components(
+    event: Event,
+    context: _Context,
+    *,
+    sessions: Iterable[EventSession] | None = None,
+    **options: object,
+) -> list[icalendar.Event]:
+    """The event's entries: one per session of a course (or of ``sessions``, some of
+    them), else the event's own."""
+    if not event.session_count:
+        return [_component(event, context, **options)]  # type: ignore[arg-type]
+    chosen = event.sessions if sessions is None else sessions
+    return [
+        _component(event, context, session=session, **options)  # type: ignore[arg-type]
+        for session in chosen
+    ]
 
 
 def _calendar(method: str) -> icalendar.Calendar:
@@ -243,9 +325,10 @@ def events_to_ical(
             title_format = context.not_drawn_title
         elif event.id in pending:
             title_format = context.pending_title
-        calendar.add_component(
-            _component(event, context, waiting=event.id in waiting, title_format=title_format)
-        )
+        for component in _components(
+            event, context, waiting=event.id in waiting, title_format=title_format
+        ):
+            calendar.add_component(component)
     return calendar.to_ical()
 
 
@@ -255,36 +338,64 @@ def event_to_ical(
     *,
     locale: str | None = None,
     include_online_link: bool = False,
+    sessions: Iterable[EventSession] | None = None,
 ) -> bytes:
     """One event as a calendar: METHOD:PUBLISH for a download or a confirmation
-    email (the updated entry for a change notice), METHOD:CANCEL to remove it."""
+    email (the updated entry for a change notice), METHOD:CANCEL to remove it. A
+    course gives one entry per session; ``sessions`` narrows it to those (the notice
+    of one moved session carries that session's entry only)."""
     if method.upper() == "CANCEL":
-        return cancellation_ical(event, locale=locale)
+        return cancellation_ical(event, locale=locale, sessions=sessions)
     locale = locale or _default_locale()
     context = _context(locale)
     calendar = _calendar(method.upper())
-    calendar.add_component(_component(event, context, include_online_link=include_online_link))
+    for component in _components(
+        event, context, sessions=sessions, include_online_link=include_online_link
+    ):
+        calendar.add_component(component)
     return calendar.to_ical()
 
 
 def cancellation_ical(
-    event: Event, *, locale: str | None = None, attendee_email: str | None = None
+    event: Event,
+    *,
+    locale: str | None = None,
+    attendee_email: str | None = None,
+    sessions: Iterable[EventSession] | None = None,
 ) -> bytes:
     """METHOD:CANCEL with the same UID, so the entry leaves the recipient's calendar.
 
     For a cancelled event the SEQUENCE is the event's (already raised when it was
     cancelled); for an event that goes on (one registrant cancelled) it is one
     above, since a CANCEL must carry a higher SEQUENCE than the entry it removes.
-    ``attendee_email`` names the person removed (RFC 5546 asks for it).
+    ``attendee_email`` names the person removed (RFC 5546 asks for it). A course's
+    sessions (or ``sessions``, some of them) are one entry each, likewise: a cancelled
+    session keeps its SEQUENCE.
     """
     locale = locale or _default_locale()
     context = _context(locale)
-    sequence = event.sequence if event.is_cancelled else event.sequence + 1
     calendar = _calendar("CANCEL")
-    component = _component(event, context, sequence=sequence, cancelled=True, stamp=utcnow())
-    if attendee_email:
-        component.add("attendee", icalendar.vCalAddress(f"mailto:{attendee_email}"))
-    calendar.add_component(component)
+    now = utcnow()
+    if event.session_count:
+        chosen = event.sessions if sessions is None else list(sessions)
+        components = [
+            _component(
+                event,
+                context,
+                session=session,
+                sequence=0 if event.is_cancelled or session.is_cancelled else 1,
+                cancelled=True,
+                stamp=now,
+            )
+            for session in chosen
+        ]
+    else:
+        offset = 0 if event.is_cancelled else 1
+        components = [_component(event, context, sequence=offset, cancelled=True, stamp=now)]
+    for component in components:
+        if attendee_email:
+            component.add("attendee", icalendar.vCalAddress(f"mailto:{attendee_email}"))
+        calendar.add_component(component)
     return calendar.to_ical()
 
 
@@ -295,13 +406,22 @@ def ical_attachment(
     locale: str | None = None,
     attendee_email: str | None = None,
     include_online_link: bool = False,
+    sessions: Iterable[EventSession] | None = None,
 ) -> dict[str, str]:
     """An entry for ``OutboxMessage.attachments``: filename, content type and text."""
     method = method.upper()
     if method == "CANCEL":
-        data = cancellation_ical(event, locale=locale, attendee_email=attendee_email)
+        data = cancellation_ical(
+            event, locale=locale, attendee_email=attendee_email, sessions=sessions
+        )
     else:
-        data = event_to_ical(event, method, locale=locale, include_online_link=include_online_link)
+        data = event_to_ical(
+            event,
+            method,
+            locale=locale,
+            include_online_link=include_online_link,
+            sessions=sessions,
+        )
     return {
         "filename": ics_filename(event),
         "content_type": attachment_content_type(method),

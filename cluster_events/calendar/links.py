@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import segno
@@ -15,6 +16,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from cluster_events.models import Event
+from cluster_events.timefmt import to_tokyo
 from cluster_events.urls import absolute_url
 
 GOOGLE_TEMPLATE_URL = "https://calendar.google.com/calendar/render"
@@ -50,12 +52,17 @@ def _shorten(text: str, limit: int = LINK_DETAILS_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def location_text(event: Event, locale: str, online: str = "") -> str:
+_EVENT_VENUE: Any = object()
+
+
+def location_text(event: Event, locale: str, online: str = "", venue: Any = _EVENT_VENUE) -> str:
     """Venue name and address on one line; for an online event, ``online`` (the meeting
-    link for those who may have it, else the word for "online", or nothing)."""
-    if event.venue is not None:
-        name = event.venue.display_name(locale)
-        address = event.venue.display_address(locale)
+    link for those who may have it, else the word for "online", or nothing). ``venue``:
+    another place than the event's (a session's own)."""
+    venue = event.venue if venue is _EVENT_VENUE else venue
+    if venue is not None:
+        name = venue.display_name(locale)
+        address = venue.display_address(locale)
         return f"{name}, {address}" if address else name
     return online if event.online_url else ""
 
@@ -79,9 +86,14 @@ def _query(values: dict[str, str]) -> str:
 
 
 def google_calendar_url(event: Event, locale: str) -> str:
-    dates = "/".join(
-        _utc(value).strftime("%Y%m%dT%H%M%SZ") for value in (event.starts_at, event.ends_at)
-    )
+    if event.is_all_day:  # whole days, the end exclusive
+        dates = "/".join(
+            to_tokyo(value).strftime("%Y%m%d") for value in (event.starts_at, event.ends_at)
+        )
+    else:
+        dates = "/".join(
+            _utc(value).strftime("%Y%m%dT%H%M%SZ") for value in (event.starts_at, event.ends_at)
+        )
     values = {
         "action": "TEMPLATE",
         "text": event.display_title(locale),
@@ -101,6 +113,10 @@ def outlook_calendar_url(event: Event, locale: str) -> str:
         "body": _link_details(event, locale),
         "location": _public_location(event, locale),
     }
+    if event.is_all_day:
+        values["startdt"] = to_tokyo(event.starts_at).strftime("%Y-%m-%d")
+        values["enddt"] = to_tokyo(event.ends_at).strftime("%Y-%m-%d")
+        values["allday"] = "true"
     return f"{OUTLOOK_COMPOSE_URL}?{_query(values)}"
 
 
@@ -112,6 +128,9 @@ class CalendarLinks:
     ics_url: str
     google_url: str | None
     outlook_url: str | None
+    #: A course: its sessions are in the .ics file (a Google or Outlook link would
+    #: add one entry only, so there is none).
+    is_course: bool = False
 
 
 def calendar_links(event: Event, locale: str) -> CalendarLinks:
@@ -119,6 +138,8 @@ def calendar_links(event: Event, locale: str) -> CalendarLinks:
     ics_url = url_for("calendar.event_ics", slug=event.slug, **values)
     if event.is_cancelled:
         return CalendarLinks(ics_url, None, None)
+    if event.session_count:
+        return CalendarLinks(ics_url, None, None, is_course=True)
     return CalendarLinks(
         ics_url, google_calendar_url(event, locale), outlook_calendar_url(event, locale)
     )

@@ -1,6 +1,7 @@
 """Which email registrants get when the event itself changes: it moves (time or
-place) or it is cancelled. Built on the registrant emails' helpers, and queued in
-the caller's transaction like every other email."""
+place) or it is cancelled; or when one session of a course moves or is cancelled (that
+session alone, with its calendar entry alone). Built on the registrant emails'
+helpers, and queued in the caller's transaction like every other email."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from cluster_events.models import Event, OutboxMessage, Registration
+from cluster_events.models import Event, EventSession, OutboxMessage, Registration
 from cluster_events.registration.notifications import (
     active,
     add_for,
@@ -18,8 +19,10 @@ from cluster_events.registration.notifications import (
     paragraphs,
     reachable,
     render_for,
+    session_calendar_file,
     title_for,
 )
+from cluster_events.schedule import session_line
 
 
 def queue_event_changed(
@@ -62,4 +65,47 @@ def queue_event_cancelled(
         )
         mail.attachments.append(calendar_file(event, "CANCEL", registration))
         messages.append(add_for(mail, "event_cancelled", registration))
+    return messages
+
+
+def queue_session_changed(
+    event: Event, session: EventSession, registrations: Iterable[Registration], changes: list[Any]
+) -> list[OutboxMessage]:
+    """Tell every active registrant that one session moved, with that session's entry
+    only (its UID, its raised SEQUENCE): the other sessions in their calendars stay."""
+    messages = []
+    for registration in active(registrations):
+        locale = "en" if registration.locale == "en" else "ja"
+        subject = _l("Change of one session: %(title)s", title=title_for(event, registration))
+        mail = render_for(
+            registration,
+            "session_changed",
+            subject,
+            changes=changes,
+            session_line=session_line(session, locale),
+        )
+        mail.attachments.append(session_calendar_file(event, session, "PUBLISH", registration))
+        messages.append(add_for(mail, "session_changed", registration))
+    return messages
+
+
+def queue_session_cancelled(
+    event: Event, session: EventSession, registrations: Iterable[Registration], reason: str
+) -> list[OutboxMessage]:
+    """Tell every active registrant that one session will not take place (the course
+    goes on), with a METHOD:CANCEL of that session's entry only."""
+    messages = []
+    for registration in active(registrations):
+        locale = "en" if registration.locale == "en" else "ja"
+        subject = _l("One session cancelled: %(title)s", title=title_for(event, registration))
+        mail = render_for(
+            registration,
+            "session_cancelled",
+            subject,
+            reason=reason,
+            reason_paragraphs=paragraphs(reason),
+            session_line=session_line(session, locale),
+        )
+        mail.attachments.append(session_calendar_file(event, session, "CANCEL", registration))
+        messages.append(add_for(mail, "session_cancelled", registration))
     return messages

@@ -134,6 +134,11 @@ _EVENT_VERSION_COLUMNS = (
     Event.summary_en,
     Event.fee_text_en,
     Event.is_described_in_english.label("is_described_in_english"),
+    Event.is_all_day,
+    # A course's card lists its sessions: a change of one sets the event's
+    # content_updated_at (calendar.content_version), and so its updated_at.
+    Event.session_count,
+    Event.content_updated_at,
 )
 _EVENT_VERSION_KEYS = tuple(column.key for column in _EVENT_VERSION_COLUMNS)
 _VENUE_VERSION_COLUMNS = (Venue.name, Venue.name_en)
@@ -617,6 +622,10 @@ def event_page_version(event: Event, now: datetime) -> tuple[Any, ...]:
         row_values(event.category),
         row_values(event.venue),
         tuple(_content_values(frame) for frame in event.frames),
+        tuple(
+            (row_values(session), row_values(session.venue))
+            for session in (event.sessions if event.session_count else ())
+        ),
         page_time_marks(event, now),
     )
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cluster_events.audit import record_change
 from cluster_events.errors import Conflict, ServiceError
-from cluster_events.events import notifications
+from cluster_events.events import notifications, sessions
 from cluster_events.events.queries import active_registrations, get_event
 from cluster_events.extensions import db
 from cluster_events.i18n import current_locale
@@ -91,6 +91,9 @@ class EventData:
     summary_en: str = ""
     body_en: str = ""
     fee_text_en: str = ""
+    #: 終日: starts_at is 00:00 Tokyo of the first day, ends_at 00:00 of the day after
+    #: the last (the form turns its first and last day into them).
+    is_all_day: bool = False
 
     @classmethod
     def from_event(cls, event: Event) -> EventData:
@@ -100,7 +103,7 @@ class EventData:
 EVENT_FIELDS = tuple(field.name for field in fields(EventData))
 #: What registrants are told about when it changes: their time and their place.
 NOTIFIABLE_CHANGES = {
-    "time": ("starts_at", "ends_at"),
+    "time": ("starts_at", "ends_at", "is_all_day"),
     "place": ("venue_id", "online_url"),
 }
 
@@ -147,8 +150,19 @@ def _validate_event(data: EventData, event: Event | None) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not data.title.strip():
         errors["title"] = _("Enter a title.")
-    if data.ends_at <= data.starts_at:
-        errors["ends_at"] = _("The end must be after the start.")
+    if (
+        event is not None
+        and event.session_count
+        and (
+            (data.starts_at, data.ends_at, data.is_all_day)
+            != (event.starts_at, event.ends_at, event.is_all_day)
+        )
+    ):
+        errors["starts_at"] = _(
+            "This event has several sessions: change their dates on the sessions page."
+        )
+    else:
+        errors.update(sessions.time_errors(data.starts_at, data.ends_at, data.is_all_day))
     if data.capacity is not None and data.capacity < 0:
         errors["capacity"] = _("The capacity cannot be below zero. Leave it empty for no limit.")
     elif event is not None and event.frame_count > 1 and data.capacity != event.capacity:
@@ -434,8 +448,9 @@ def dated_slug(slug: str, starts_at: datetime, date_format: str = "%Y-%m") -> st
 def duplicate_event(event_id: int) -> Event:
     """A draft copy of an event for the same weekday next month: everything but the
     dates, registrations, counters and calendar UID, with its frames (their names,
-    seats, fees and who may take them; not their periods or invitation codes) and the
-    questions of its form. The organizer checks the dates."""
+    seats, fees and who may take them; not their periods or invitation codes), the
+    questions of its form and its sessions (shifted with it, each with a new UID). The
+    organizer checks the dates."""
     try:
         with write_transaction():
             copy = _copy_for_next_month(get_event(event_id))
@@ -476,6 +491,7 @@ def copy_event(source: Event, starts_at: datetime, *, title: str, slug: str) -> 
         fee_text=source.fee_text,
         accepts_registrations=source.accepts_registrations,
         is_members_only=source.is_members_only,
+        is_all_day=source.is_all_day,
         slug=slug,
         status=EventStatus.draft,
         uid=Event.new_uid(current_app.config["CALENDAR_UID_DOMAIN"]),
@@ -494,6 +510,8 @@ def copy_event(source: Event, starts_at: datetime, *, title: str, slug: str) -> 
         ],
         frame_count=len(source.frames),
     )
+    if source.sessions:
+        sessions.copy_sessions(source, copy, starts_at - source.starts_at)
     db.session.add(copy)
     db.session.flush()
     copy_questions(source, copy)

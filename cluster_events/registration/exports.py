@@ -6,6 +6,9 @@ formula (=, +, -, @, or a leading tab or carriage return) gets a leading apostro
 Characters that no file should hold (control characters, noncharacters; the forms refuse
 them, but older rows may have them) are dropped, so an export never fails on what is stored.
 
+A course (an event with sessions) has one attendance column per session: when that
+person arrived at it (JST), empty if they did not.
+
 A file has one row per person: a registrant's row, then one for each of their
 companions, who share the registration's frame, status and times and name the
 registrant in the column 申込者 (Registrant); their contact columns and answers are
@@ -30,6 +33,7 @@ from cluster_events.i18n import current_locale
 from cluster_events.models import Event, Registration, RegistrationCompanion
 from cluster_events.registration import answers
 from cluster_events.registration.attendees import membership_labels, membership_of
+from cluster_events.registration.checkin import event_arrivals
 from cluster_events.registration.labels import (
     LANGUAGE_NAMES,
     LOTTERY_RESULT_LABELS,
@@ -38,6 +42,7 @@ from cluster_events.registration.labels import (
     STATUS_LABELS,
     translated,
 )
+from cluster_events.schedule import session_label
 from cluster_events.text import drop_forbidden_characters
 from cluster_events.timefmt import to_tokyo
 from cluster_events.transactions import write_transaction
@@ -113,6 +118,18 @@ def attendee_table(
         for row, (registration, _companion) in zip(rows, people, strict=True):
             row.append(results.get(registration.lottery_result or "", ""))
     locale = current_locale()
+    if event.session_count:
+        arrivals = event_arrivals(event.id)
+        for session in event.sessions:
+            header.append(
+                _(
+                    "%(session)s: checked in at (JST)",
+                    session=session_label(session.position, locale),
+                )
+            )
+            for row, (registration, companion) in zip(rows, people, strict=True):
+                person = companion.position if companion is not None else 0
+                row.append(_local(arrivals.get((session.id, registration.id, person))))
     question_columns = answers.answer_columns(event, locale)
     if question_columns:
         given = answers.answers_by_registration(event.id)

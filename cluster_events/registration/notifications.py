@@ -33,7 +33,7 @@ import segno
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from cluster_events import timefmt
+from cluster_events import schedule, timefmt
 from cluster_events.calendar import ical
 from cluster_events.database import utcnow
 from cluster_events.extensions import db
@@ -45,7 +45,13 @@ from cluster_events.mail.messages import (
     register_send_time_value,
     render_mail,
 )
-from cluster_events.models import Event, OutboxMessage, Registration, RegistrationStatus
+from cluster_events.models import (
+    Event,
+    EventSession,
+    OutboxMessage,
+    Registration,
+    RegistrationStatus,
+)
 from cluster_events.registration import answers, tokens
 from cluster_events.urls import absolute_url
 
@@ -159,19 +165,30 @@ def queue_personal_link(registration: Registration) -> list[OutboxMessage]:
     return [queue_when_sent(registration, "personal_link", subject)]
 
 
-def queue_reminder(registration: Registration, now: datetime | None = None) -> list[OutboxMessage]:
-    """The reminder before the event. Its dedupe key makes a second one for the same
-    registration fail at the database (see mail.reminders)."""
+def queue_reminder(
+    registration: Registration,
+    now: datetime | None = None,
+    session: EventSession | None = None,
+) -> list[OutboxMessage]:
+    """The reminder before the event (or before one ``session`` of a course). Its
+    dedupe key makes a second one for the same registration (and session) fail at the
+    database (see registration.reminders)."""
     event = registration.event
     title = title_for(event, registration)
-    days_ahead = _days_ahead(event.starts_at, now or utcnow())
+    if session is not None:
+        title = f"{title} {schedule.session_label(session.position, _locale(registration))}"
+    starts_at = event.starts_at if session is None else session.starts_at
+    days_ahead = _days_ahead(starts_at, now or utcnow())
     if days_ahead <= 0:
         subject = _l("Reminder: %(title)s is today", title=title)
     elif days_ahead == 1:
         subject = _l("Reminder: %(title)s is tomorrow", title=title)
     else:
-        date = timefmt.format_date(event.starts_at, _locale(registration))
+        date = timefmt.format_date(starts_at, _locale(registration))
         subject = _l("Reminder: %(title)s on %(date)s", title=title, date=date)
+    key = f"reminder:{registration.id}"
+    if session is not None:
+        key += f":session:{session.id}"
     return [
         queue_when_sent(
             registration,
@@ -179,7 +196,8 @@ def queue_reminder(registration: Registration, now: datetime | None = None) -> l
             subject,
             with_qr=True,
             calendar="PUBLISH",
-            dedupe_key=f"reminder:{registration.id}",
+            dedupe_key=key,
+            session_id=session.id if session is not None else None,
         )
     ]
 
@@ -209,6 +227,7 @@ def queue_when_sent(
     with_qr: bool = False,
     calendar: str = "",
     dedupe_key: str | None = None,
+    session_id: int | None = None,
 ) -> OutboxMessage:
     """Queue the email ``template`` (also its kind) to be rendered when it is sent
     (``_render_when_sent``), with the calendar file of method ``calendar``, if any.
@@ -227,6 +246,7 @@ def queue_when_sent(
         online=_may_join_online(registration),
         qr=with_qr,
         calendar=calendar,
+        **({"session_id": session_id} if session_id is not None else {}),
     )
     return add_for(mail, template, registration, dedupe_key=dedupe_key)
 
@@ -238,6 +258,11 @@ def _render_when_sent(message: OutboxMessage, args: dict[str, Any]) -> RenderedM
     if registration is None:
         raise LookupError(f"outbox message {message.id} has no registration to render")
     online = bool(args["online"])
+    extra: dict[str, Any] = {}
+    if args.get("session_id") is not None:
+        session = db.session.get(EventSession, args["session_id"])
+        if session is not None:
+            extra["session_line"] = schedule.session_line(session, _locale(registration))
     mail = _render(
         registration,
         args["template"],
@@ -247,6 +272,7 @@ def _render_when_sent(message: OutboxMessage, args: dict[str, Any]) -> RenderedM
         waiting_position=args["waiting_position"],
         # Rows queued before the status was kept: the status when sent.
         status=args.get("status", registration.status),
+        **extra,
     )
     if args["calendar"]:
         mail.attachments.append(
@@ -333,7 +359,9 @@ def _event_context(event: Event, locale: str, with_online_link: bool) -> dict[st
     venue = event.venue
     return {
         "event_title": event.display_title(locale),
-        "event_time": timefmt.format_event_time(event.starts_at, event.ends_at, locale),
+        "event_time": schedule.event_dates(event, locale),
+        # A course: one line per session (the date line above gives the span).
+        "sessions": schedule.schedule_lines(event, locale),
         "venue_name": venue.display_name(locale) if venue else "",
         "venue_address": venue.display_address(locale) if venue else "",
         # An English reader is shown the Japanese notes when none are written in English
@@ -411,8 +439,19 @@ def calendar_file(event: Event, method: str, registration: Registration) -> Atta
     return _calendar_file(event, method, registration, _may_join_online(registration))
 
 
+def session_calendar_file(
+    event: Event, session: EventSession, method: str, registration: Registration
+) -> Attachment:
+    """One session's entry alone (a moved or cancelled session of a course)."""
+    return _calendar_file(event, method, registration, _may_join_online(registration), [session])
+
+
 def _calendar_file(
-    event: Event, method: str, registration: Registration, online: bool
+    event: Event,
+    method: str,
+    registration: Registration,
+    online: bool,
+    sessions: list[EventSession] | None = None,
 ) -> Attachment:
     attendee = registration.email if method == "CANCEL" else None
     return Attachment.from_json(
@@ -422,5 +461,6 @@ def _calendar_file(
             locale=_locale(registration),
             attendee_email=attendee,
             include_online_link=online,
+            sessions=sessions,
         )
     )

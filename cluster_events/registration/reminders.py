@@ -1,5 +1,8 @@
 """Reminders before an event: one per confirmed registration, however often cron runs,
-and the `send-reminders` command that queues them."""
+and the `send-reminders` command that queues them. A course (an event with sessions)
+gets one before each session instead: one per registration and session
+(``SessionReminder``, unique per pair, and the outbox key
+"reminder:<registration>:session:<session>")."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from datetime import datetime, timedelta
 
 import click
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cluster_events.database import utcnow
@@ -15,10 +18,13 @@ from cluster_events.extensions import db
 from cluster_events.mail import outbox
 from cluster_events.models import (
     Event,
+    EventSession,
     EventStatus,
     OutboxMessage,
     Registration,
     RegistrationStatus,
+    SessionReminder,
+    SessionStatus,
 )
 from cluster_events.registration.notifications import queue_reminder
 from cluster_events.transactions import write_transaction
@@ -43,6 +49,7 @@ def queue_due_reminders(now: datetime | None = None) -> list[OutboxMessage]:
         .join(Registration.event)
         .where(
             Event.status == EventStatus.published,
+            Event.session_count == 0,
             Event.starts_at > now,
             Event.starts_at <= horizon,
             Registration.status == RegistrationStatus.confirmed,
@@ -69,6 +76,63 @@ def queue_due_reminders(now: datetime | None = None) -> list[OutboxMessage]:
             # Another run queued one of these in the meantime; redo one by one.
             batch = _queue_one_by_one(ids, now, skipped)
         if not ids:
+            return queued + queue_due_session_reminders(now)
+        queued.extend(batch)
+
+
+def queue_due_session_reminders(now: datetime | None = None) -> list[OutboxMessage]:
+    """A reminder for every confirmed registration of a published course before each
+    of its sessions that starts within REMINDER_HOURS_BEFORE hours (not a cancelled
+    one), once per registration and session: the ``SessionReminder`` row is written
+    with the email, and its unique pair refuses a second at the database."""
+    now = now or utcnow()
+    horizon = now + timedelta(hours=current_app.config["REMINDER_HOURS_BEFORE"])
+    already = exists().where(
+        SessionReminder.session_id == EventSession.id,
+        SessionReminder.registration_id == Registration.id,
+    )
+    due = (
+        select(Registration, EventSession)
+        .join(Registration.event)
+        .join(EventSession, EventSession.event_id == Event.id)
+        .where(
+            Event.status == EventStatus.published,
+            EventSession.status == SessionStatus.scheduled,
+            EventSession.starts_at > now,
+            EventSession.starts_at <= horizon,
+            Registration.status == RegistrationStatus.confirmed,
+            Registration.personal_data_purged_at.is_(None),
+            ~already,
+        )
+        .order_by(EventSession.starts_at, Registration.id)
+        .limit(BATCH_SIZE)
+        .with_for_update(of=Registration, skip_locked=True)
+    )
+    queued: list[OutboxMessage] = []
+    skipped: set[tuple[int, int]] = set()
+    while True:
+        pairs: list[tuple[int, int]] = []
+        try:
+            with write_transaction():
+                rows = [
+                    (registration, session)
+                    for registration, session in db.session.execute(due).all()
+                    if (registration.id, session.id) not in skipped
+                ]
+                pairs = [(registration.id, session.id) for registration, session in rows]
+                batch = []
+                for registration, session in rows:
+                    batch.extend(queue_reminder(registration, now=now, session=session))
+                    db.session.add(
+                        SessionReminder(
+                            session_id=session.id, registration_id=registration.id, sent_at=now
+                        )
+                    )
+        except IntegrityError:
+            # Another run queued some of these meanwhile: leave them to it this time.
+            skipped.update(pairs)
+            continue
+        if not pairs:
             return queued
         queued.extend(batch)
 

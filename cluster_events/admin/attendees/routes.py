@@ -425,9 +425,32 @@ def _back_to_detail(event_id: int, registration_id: int) -> Response:
 # Check-in ----------------------------------------------------------------------------------
 
 
+def _door(event: Event, session_id: int | None) -> dict[str, Any]:
+    """Which session the door works on (a course), and ``arrived(registration,
+    companion=None)``: when that person arrived (at that session), or None."""
+    session = door.door_session(event, session_id)
+    if session is None:
+        return {"door_session": None, "arrived": lambda r, c=None: (c or r).checked_in_at}
+    arrivals = door.session_arrivals(session.id)
+
+    def arrived(registration: Any, companion: Any = None) -> Any:
+        return arrivals.get((registration.id, companion.position if companion else 0))
+
+    return {"door_session": session, "arrived": arrived}
+
+
+def _session_arg() -> int | None:
+    value = request.values.get("session", "")
+    session_id = parse_id(value)
+    if value and session_id is None:
+        abort(404)
+    return session_id
+
+
 @bp.get(EVENT_URL + "/check-in")
 def checkin(event_id: int) -> Any:
-    """The reception desk on a phone: search, then one tap per person."""
+    """The reception desk on a phone: search, then one tap per person (for a course,
+    at the session chosen: today's by default)."""
     event = get_event(event_id)
     search = search_form(request.args)
     page = _page(
@@ -437,6 +460,7 @@ def checkin(event_id: int) -> Any:
         query=search.query,
         registrations=door.checkin_list(event_id, search.query),
         form=ConfirmForm(),
+        **_door(event, _session_arg()),
     )
     return page, 400 if search.errors else 200
 
@@ -451,6 +475,7 @@ def attendee_check_in(event_id: int, registration_id: int) -> Any:
     if request.form.get("companion_id") and companion_id is None:
         abort(400)
     whole_party = request.form.get("whole_party") == "yes"
+    session_id = _session_arg()
     try:
         registration = door.check_in(
             event_id,
@@ -458,6 +483,7 @@ def attendee_check_in(event_id: int, registration_id: int) -> Any:
             arrived=arrived,
             companion_id=companion_id,
             whole_party=whole_party,
+            session_id=session_id,
         )
     except ServiceError as error:
         flash_error(error)
@@ -475,7 +501,7 @@ def attendee_check_in(event_id: int, registration_id: int) -> Any:
     if back == "checkin":
         query = request.form.get("q", "")[:100]
         return redirect(
-            url_for("admin.checkin", event_id=event_id, q=query or None)
+            url_for("admin.checkin", event_id=event_id, q=query or None, session=session_id)
             + f"#registration-{registration_id}"
         )
     if back == "scan":
@@ -595,6 +621,7 @@ def attendee_roster(event_id: int) -> str:
         registrations=registrations,
         people=door.people_count(registrations),
         member_type_labels=translated(MEMBER_TYPE_LABELS),
+        **_door(event, _session_arg()),
     )
 
 

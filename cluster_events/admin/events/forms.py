@@ -4,7 +4,7 @@ events/frames.py and events/series.py."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -38,11 +38,12 @@ from cluster_events.events.series import (
     SeriesRule,
 )
 from cluster_events.events.services import EventData
+from cluster_events.events.sessions import SessionData
 from cluster_events.forms import Form, WebAddress
 from cluster_events.models import Category, Event, FrameEligibility, FrameSelection, Venue
 from cluster_events.registration.labels import ELIGIBILITY_LABELS, SELECTION_LABELS
 from cluster_events.registration.services import MAX_COMPANIONS
-from cluster_events.timefmt import TOKYO, to_tokyo
+from cluster_events.timefmt import TOKYO, all_day_dates, to_tokyo, tokyo_midnight
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
@@ -63,7 +64,97 @@ def utc_to_tokyo_local(value: datetime | None) -> datetime | None:
     return to_tokyo(value).replace(tzinfo=None) if value else None
 
 
-class EventForm(Form):
+def _plausible_day(form: Any, field: Any) -> None:
+    if field.data is not None and not 2000 <= field.data.year <= 2100:
+        raise ValidationError(_l("Enter a date between the years 2000 and 2100."))
+
+
+class TimesFields(Form):
+    """When: a start and an end (Japan time), or, for an all-day event or session
+    (終日), its first and last day. The span is worked out here; its rules (an end
+    after the start, no time on an all-day one, sessions in order) are the service's."""
+
+    starts_at = DateTimeLocalField(
+        _l("Starts"), format=LOCAL_FORMATS, validators=[Optional(), _plausible_year]
+    )
+    ends_at = DateTimeLocalField(
+        _l("Ends"), format=LOCAL_FORMATS, validators=[Optional(), _plausible_year]
+    )
+    is_all_day = BooleanField(
+        _l("All day (終日): dates only, no times"),
+        description=_l(
+            "Tick it and give the first and the last day below; leave the start and end "
+            "times empty."
+        ),
+    )
+    first_day = DateField(_l("First day"), validators=[Optional(), _plausible_day])
+    last_day = DateField(
+        _l("Last day"),
+        validators=[Optional(), _plausible_day],
+        description=_l("Leave empty for a one-day event."),
+    )
+
+    #: The times are not on the form (a course's come from its sessions).
+    times_fixed = False
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.times_fixed:
+            return valid
+        if self.is_all_day.data:
+            if self.starts_at.data is not None or self.ends_at.data is not None:
+                target = self.starts_at if self.starts_at.data is not None else self.ends_at
+                target.errors = [
+                    *target.errors,
+                    _l(
+                        "An all-day event has dates only, no time. Clear the start and end "
+                        "times, or untick “All day”."
+                    ),
+                ]
+                valid = False
+            if self.first_day.data is None and not self.first_day.errors:
+                self.first_day.errors = [_l("Enter the first day.")]
+                valid = False
+            elif (
+                self.first_day.data is not None
+                and self.last_day.data is not None
+                and self.last_day.data < self.first_day.data
+            ):
+                self.last_day.errors = [_l("The last day cannot be before the first day.")]
+                valid = False
+        else:
+            for field, message in (
+                (self.starts_at, _l("Enter the start.")),
+                (self.ends_at, _l("Enter the end.")),
+            ):
+                if field.data is None and not field.errors:
+                    field.errors = [message]
+                    valid = False
+        return valid
+
+    def span(self) -> tuple[datetime, datetime, bool]:
+        """(start, end, all day), aware: all-day as 00:00 Tokyo of the first day to 00:00
+        of the day after the last."""
+        if self.times_fixed:
+            return None, None, False  # type: ignore[return-value]  # the caller's
+        if self.is_all_day.data:
+            first: date = self.first_day.data
+            last: date = self.last_day.data or first
+            return tokyo_midnight(first), tokyo_midnight(last + timedelta(days=1)), True
+        return from_tokyo_local(self.starts_at.data), from_tokyo_local(self.ends_at.data), False
+
+    def fill_times(self, starts_at: datetime, ends_at: datetime, is_all_day: bool) -> None:
+        self.is_all_day.data = is_all_day
+        if is_all_day:
+            self.first_day.data, last = all_day_dates(starts_at, ends_at)
+            self.last_day.data = last if last != self.first_day.data else None
+            self.starts_at.data = self.ends_at.data = None
+        else:
+            self.starts_at.data = utc_to_tokyo_local(starts_at)
+            self.ends_at.data = utc_to_tokyo_local(ends_at)
+
+
+class EventForm(TimesFields):
     title = StringField(
         _l("Title (Japanese)"), validators=[DataRequired(), Length(max=200)], filters=[strip_text]
     )
@@ -83,12 +174,6 @@ class EventForm(Form):
         ),
     )
     category_id = SelectField(_l("Category"), coerce=int, validators=[InputRequired()])
-    starts_at = DateTimeLocalField(
-        _l("Starts"), format=LOCAL_FORMATS, validators=[InputRequired(), _plausible_year]
-    )
-    ends_at = DateTimeLocalField(
-        _l("Ends"), format=LOCAL_FORMATS, validators=[InputRequired(), _plausible_year]
-    )
     venue_id = SelectField(
         _l("Venue"),
         coerce=lambda value: int(value) if value not in (None, "") else None,
@@ -177,12 +262,16 @@ class EventForm(Form):
 
     def fill_from_event(self, event: Event) -> None:
         for name in EventData.__dataclass_fields__:
+            if name in ("starts_at", "ends_at", "is_all_day"):
+                continue
             value = getattr(event, name)
             if isinstance(value, datetime):
                 value = utc_to_tokyo_local(value)
             getattr(self, name).data = value
+        self.fill_times(event.starts_at, event.ends_at, event.is_all_day)
 
     def to_data(self) -> EventData:
+        starts_at, ends_at, is_all_day = self.span()
         return EventData(
             title=self.title.data or "",
             title_en=self.title_en.data or "",
@@ -193,8 +282,9 @@ class EventForm(Form):
             summary_en=self.summary_en.data or "",
             body_en=self.body_en.data or "",
             fee_text_en=self.fee_text_en.data or "",
-            starts_at=from_tokyo_local(self.starts_at.data),
-            ends_at=from_tokyo_local(self.ends_at.data),
+            starts_at=starts_at,
+            ends_at=ends_at,
+            is_all_day=is_all_day,
             venue_id=self.venue_id.data,
             online_url=self.online_url.data or "",
             capacity=self.capacity.data,
@@ -436,3 +526,42 @@ class SeriesForm(Form):
             until=self.until.data,
             holiday_calendar=self.holiday_calendar.data or "",
         )
+
+
+class SessionForm(TimesFields):
+    """One session of a course; the rules are in events/sessions.py."""
+
+    venue_id = SelectField(
+        _l("Venue"),
+        coerce=lambda value: int(value) if value not in (None, "") else None,
+        validate_choice=True,
+    )
+    notify = BooleanField(
+        _l("Tell the registrants by email about this session"),
+        default=True,
+        description=_l("Only this session's change is sent, with its calendar entry."),
+    )
+
+    def __init__(self, *args: Any, venues: list[Venue], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.venue_id.choices = [
+            SelectChoice("", _l("The event's venue")),
+            *(SelectChoice(str(v.id), v.name) for v in venues),
+        ]
+
+    def fill_from_session(self, data: SessionData) -> None:
+        self.fill_times(data.starts_at, data.ends_at, data.is_all_day)
+        self.venue_id.data = data.venue_id
+
+    def to_data(self) -> SessionData:
+        starts_at, ends_at, is_all_day = self.span()
+        return SessionData(starts_at, ends_at, is_all_day, self.venue_id.data)
+
+
+class CancelSessionForm(Form):
+    reason = TextAreaField(
+        _l("Reason for cancelling this session"),
+        validators=[DataRequired(message=_l("Write the reason; registrants will read it."))],
+        filters=[strip_multiline],
+        description=_l("Sent to every registrant with this session's date."),
+    )

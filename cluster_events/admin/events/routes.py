@@ -135,6 +135,7 @@ def event_detail(event_id: int) -> str:
 def event_edit(event_id: int) -> Any:
     event = queries.get_event(event_id)
     form = _event_form()
+    form.times_fixed = event.has_sessions  # a course's dates are its sessions'
     if request.method == "GET":
         form.fill_from_event(event)
         return _render_event_form(form, event)
@@ -147,6 +148,12 @@ def event_edit(event_id: int) -> Any:
     data = form.to_data()
     if event.has_several_frames:
         data.capacity = event.capacity  # not on the form: each frame has its own seats
+    if event.has_sessions:  # not on the form: the sessions page changes them
+        data.starts_at, data.ends_at, data.is_all_day = (
+            event.starts_at,
+            event.ends_at,
+            event.is_all_day,
+        )
     try:
         result = services.update_event(event_id, data, notify=notify)
     except services.NotifyChoiceNeeded as choice:

@@ -28,6 +28,8 @@ KIND_LABELS = {
     "reminder": _l("Reminder"),
     "event_changed": _l("Event changed"),
     "event_cancelled": _l("Event cancelled"),
+    "session_changed": _l("One session changed"),
+    "session_cancelled": _l("One session cancelled"),
     "organizer_message": _l("Message from the office"),
     "personal_link": _l("Personal link sent again"),
     "lottery_entered": _l("Lottery entry received"),
