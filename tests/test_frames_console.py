@@ -285,6 +285,23 @@ def test_a_duplicate_copies_the_frames_but_not_their_registrations(app, organize
     assert (copy.capacity, copy.frame_count, copy.confirmed_count) == (5, 2, 0)
 
 
+def test_a_duplicate_keeps_each_frames_companions_and_approval(app, organizer_client):
+    event = make_event(
+        title="会員交流会",
+        frames=[
+            frame("交流会枠", 20, max_companions=2),
+            frame("見学枠", 5, requires_approval=True),
+        ],
+    )
+    db.session.commit()
+    response = organizer_client.post(f"/admin/events/{event.id}/duplicate")
+    copy = fresh(Event, int(re.search(r"/events/(\d+)/edit", response.headers["Location"])[1]))
+    assert [(f.name_ja, f.max_companions, f.requires_approval) for f in copy.frames] == [
+        ("交流会枠", 2, False),
+        ("見学枠", 0, True),
+    ]
+
+
 # Invitation codes ----------------------------------------------------------------------
 
 

@@ -504,6 +504,8 @@ def copy_event(source: Event, starts_at: datetime, *, title: str, slug: str) -> 
                 fee_text_en=frame.fee_text_en,
                 eligibility=frame.eligibility,
                 selection=frame.selection,
+                max_companions=frame.max_companions,
+                requires_approval=frame.requires_approval,
                 sort_order=order,
             )
             for order, frame in enumerate(source.frames)
