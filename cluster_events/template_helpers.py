@@ -24,6 +24,12 @@ def _event_time(event: Any) -> str:
     return schedule.event_dates(event, current_locale())
 
 
+def _date_span(dates: Any) -> str:
+    """Anything with ``starts_at``, ``ends_at`` and ``is_all_day`` (a series' date) on
+    one line, as an event's dates read."""
+    return timefmt.format_span(dates.starts_at, dates.ends_at, dates.is_all_day, current_locale())
+
+
 def _schedule(event: Any) -> list[str]:
     """A course's sessions, one line each (none for a one-date event)."""
     return schedule.schedule_lines(event, current_locale())
@@ -94,6 +100,7 @@ def _site_context() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(_event_time, "event_time")
+    app.add_template_filter(_date_span, "date_span")
     app.add_template_filter(_schedule, "schedule")
     app.add_template_filter(_session_time, "session_time")
     app.add_template_filter(_date, "date")
