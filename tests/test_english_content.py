@@ -284,6 +284,27 @@ def test_the_preview_of_a_japanese_only_event_carries_the_note(app, organizer_cl
     assert JAPANESE_ONLY not in html[: html.index('id="preview-title-en"')]
 
 
+def test_the_preview_of_an_all_day_event_without_its_first_day_shows_the_error(
+    app, organizer_client
+):
+    """The preview reads the texts of a form with errors: an all-day event whose first
+    day is missing (or not a date) is previewed with the error beside the field."""
+    category = make_category()
+    db.session.commit()
+    for first_day in ("", "2030-02-30"):
+        data = event_form(
+            category.id, starts_at="", ends_at="", is_all_day="y", first_day=first_day
+        )
+        data["preview"] = "1"
+        del data["save"]
+        response = organizer_client.post("/admin/events/new?lang=en", data=data)
+        assert response.status_code == 200, first_day
+        html = response.get_data(as_text=True)
+        assert 'id="preview-title-en"' in html
+        assert 'id="first_day-error"' in html or "first day" in html.lower()
+    assert db.session.scalar(select(func.count()).select_from(Event)) == 0
+
+
 def test_the_venue_form_saves_english_access_notes(app, organizer_client):
     response = organizer_client.post(
         "/admin/venues/new",

@@ -134,11 +134,14 @@ class TimesFields(Form):
 
     def span(self) -> tuple[datetime, datetime, bool]:
         """(start, end, all day), aware: all-day as 00:00 Tokyo of the first day to 00:00
-        of the day after the last."""
+        of the day after the last. None for what the form lacks (the preview of a form
+        with errors reads its texts only)."""
         if self.times_fixed:
             return None, None, False  # type: ignore[return-value]  # the caller's
         if self.is_all_day.data:
-            first: date = self.first_day.data
+            first: date | None = self.first_day.data
+            if first is None:
+                return None, None, True  # type: ignore[return-value]
             last: date = self.last_day.data or first
             return tokyo_midnight(first), tokyo_midnight(last + timedelta(days=1)), True
         return from_tokyo_local(self.starts_at.data), from_tokyo_local(self.ends_at.data), False
