@@ -33,6 +33,12 @@ def _session_time(session: Any) -> str:
     return schedule.session_line(session, current_locale())
 
 
+def _span(item: Any) -> str:
+    """The times (or whole days) of anything with ``starts_at``, ``ends_at`` and
+    ``is_all_day`` that is not an event: a series' planned date."""
+    return timefmt.format_span(item.starts_at, item.ends_at, item.is_all_day, current_locale())
+
+
 def _date(value: datetime) -> str:
     return timefmt.format_date(value, current_locale())
 
@@ -96,6 +102,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_event_time, "event_time")
     app.add_template_filter(_schedule, "schedule")
     app.add_template_filter(_session_time, "session_time")
+    app.add_template_filter(_span, "span")
     app.add_template_filter(_date, "date")
     app.add_template_filter(_datetime, "datetime")
     app.add_template_filter(_time, "time")

@@ -97,6 +97,8 @@ class SeriesDate:
     holiday: str | None = None
     #: The title of the event made for this date ("" for a skipped one).
     title: str = ""
+    #: Whole days, as the source (an all-day event's copies are all-day).
+    is_all_day: bool = False
 
     @property
     def is_skipped(self) -> bool:
@@ -211,7 +213,12 @@ def _dates(rule: SeriesRule, source: Event) -> Iterator[SeriesDate]:
         starts_at = local.replace(tzinfo=TOKYO)
         if starts_at <= source.starts_at:
             continue
-        yield SeriesDate(starts_at, starts_at + length, _holiday_name(rule, local.date()))
+        yield SeriesDate(
+            starts_at,
+            starts_at + length,
+            _holiday_name(rule, local.date()),
+            is_all_day=source.is_all_day,
+        )
 
 
 # --- checking and planning --------------------------------------------------------------------
