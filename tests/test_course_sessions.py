@@ -301,7 +301,9 @@ def test_a_moved_session_is_told_about_alone(course, app):
     message = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.kind == "session_changed")
     ).one()
+    assert message.subject == "【日程変更（1回分）】広報力アップ講座"
     assert "第2回" in message.body_text and "18:00" in message.body_text
+    assert "ほかの回は変わりません" in message.body_text
     (attachment,) = [a for a in message.attachments if a["filename"].endswith(".ics")]
     entries = icalendar.Calendar.from_ical(attachment["data"]).walk("VEVENT")
     assert [str(e["uid"]) for e in entries] == [second.uid]
@@ -318,7 +320,9 @@ def test_a_cancelled_session_is_told_about_alone_and_marked_in_the_feed(course, 
     message = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.kind == "session_cancelled")
     ).one()
+    assert message.subject == "【1回分の中止】広報力アップ講座"
     assert "第3回" in message.body_text and "講師の体調不良のため" in message.body_text
+    assert "ほかの回は予定どおり行い" in message.body_text
     (attachment,) = [a for a in message.attachments if a["filename"].endswith(".ics")]
     cancel = icalendar.Calendar.from_ical(attachment["data"])
     assert str(cancel["method"]) == "CANCEL"

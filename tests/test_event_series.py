@@ -328,6 +328,28 @@ def test_the_preview_in_english(app, organizer_client, kondankai):
     assert "Make 2 draft events" in page
 
 
+def test_the_preview_of_an_all_day_event_gives_whole_days(app, organizer_client):
+    """A series of an all-day event (終日): its dates are days, with no times."""
+    event = make_event(
+        title="環境出前授業（第3回）",
+        starts_at=tokyo(2027, 3, 1, 0, 0),
+        ends_at=tokyo(2027, 3, 3, 0, 0),
+        is_all_day=True,
+    )
+    db.session.commit()
+    response = organizer_client.post(
+        f"/admin/events/{event.id}/series",
+        data={"frequency": "weekly", "interval": "2", "count": "2", "preview": "1"},
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    rows = re.findall(r"<tr[^>]*>\s*<th scope=\"row\">(.*?)</th>\s*<td[^>]*>(.*?)</td>", page)
+    assert rows == [
+        ("2027年3月15日（月）〜3月16日（火）", "環境出前授業（第4回）"),
+        ("2027年3月29日（月）〜3月30日（火）", "環境出前授業（第5回）"),
+    ]
+
+
 SIX_MONTHLY = {
     "frequency": "monthly_by_weekday",
     "interval": "1",
