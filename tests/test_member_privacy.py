@@ -140,6 +140,7 @@ def test_nobody_sees_or_changes_another_members_data(app: Flask, two_members):
         "event_id": two_members["event"].id,
         "frame_id": two_members["event"].frames[0].id,
         "question_id": 1,
+        "session_id": 1,
         "token": altered(tokens_a[0]),
         "slug": two_members["members_event"].slug,
         "code": "x",
