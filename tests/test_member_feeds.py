@@ -410,3 +410,45 @@ def test_people_added_later_get_their_own_tokens(app, client):
     assert set(first_paths.values()).isdisjoint(added_paths.values())
     stored = db.session.scalars(select(MemberPerson.my_feed_token_hash)).all()
     assert len(set(stored)) == len(stored) == 2
+
+
+def test_a_course_is_one_entry_per_session_in_both_feeds_and_a_move_changes_one(app, client):
+    """Issue 13: a three-session course the person registered for is three entries in
+    the members' feed and in "my events" (each with its own UID, linked to the course);
+    moving the second session raises only that entry's SEQUENCE."""
+    from cluster_events.events import sessions
+
+    person = _person()
+    start = utcnow().replace(microsecond=0) + timedelta(days=30)
+    course = make_event(
+        title="広報力アップ講座", starts_at=start, ends_at=start + timedelta(hours=2)
+    )
+    _mine(course, person)
+    db.session.commit()
+    for week in (1, 2):
+        begins = start + timedelta(weeks=week)
+        sessions.add_session(course.id, sessions.SessionData(begins, begins + timedelta(hours=2)))
+    course = _reloaded(Event, course.id)
+    session_uids = [session.uid for session in course.sessions]
+    assert len(set(session_uids)) == 3
+    paths = feed_paths(app, person)
+    before = {kind: entries(client.get(path)) for kind, path in paths.items()}
+    for kind, found in before.items():
+        assert set(session_uids) <= set(found), kind
+        assert course.uid not in found, kind  # the sessions stand for the course
+        for uid in session_uids:
+            assert str(found[uid]["related-to"]) == course.uid, kind
+
+    second = course.sessions[1]
+    moved_to = second.starts_at + timedelta(hours=3)
+    sessions.update_session(
+        course.id, second.id, sessions.SessionData(moved_to, moved_to + timedelta(hours=2))
+    )
+    for kind, path in paths.items():
+        after = entries(client.get(path))
+        raised = {
+            uid: int(after[uid]["sequence"]) - int(before[kind][uid]["sequence"])
+            for uid in session_uids
+        }
+        assert raised == {session_uids[0]: 0, session_uids[1]: 1, session_uids[2]: 0}, kind
+        assert after[session_uids[1]].decoded("dtstart") == moved_to
