@@ -5,7 +5,7 @@ helpers, and queued in the caller's transaction like every other email."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -73,20 +73,15 @@ def queue_session_changed(
 ) -> list[OutboxMessage]:
     """Tell every active registrant that one session moved, with that session's entry
     only (its UID, its raised SEQUENCE): the other sessions in their calendars stay."""
-    messages = []
-    for registration in active(registrations):
-        locale = "en" if registration.locale == "en" else "ja"
-        subject = _l("Change of one session: %(title)s", title=title_for(event, registration))
-        mail = render_for(
-            registration,
-            "session_changed",
-            subject,
-            changes=changes,
-            session_line=session_line(session, locale),
-        )
-        mail.attachments.append(session_calendar_file(event, session, "PUBLISH", registration))
-        messages.append(add_for(mail, "session_changed", registration))
-    return messages
+    return _queue_about_session(
+        event,
+        session,
+        registrations,
+        kind="session_changed",
+        subject=lambda title: _l("Change of one session: %(title)s", title=title),
+        method="PUBLISH",
+        changes=changes,
+    )
 
 
 def queue_session_cancelled(
@@ -94,18 +89,41 @@ def queue_session_cancelled(
 ) -> list[OutboxMessage]:
     """Tell every active registrant that one session will not take place (the course
     goes on), with a METHOD:CANCEL of that session's entry only."""
+    return _queue_about_session(
+        event,
+        session,
+        registrations,
+        kind="session_cancelled",
+        subject=lambda title: _l("One session cancelled: %(title)s", title=title),
+        method="CANCEL",
+        reason=reason,
+        reason_paragraphs=paragraphs(reason),
+    )
+
+
+def _queue_about_session(
+    event: Event,
+    session: EventSession,
+    registrations: Iterable[Registration],
+    *,
+    kind: str,
+    subject: Callable[[str], Any],
+    method: str,
+    **values: Any,
+) -> list[OutboxMessage]:
+    """One email of ``kind`` per active registrant about ``session`` alone, in their
+    language (``subject`` makes the lazy subject from the title, translated when the
+    email is rendered in it), with that session's calendar entry (``method``) alone."""
     messages = []
     for registration in active(registrations):
         locale = "en" if registration.locale == "en" else "ja"
-        subject = _l("One session cancelled: %(title)s", title=title_for(event, registration))
         mail = render_for(
             registration,
-            "session_cancelled",
-            subject,
-            reason=reason,
-            reason_paragraphs=paragraphs(reason),
+            kind,
+            subject(title_for(event, registration)),
             session_line=session_line(session, locale),
+            **values,
         )
-        mail.attachments.append(session_calendar_file(event, session, "CANCEL", registration))
-        messages.append(add_for(mail, "session_cancelled", registration))
+        mail.attachments.append(session_calendar_file(event, session, method, registration))
+        messages.append(add_for(mail, kind, registration))
     return messages
