@@ -31,7 +31,7 @@ from cluster_events.registration import exports, services
 from cluster_events.registration.services import Companion, FrameChoice, RegistrationDetails
 from tests.conftest import sending_to
 from tests.factories import frame, make_event, make_registration
-from tests.records import audit_entries
+from tests.records import assert_seats_match_rows, audit_entries
 from tests.test_registration_http import form, token_from
 
 
@@ -69,35 +69,6 @@ def fresh(model, id_):
 def place(registration_id: int) -> tuple[str, int | None]:
     registration = fresh(Registration, registration_id)
     return registration.status, registration.waiting_position
-
-
-def assert_seats_match_rows(event_id: int) -> None:
-    """Each frame's counters are the people of its rows; positions run 1..parties."""
-    db.session.expire_all()
-    event = db.session.get(Event, event_id)
-    for each in event.frames:
-        rows = db.session.execute(
-            select(
-                Registration.status, Registration.waiting_position, Registration.party_size
-            ).where(Registration.frame_id == each.id)
-        ).all()
-        confirmed = sum(size for status, _, size in rows if status == "confirmed")
-        waiting = sum(size for status, _, size in rows if status == "waiting")
-        positions = sorted(position for status, position, _ in rows if status == "waiting")
-        assert (each.confirmed_count, each.waiting_count, each.waiting_parties) == (
-            confirmed,
-            waiting,
-            len(positions),
-        )
-        assert positions == list(range(1, len(positions) + 1))
-        if each.capacity is not None:
-            assert each.confirmed_count <= each.capacity
-    assert event.confirmed_count == sum(f.confirmed_count for f in event.frames)
-    assert event.waiting_count == sum(f.waiting_count for f in event.frames)
-    for registration in db.session.scalars(
-        select(Registration).where(Registration.event_id == event_id)
-    ):
-        assert registration.party_size == 1 + len(registration.companions)
 
 
 # Seats, whole parties, strict order ------------------------------------------------------

@@ -27,6 +27,7 @@ from cluster_events.registration import services
 from cluster_events.registration.services import FrameChoice, RegistrationDetails
 from tests.factories import frame, make_event, make_invitation_code, make_registration
 from tests.members import first_person, make_member, sign_in_member
+from tests.records import assert_seats_match_rows
 from tests.test_registration_http import form
 
 
@@ -59,23 +60,6 @@ def place(registration_id: int) -> tuple[str, int | None]:
     return registration.status, registration.waiting_position
 
 
-def assert_counters_match_rows(event_id: int) -> None:
-    db.session.expire_all()
-    event = db.session.get(Event, event_id)
-    for each in event.frames:
-        rows = db.session.execute(
-            select(Registration.status, Registration.waiting_position).where(
-                Registration.frame_id == each.id
-            )
-        ).all()
-        confirmed = sum(status == "confirmed" for status, _ in rows)
-        waiting = sorted(position for status, position in rows if status == "waiting")
-        assert (each.confirmed_count, each.waiting_count) == (confirmed, len(waiting))
-        assert waiting == list(range(1, len(waiting) + 1))
-    assert event.confirmed_count == sum(f.confirmed_count for f in event.frames)
-    assert event.waiting_count == sum(f.waiting_count for f in event.frames)
-
-
 def register(event: Event, number: int, frame_index: int, **choice) -> Registration:
     chosen = FrameChoice(frame_id=event.frames[frame_index].id, **choice)
     return services.register(event.id, details(number), choice=chosen).registration
@@ -99,7 +83,7 @@ def test_each_frame_has_its_own_seats_and_waiting_list(app):
     event = fresh(Event, event.id)
     assert (event.capacity, event.confirmed_count, event.waiting_count) == (3, 3, 2)
     assert not event.is_full or event.confirmed_count == event.capacity
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
 
 def test_a_cancellation_promotes_the_next_person_of_its_own_frame(app):
@@ -115,7 +99,7 @@ def test_a_cancellation_promotes_the_next_person_of_its_own_frame(app):
         select(OutboxMessage.kind).where(OutboxMessage.registration_id == afternoon[1].id)
     ).all()
     assert kinds == ["waitlisted", "promoted"]
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
 
 def test_raising_a_frames_capacity_fills_its_waiting_list_only(app):
@@ -131,7 +115,7 @@ def test_raising_a_frames_capacity_fills_its_waiting_list_only(app):
     assert place(morning[3].id) == ("waiting", 1)
     assert place(afternoon[1].id) == ("waiting", 1)
     assert fresh(Event, event.id).capacity == 4
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
 
 def test_an_event_with_one_frame_signs_up_as_before(app, client):
@@ -546,4 +530,4 @@ def test_registration_statuses_stay_in_step_across_frames(app):
     services.cancel_registration(people[7].id)
     waiting = [p for p in people if place(p.id)[0] == RegistrationStatus.waiting]
     assert waiting
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
