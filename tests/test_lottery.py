@@ -40,8 +40,7 @@ from cluster_events.transactions import write_transaction
 from tests.concurrency import run_at_once
 from tests.factories import frame, make_event, make_registration
 from tests.members import first_person, make_member
-from tests.records import audit_entries, outbox_kinds, outbox_messages
-from tests.test_frames_registration import assert_counters_match_rows
+from tests.records import assert_seats_match_rows, audit_entries, outbox_kinds, outbox_messages
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,7 +110,7 @@ def test_entries_hold_no_seat_until_the_draw(app):
     assert [outbox_kinds(i) for i in ids] == [["lottery_entered"]] * 5
     message = outbox_messages("lottery_entered")[0]
     assert message.render_when_sent["args"]["calendar"] == ""  # no seat, no calendar file
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +165,7 @@ def test_a_withdrawn_entry_frees_the_address_for_a_new_one(app):
     assert outbox_kinds(first) == ["lottery_entered", "cancellation_receipt"]
     second = enter(event, 2, "HANAKO@example.jp")
     assert statuses([second]) == [("entered", None, None)]
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
 
 def test_an_ordinary_frame_still_shows_a_second_sign_up_its_first(app):
@@ -185,7 +184,7 @@ def test_the_office_adds_entries_before_the_draw_and_seats_after_it(app):
     lottery.draw_frame(event.frames[0].id)
     late = services.register(event.id, details(2), source="organizer", notify=False)
     assert late.status == RegistrationStatus.waiting and late.waiting_position == 1
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
 
 def test_entries_stay_in_their_frame_until_the_draw(app):
@@ -229,7 +228,7 @@ def test_the_draw_seats_the_drawn_and_lines_up_the_rest_in_drawn_order(app):
     assert statuses(winners) == [("confirmed", None, "won")] * 2
     assert statuses(waiting) == [("waiting", n, "lost") for n in (1, 2, 3)]
     assert fresh(Frame, event.frames[0].id).drawn_at is not None
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
     listed = "".join(f"{i}\tentrant{n}@example.org\n" for n, i in enumerate(ids))
     assert draw.entry_list == listed
@@ -276,7 +275,7 @@ def test_a_cancelled_seat_after_the_draw_goes_to_the_first_drawn_to_wait(app):
         ("waiting", 1, "lost"),
     ]
     assert outbox_kinds(draw.drawn_ids[2])[-1] == "promoted"
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
 
 def test_a_draw_before_the_deadline_is_refused_and_writes_nothing(app):
@@ -363,7 +362,7 @@ def test_two_draws_at_the_same_moment_draw_once(app):
     assert db.session.scalar(select(func.count(LotteryDraw.id))) == 1
     assert len(audit_entries("frame.draw_lottery")) == 1
     assert len(_results("won")) == 3 and len(_results("not_drawn")) == 5
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
 
 
 def _lock_waiters(url: str) -> int:
@@ -427,7 +426,7 @@ def test_two_draw_lotteries_processes_at_the_same_moment_draw_once(app, app_conf
     assert db.session.scalar(select(func.count(LotteryDraw.id))) == 1
     assert len(audit_entries("frame.draw_lottery")) == 1
     assert (len(_results("won")), len(_results("not_drawn"))) == (4, 6)
-    assert_counters_match_rows(event.id)
+    assert_seats_match_rows(event.id)
     report_figures(processes=2, draws=1, won=4, waiting=6)
 
 
